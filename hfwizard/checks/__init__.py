@@ -1,0 +1,1 @@
+"""Preflight checks: every seed requirement checked before anything changes."""

@@ -1,0 +1,349 @@
+"""The `hfwizard` command line: the TUI by default, and headless subcommands for scripted installs.
+
+Heavy libraries (Textual, cloud SDKs, the Kubernetes client, Helm) are imported inside the commands
+that need them, so `hfwizard --help` starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from hfwizard.errors import BadInput, ExitCode, HfwizardError, NotAvailable
+
+app = typer.Typer(
+    name="hfwizard",
+    help="Install the Highflame platform on your Kubernetes cluster (AWS, GCP, Azure or an existing one).\n\n"
+         "Run with no command for the guided wizard.",
+    epilog="\b\nExamples:\n"
+           "  hfwizard                                    the guided wizard\n"
+           "  hfwizard --plain                            the same questions as plain prompts\n"
+           "  hfwizard preflight --profile prod.yaml      check every requirement, change nothing\n"
+           "  hfwizard install --profile prod.yaml --yes  headless install from a saved profile\n"
+           "  hfwizard resume                             carry on after an interruption\n"
+           "  hfwizard render --profile prod.yaml --out values/\n"
+           "  hfwizard sandbox                            rehearse the whole install locally\n"
+           "\n\b\nExit codes: 0 done, 1 failed, 2 bad input, 3 interrupted (resumable),\n"
+           "            4 another install holds the lock.",
+    add_completion=False,
+    invoke_without_command=True,
+    no_args_is_help=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+
+
+@dataclass
+class Options:
+    """Options common to the commands, resolved once."""
+
+    kubeconfig: Path | None = None
+    context: str | None = None
+    state_dir: Path | None = None
+    json: bool = False
+    yes: bool = False
+    plain: bool = False
+
+    @property
+    def state_root(self) -> Path:
+        from hfwizard.state import default_root
+
+        return self.state_dir if self.state_dir is not None else default_root()
+
+
+KubeconfigOpt = Annotated[Path | None, typer.Option("--kubeconfig", help="kubeconfig file to use.",
+                                                    envvar="KUBECONFIG", show_envvar=False)]
+ContextOpt = Annotated[str | None, typer.Option("--context", help="kubeconfig context to use.")]
+StateDirOpt = Annotated[Path | None, typer.Option(
+    "--state-dir", envvar="HFWIZARD_STATE_DIR",
+    help="Where installs keep their profile, journal and logs (default: the user state directory).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON event per line instead of a live view.")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+PlainOpt = Annotated[bool, typer.Option("--plain", help="Plain prompts and lines instead of the full-screen UI.")]
+ProfileOpt = Annotated[Path, typer.Option("--profile", "-p", help="Install profile (YAML).",
+                                          dir_okay=False, show_default=False)]
+
+
+def _opts(ctx: typer.Context, **given: Any) -> Options:
+    """Merge a subcommand's options over the ones given before it (`hfwizard --state-dir X install`)."""
+    base: Options = ctx.obj if isinstance(ctx.obj, Options) else Options()
+    merged = Options(**{k: v for k, v in vars(base).items()})
+    for k, v in given.items():
+        if v not in (None, False):
+            setattr(merged, k, v)
+    return merged
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    state_dir: StateDirOpt = None,
+    plain: PlainOpt = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        from hfwizard import __version__
+
+        typer.echo(f"hfwizard {__version__}")
+        raise typer.Exit(0)
+    ctx.obj = Options(kubeconfig=kubeconfig, context=context, state_dir=state_dir, plain=plain)
+    if ctx.invoked_subcommand is None:
+        opts: Options = ctx.obj
+        if opts.plain:
+            raise NotAvailable("the plain prompt mode is not available yet in this build",
+                               remedy="write a profile (see profiles/) and run `hfwizard install --profile FILE`")
+        raise NotAvailable("the full-screen wizard is not available yet in this build",
+                           remedy="write a profile (see profiles/) and run `hfwizard render --profile FILE --out DIR`")
+
+
+@app.command()
+def install(
+    ctx: typer.Context,
+    profile: ProfileOpt,
+    yes: YesOpt = False,
+    json_: JsonOpt = False,
+    plain: PlainOpt = False,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    state_dir: StateDirOpt = None,
+) -> None:
+    """Check every requirement, then install the platform from a profile.
+
+    Example: hfwizard install --profile prod.yaml --yes --json
+    """
+    _opts(ctx, yes=yes, json=json_, plain=plain, kubeconfig=kubeconfig, context=context, state_dir=state_dir)
+    _load(profile)
+    raise NotAvailable("install is not available yet in this build: the install engine has not landed",
+                       remedy="`hfwizard render --profile FILE --out DIR` writes the Helm values it would use")
+
+
+@app.command()
+def resume(
+    ctx: typer.Context,
+    yes: YesOpt = False,
+    json_: JsonOpt = False,
+    replan: Annotated[bool, typer.Option("--replan", help="Accept a profile changed since the interruption.")] = False,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    state_dir: StateDirOpt = None,
+) -> None:
+    """Carry on an interrupted install from where it stopped.
+
+    Example: hfwizard resume
+    """
+    _opts(ctx, yes=yes, json=json_, kubeconfig=kubeconfig, context=context, state_dir=state_dir)
+    raise NotAvailable("resume is not available yet in this build: the install engine has not landed")
+
+
+@app.command()
+def preflight(
+    ctx: typer.Context,
+    profile: ProfileOpt,
+    json_: JsonOpt = False,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+) -> None:
+    """Check every requirement of a profile against the real cluster and services; change nothing.
+
+    Example: hfwizard preflight --profile prod.yaml --json
+    """
+    _opts(ctx, json=json_, kubeconfig=kubeconfig, context=context)
+    _load(profile)
+    raise NotAvailable("preflight is not available yet in this build: the checks have not landed")
+
+
+@app.command()
+def render(
+    ctx: typer.Context,
+    profile: ProfileOpt,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the values files into.",
+                                      file_okay=False, show_default=False)],
+    json_: JsonOpt = False,
+) -> None:
+    """Write the Helm values each release would get, and the Secrets it would create (as references).
+
+    Example: hfwizard render --profile prod.yaml --out values/
+    """
+    opts = _opts(ctx, json=json_)
+    loaded = _load(profile, quiet=opts.json)
+    from hfwizard.render import render_values
+
+    for path in render_values(loaded.profile, out):
+        if opts.json:
+            _emit({"event": "file_written", "path": str(path)})
+        else:
+            typer.echo(f"wrote {path}")
+    if opts.json:
+        _emit({"event": "done", "status": "ok"})
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write (default: standard output).",
+                                             dir_okay=False)] = None,
+    profile: Annotated[Path | None, typer.Option("--profile", "-p", help="Export this profile file "
+                                                 "(migrated and normalised) instead of a saved install's.",
+                                                 dir_okay=False)] = None,
+    name: Annotated[str | None, typer.Option("--install", help="Which saved install (when several).")] = None,
+    state_dir: StateDirOpt = None,
+) -> None:
+    """Write a profile with secret references only, ready to replay headless.
+
+    Examples: hfwizard export --out prod.yaml   |   hfwizard export --profile old.yaml --out new.yaml
+    """
+    opts = _opts(ctx, state_dir=state_dir)
+    from hfwizard.profile_io import dump_profile, save_profile
+
+    if profile is not None:
+        loaded = _load(profile)
+    else:
+        from hfwizard.installs import find_install
+
+        loaded = find_install(opts.state_root, name).load_profile()
+    if out is None:
+        sys.stdout.write(dump_profile(loaded.profile, loaded.document))
+    else:
+        save_profile(out, loaded.profile, loaded.document)
+        typer.echo(f"wrote {out}", err=True)
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    json_: JsonOpt = False,
+    state_dir: StateDirOpt = None,
+) -> None:
+    """Show the installs kept in the state directory and how far each got.
+
+    Example: hfwizard status --json
+    """
+    opts = _opts(ctx, json=json_, state_dir=state_dir)
+    from hfwizard.installs import list_installs
+
+    found = list_installs(opts.state_root)
+    if opts.json:
+        for inst in found:
+            _emit({"event": "install", **inst.summary()})
+        return
+    if not found:
+        typer.echo(f"no installs under {opts.state_root}")
+        return
+    for inst in found:
+        s = inst.summary()
+        typer.echo(f"{s['name']:<24} {s['state']:<12} {s['path']}")
+
+
+@app.command()
+def schema(
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write (default: standard output).",
+                                             dir_okay=False)] = None,
+) -> None:
+    """Print the profile's JSON Schema (for editors and CI validation).
+
+    Example: hfwizard schema --out hfwizard-profile.schema.json
+    """
+    from hfwizard.profile import InstallProfile
+    from hfwizard.state import atomic_write
+
+    text = json.dumps(InstallProfile.model_json_schema(by_alias=True, mode="validation"), indent=2) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        atomic_write(out, text)
+        typer.echo(f"wrote {out}", err=True)
+
+
+@app.command()
+def sandbox(
+    ctx: typer.Context,
+    json_: JsonOpt = False,
+    yes: YesOpt = False,
+    state_dir: StateDirOpt = None,
+) -> None:
+    """Rehearse the whole install on an emulated cluster on this machine: no cloud, no real cluster.
+
+    Example: hfwizard sandbox --json
+    """
+    _opts(ctx, json=json_, yes=yes, state_dir=state_dir)
+    raise NotAvailable("the sandbox is not available yet in this build: the install engine has not landed")
+
+
+def _load(path: Path, quiet: bool = False) -> Any:
+    from hfwizard.profile_io import load_profile
+
+    loaded = load_profile(path)
+    if not quiet:
+        for note in loaded.notes:
+            typer.echo(f"note: {note}", err=True)
+    return loaded
+
+
+def _emit(event: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI and turn every outcome into the documented exit code."""
+    code = run(argv)
+    sys.exit(code)
+
+
+def run(argv: list[str] | None = None) -> int:
+    try:
+        app(args=argv, standalone_mode=False, prog_name="hfwizard")
+        return ExitCode.OK
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        typer.echo("interrupted", err=True)
+        return ExitCode.INTERRUPTED
+    except typer.TyperException as exc:
+        # Usage errors (unknown command or option, a missing --profile, a bad value): exit 2.
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            typer.echo(f"hfwizard: {exc}", err=True)
+        return ExitCode.BAD_INPUT
+    except HfwizardError as exc:
+        typer.echo(f"hfwizard: {exc}", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        # `hfwizard schema | head`: the reader left; nothing is wrong with us.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return ExitCode.OK
+    except Exception as exc:  # a bug: say where the details are, never dump locals on screen
+        return _internal_error(exc)
+
+
+def _internal_error(exc: BaseException) -> int:
+    import tempfile
+    import traceback
+
+    from hfwizard.state import atomic_write
+
+    path = Path(tempfile.gettempdir()) / f"hfwizard-crash-{os.getpid()}.txt"
+    try:
+        atomic_write(path, "".join(traceback.format_exception(exc)))
+        where = f"details in {path}"
+    except OSError:
+        where = "no crash file could be written"
+    typer.echo(f"hfwizard: internal error ({type(exc).__name__}); {where}. Please report it.", err=True)
+    return ExitCode.FAILED
+
+
+__all__ = ["BadInput", "app", "main", "run"]

@@ -1,0 +1,510 @@
+"""The install profile: every answer an install needs, as a pydantic model (`hfwizard/v1`).
+
+Secret fields hold references (see secrets.py), never values. Sizing presets live in
+`profiles/presets/` and fill whatever a profile leaves unsaid.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from hfwizard.secrets import Ref
+
+API_VERSION = "hfwizard/v1"
+KIND = "InstallProfile"
+
+DnsLabel = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
+ReleaseName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=53)]
+Hostname = Annotated[str, StringConstraints(
+    max_length=253,
+    pattern=r"^([A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*$")]
+Quantity = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$")]
+Version = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+){0,2}$")]
+
+
+class Section(BaseModel):
+    """Base of every profile section: camelCase keys in YAML, unknown keys refused."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        use_attribute_docstrings=True,
+        validate_assignment=True,
+    )
+
+
+class Cloud(StrEnum):
+    AWS = "aws"
+    GCP = "gcp"
+    AZURE = "azure"
+    EXISTING = "existing"
+    SANDBOX = "sandbox"
+
+
+class ModuleName(StrEnum):
+    GUARDRAILS = "guardrails"
+    POLICY = "policy"
+    AGENT_IDENTITY = "agentIdentity"
+    MCP_GATEWAY = "mcpGateway"
+    MODEL_SCANNING = "modelScanning"
+    RED_TEAMING = "redTeaming"
+    OBSERVABILITY = "observability"
+
+
+MODULE_TITLES: dict[ModuleName, str] = {
+    ModuleName.GUARDRAILS: "Runtime guardrails",
+    ModuleName.POLICY: "Cedar policy enforcement",
+    ModuleName.AGENT_IDENTITY: "Agent identity",
+    ModuleName.MCP_GATEWAY: "MCP gateway security",
+    ModuleName.MODEL_SCANNING: "Model supply-chain scanning",
+    ModuleName.RED_TEAMING: "Adversarial red teaming",
+    ModuleName.OBSERVABILITY: "Detection and observability",
+}
+
+
+class Metadata(Section):
+    name: DnsLabel = "highflame"
+    """A short name for this install; it names the install's state directory."""
+    description: str | None = None
+    """Free text for the operator (environment, owner, ticket)."""
+
+
+class Target(Section):
+    cloud: Cloud = Cloud.EXISTING
+    """Where the cluster runs: aws, gcp, azure, an existing cluster reached by kubeconfig, or the sandbox."""
+    region: str | None = Field(default=None, pattern=r"^[a-z0-9-]+$")
+    """Cloud region or location (us-east-1, europe-west4, westeurope)."""
+    cluster: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]{0,99}$")
+    """The Kubernetes cluster's name at the cloud provider."""
+    kubeconfig: str | None = None
+    """Path of the kubeconfig to use; default: $KUBECONFIG or ~/.kube/config, or one the wizard writes."""
+    context: str | None = None
+    """kubeconfig context; default: the file's current context."""
+    namespace: DnsLabel = "highflame"
+    """Namespace the platform installs into."""
+    release: ReleaseName = "highflame"
+    """Helm release name of the platform (ClickHouse gets `<release>-clickhouse`)."""
+
+    @model_validator(mode="after")
+    def _cloud_needs_cluster(self) -> Target:
+        if self.cloud in (Cloud.AWS, Cloud.GCP, Cloud.AZURE):
+            missing = [f for f in ("region", "cluster") if getattr(self, f) is None]
+            if missing:
+                raise ValueError(f"cloud {self.cloud.value} needs {' and '.join(missing)} "
+                                 f"(the cluster's location and name at {self.cloud.value})")
+        return self
+
+
+class AwsCredentials(Section):
+    profile: str | None = None
+    """Named profile from ~/.aws/config (static keys, SSO or role assumption)."""
+    role_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+$")
+    """Role to assume for the install."""
+    sso: bool = False
+    """The profile signs in through IAM Identity Center (run `aws sso login` when it expires)."""
+    access_key_id: Ref | None = None
+    """Static access key id, as a reference (prefer a profile or SSO)."""
+    secret_access_key: Ref | None = None
+    """Static secret access key, as a reference."""
+    endpoint_url: str | None = None
+    """Override every AWS endpoint (testing, private endpoints)."""
+
+
+class GcpCredentials(Section):
+    project: str | None = Field(default=None, pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
+    """Google Cloud project id."""
+    service_account_key: Ref | None = None
+    """Service-account key JSON, as a reference (file:PATH usually)."""
+    use_application_default: bool = True
+    """Use application default credentials when no key is given."""
+
+
+class AzureCredentials(Section):
+    tenant_id: str | None = Field(default=None, pattern=r"^[0-9a-fA-F-]{36}$")
+    subscription_id: str | None = Field(default=None, pattern=r"^[0-9a-fA-F-]{36}$")
+    resource_group: str | None = None
+    """Resource group of the AKS cluster and data services."""
+    client_id: str | None = Field(default=None, pattern=r"^[0-9a-fA-F-]{36}$")
+    """Service principal's application id (leave empty to use the Azure CLI login or managed identity)."""
+    client_secret: Ref | None = None
+    """Service principal's secret, as a reference."""
+
+
+class Credentials(Section):
+    aws: AwsCredentials | None = None
+    gcp: GcpCredentials | None = None
+    azure: AzureCredentials | None = None
+
+
+class Nodes(Section):
+    count: int = Field(default=6, ge=6, le=1000)
+    """Worker nodes; the platform needs at least 6."""
+    cores: int = Field(default=8, ge=8, le=16)
+    """CPU cores per worker node (8–16)."""
+    memory_gib: int = Field(default=32, ge=16, le=32, alias="memoryGiB")
+    """Memory per worker node in GiB (16–32)."""
+
+
+class RedisSizing(Section):
+    memory_gib_per_node: float = Field(default=4, ge=4, le=1024, alias="memoryGiBPerNode")
+    """Memory per Redis node in GiB (at least 4)."""
+
+
+class PostgresSizing(Section):
+    vcpu: int = Field(default=4, ge=4, le=128)
+    """vCPUs of the PostgreSQL instance (at least 4)."""
+    memory_gib: int = Field(default=8, ge=8, le=4096, alias="memoryGiB")
+    """Memory of the PostgreSQL instance in GiB (at least 8)."""
+
+
+class Sizing(Section):
+    preset: Literal["small", "medium", "large"] | None = None
+    """A sizing preset from profiles/presets; explicit fields win over it."""
+    nodes: Nodes = Nodes()
+    redis: RedisSizing = RedisSizing()
+    postgres: PostgresSizing = PostgresSizing()
+
+
+class Hpa(Section):
+    enabled: bool = True
+    min_replicas: int = Field(default=2, ge=1, le=100)
+    max_replicas: int = Field(default=6, ge=1, le=200)
+    target_cpu_percent: int = Field(default=70, ge=10, le=100, alias="targetCPUPercent")
+
+    @model_validator(mode="after")
+    def _min_le_max(self) -> Hpa:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"minReplicas ({self.min_replicas}) must not exceed maxReplicas ({self.max_replicas})")
+        return self
+
+
+class Pdb(Section):
+    enabled: bool = True
+    min_available: int = Field(default=1, ge=0, le=100)
+    """Pods kept running during voluntary disruptions (node drains, upgrades)."""
+
+
+class Module(Section):
+    enabled: bool = True
+    replicas: int = Field(default=2, ge=1, le=100)
+    """Replicas when the HPA is off, and the starting count when it is on."""
+    hpa: Hpa = Hpa()
+    pdb: Pdb = Pdb()
+
+    @model_validator(mode="after")
+    def _pdb_below_replicas(self) -> Module:
+        floor = self.hpa.min_replicas if self.hpa.enabled else self.replicas
+        if self.pdb.enabled and self.pdb.min_available >= floor:
+            raise ValueError(f"pdb.minAvailable ({self.pdb.min_available}) must be below the lowest replica "
+                             f"count ({floor}), or node drains can never evict a pod")
+        return self
+
+
+class Modules(Section):
+    guardrails: Module = Module()
+    policy: Module = Module()
+    agent_identity: Module = Module()
+    mcp_gateway: Module = Module()
+    model_scanning: Module = Module()
+    red_teaming: Module = Module()
+    observability: Module = Module()
+
+    def items(self) -> list[tuple[ModuleName, Module]]:
+        return [(name, getattr(self, _snake(name.value))) for name in ModuleName]
+
+
+class SslMode(StrEnum):
+    DISABLE = "disable"
+    ALLOW = "allow"
+    PREFER = "prefer"
+    REQUIRE = "require"
+    VERIFY_CA = "verify-ca"
+    VERIFY_FULL = "verify-full"
+
+
+class Postgres(Section):
+    host: Hostname | None = None
+    """Endpoint of the managed PostgreSQL (RDS, Cloud SQL, Azure Database for PostgreSQL)."""
+    port: int = Field(default=5432, ge=1, le=65535)
+    database: str = Field(default="highflame", pattern=r"^[A-Za-z_][A-Za-z0-9_$-]{0,62}$")
+    user: str = Field(default="highflame", pattern=r"^[A-Za-z_][A-Za-z0-9_$.@-]{0,62}$")
+    password: Ref | None = None
+    """The user's password, as a reference."""
+    sslmode: SslMode = SslMode.VERIFY_FULL
+    ca_cert: str | None = None
+    """Path of the CA bundle that signs the server's certificate (for verify-ca / verify-full)."""
+    min_version: Version = "17.2"
+    """Lowest PostgreSQL server version accepted; Highflame needs 17.2."""
+
+    @field_validator("min_version")
+    @classmethod
+    def _at_least_17_2(cls, v: str) -> str:
+        if _vtuple(v) < (17, 2):
+            raise ValueError("Highflame needs PostgreSQL 17.2 or newer; minVersion cannot be lower")
+        return v
+
+
+Endpoint = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.-]+:[0-9]{1,5}$")]
+
+
+class Redis(Section):
+    endpoints: list[Endpoint] = []
+    """Cluster seed endpoints as host:port (the configuration endpoint, or one or more nodes)."""
+    tls: bool = True
+    ca_cert: str | None = None
+    """Path of the CA bundle for the nodes' certificates."""
+    username: str | None = None
+    """ACL user (Redis 6+); empty for the default user."""
+    password: Ref | None = None
+    """AUTH token / ACL password, as a reference."""
+    min_version: Version = "7.1"
+    """Lowest Redis version accepted; Highflame needs 7.1."""
+
+    @field_validator("min_version")
+    @classmethod
+    def _at_least_7_1(cls, v: str) -> str:
+        if _vtuple(v) < (7, 1):
+            raise ValueError("Highflame needs Redis 7.1 or newer; minVersion cannot be lower")
+        return v
+
+    @field_validator("endpoints")
+    @classmethod
+    def _ports_in_range(cls, v: list[str]) -> list[str]:
+        for ep in v:
+            port = int(ep.rsplit(":", 1)[1])
+            if not 1 <= port <= 65535:
+                raise ValueError(f"endpoint {ep!r} has port {port}; ports are 1–65535")
+        return v
+
+
+class BackupProvider(StrEnum):
+    S3 = "s3"
+    GCS = "gcs"
+    AZURE = "azure"
+
+
+class Backup(Section):
+    provider: BackupProvider = BackupProvider.S3
+    bucket: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$")
+    """Bucket (S3, GCS) or container (Azure Blob) for ClickHouse backups."""
+    prefix: str = "clickhouse/"
+    region: str | None = None
+    account: str | None = None
+    """Azure storage account name (Azure Blob only)."""
+    schedule: str = Field(default="0 3 * * *", pattern=r"^(\S+\s+){4}\S+$")
+    """Cron schedule of the backup job."""
+    retention_days: int = Field(default=14, ge=1, le=3650)
+    credentials: Ref | None = None
+    """Access key / service-account key for the bucket, when workload identity is not used."""
+
+
+class ClickHouse(Section):
+    storage_size: Quantity = "200Gi"
+    storage_class: DnsLabel | None = None
+    """StorageClass for ClickHouse volumes; default: the cluster's default class."""
+    replicas: int = Field(default=2, ge=1, le=9)
+    backup: Backup = Backup()
+
+
+_PK = re.compile(r"^pk_(test|live)_([A-Za-z0-9+/=_-]+)$")
+
+
+def clerk_frontend_host(publishable_key: str) -> str:
+    """The Clerk frontend API host a publishable key encodes (`pk_live_<base64("host$")>`)."""
+    m = _PK.match(publishable_key)
+    if not m:
+        raise ValueError("must look like pk_test_... or pk_live_...")
+    raw = m.group(2)
+    try:
+        decoded = base64.b64decode(raw + "=" * (-len(raw) % 4), altchars=b"-_", validate=False).decode("ascii")
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError("does not decode to a Clerk frontend host") from None
+    host = decoded.removesuffix("$")
+    if not decoded.endswith("$") or not re.match(r"^[A-Za-z0-9.-]+(:[0-9]+)?$", host):
+        raise ValueError("does not decode to a Clerk frontend host") from None
+    return host
+
+
+class Clerk(Section):
+    publishable_key: str | None = None
+    """Clerk publishable key (pk_live_... / pk_test_...); it is public and names the frontend API host."""
+    secret_key: Ref | None = None
+    """Clerk secret key (sk_live_... / sk_test_...), as a reference."""
+    api_url: str = Field(default="https://api.clerk.com", pattern=r"^https?://\S+$")
+    """Clerk backend API base URL."""
+
+    @field_validator("publishable_key")
+    @classmethod
+    def _decodes(cls, v: str | None) -> str | None:
+        if v is not None:
+            clerk_frontend_host(v)
+        return v
+
+    @property
+    def environment(self) -> str | None:
+        m = _PK.match(self.publishable_key or "")
+        return m.group(1) if m else None
+
+
+class Tls(Section):
+    enabled: bool = True
+    existing_secret: DnsLabel | None = None
+    """A kubernetes.io/tls Secret already in the namespace."""
+    certificate: Ref | None = None
+    """PEM certificate chain, as a reference (file:PATH usually)."""
+    private_key: Ref | None = None
+    """PEM private key, as a reference."""
+    acm_certificate_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]+$")
+    """AWS ACM certificate for an ALB (instead of a Secret)."""
+    issuer: str | None = None
+    """cert-manager ClusterIssuer that issues the certificate."""
+
+    @model_validator(mode="after")
+    def _has_a_source(self) -> Tls:
+        if not self.enabled:
+            return self
+        if (self.certificate is None) != (self.private_key is None):
+            raise ValueError("certificate and privateKey go together: give both or neither")
+        sources = [self.existing_secret, self.certificate, self.acm_certificate_arn, self.issuer]
+        if sum(s is not None for s in sources) > 1:
+            raise ValueError("choose one TLS source: existingSecret, certificate+privateKey, "
+                             "acmCertificateArn or issuer")
+        return self
+
+
+class Ingress(Section):
+    enabled: bool = True
+    domain: Hostname | None = None
+    """Public host name of the platform (app.highflame.example.com)."""
+    class_name: str | None = "nginx"
+    """IngressClass (nginx, alb, gce, azure-application-gateway ...)."""
+    tls: Tls = Tls()
+    annotations: dict[str, str] = {}
+    """Extra annotations, e.g. for the cloud's load balancer."""
+
+
+class Images(Section):
+    registry: Hostname = "ghcr.io"
+    repository: str = Field(default="highflame", pattern=r"^[a-z0-9]+([._/-][a-z0-9]+)*$")
+    tag: str | None = Field(default=None, pattern=r"^[\w][\w.-]{0,127}$")
+    """Image tag; default: the chart's appVersion."""
+    pull_username: str | None = None
+    pull_secret: Ref | None = None
+    """Registry token for pulling images, as a reference."""
+
+
+class ChartSource(Section):
+    ref: str
+    """Local path, oci://registry/repo/chart, a chart name in `repo`, or bundled:NAME (sandbox)."""
+    repo: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    """Helm repository URL when `ref` is a chart name in it."""
+    version: str | None = None
+    """Chart version (required for OCI and repository charts)."""
+
+    @model_validator(mode="after")
+    def _version_when_remote(self) -> ChartSource:
+        remote = self.ref.startswith("oci://") or self.repo is not None
+        if remote and not self.version:
+            raise ValueError(f"chart {self.ref!r} comes from a registry: give its version "
+                             "(Highflame supplies it at onboarding)")
+        return self
+
+
+class Charts(Section):
+    highflame: ChartSource = ChartSource(ref="bundled:highflame")
+    clickhouse: ChartSource = ChartSource(ref="bundled:clickhouse")
+
+
+class Platform(Section):
+    model_api_keys: dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9][-a-z0-9]{0,40}$")], Ref] = {}
+    """AI model API keys (openai, anthropic ...) as references; stored in a Kubernetes Secret."""
+    log_level: Literal["debug", "info", "warn", "error"] = "info"
+
+
+class HelmBackend(StrEnum):
+    EMBEDDED = "embedded"
+    CLI = "cli"
+
+
+class InstallOptions(Section):
+    helm: HelmBackend = HelmBackend.EMBEDDED
+    """embedded: Helm's Go SDK built in; cli: the operator's own `helm` (3.8 or newer)."""
+    helm_binary: str = "helm"
+    timeout_seconds: int = Field(default=1800, ge=10, le=86400)
+    """Longest the whole install may take."""
+    stall_seconds: int = Field(default=300, ge=5, le=7200)
+    """A step fails as stalled when nothing advances for this long."""
+    rollback_on_failure: bool = False
+
+
+class PreflightOptions(Section):
+    timeout_seconds: float = Field(default=10, gt=0, le=600)
+    """Default timeout of each check."""
+    skip: list[str] = []
+    """Check ids the operator chose to skip."""
+    registry_url: str = Field(default="https://ghcr.io", pattern=r"^https?://\S+$")
+    """Image registry to test reachability against."""
+
+
+class InstallProfile(Section):
+    api_version: Literal["hfwizard/v1"] = Field(default=API_VERSION, alias="apiVersion")
+    kind: Literal["InstallProfile"] = KIND
+    metadata: Metadata = Metadata()
+    target: Target = Target()
+    credentials: Credentials = Credentials()
+    sizing: Sizing = Sizing()
+    modules: Modules = Modules()
+    postgres: Postgres = Postgres()
+    redis: Redis = Redis()
+    clickhouse: ClickHouse = ClickHouse()
+    clerk: Clerk = Clerk()
+    ingress: Ingress = Ingress()
+    images: Images = Images()
+    charts: Charts = Charts()
+    platform: Platform = Platform()
+    install: InstallOptions = InstallOptions()
+    preflight: PreflightOptions = PreflightOptions()
+
+    @model_validator(mode="after")
+    def _cross_section(self) -> InstallProfile:
+        cloud = self.target.cloud
+        if cloud is Cloud.GCP and not (self.credentials.gcp and self.credentials.gcp.project):
+            raise ValueError("target.cloud is gcp: credentials.gcp.project is required")
+        if cloud is Cloud.AZURE and not (self.credentials.azure and self.credentials.azure.subscription_id):
+            raise ValueError("target.cloud is azure: credentials.azure.subscriptionId is required")
+        if self.ingress.enabled and self.ingress.tls.enabled and self.ingress.tls.acm_certificate_arn \
+                and cloud not in (Cloud.AWS, Cloud.EXISTING):
+            raise ValueError("ingress.tls.acmCertificateArn works only with an AWS load balancer")
+        return self
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.target.cloud is Cloud.SANDBOX
+
+
+def _snake(camel: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", camel).lower()
+
+
+def _vtuple(v: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in v.split("."))
+
+
+def secret_paths(model: type[BaseModel] = InstallProfile, prefix: str = "") -> set[str]:
+    """Dotted YAML paths of every field that holds secret references; their input is never echoed."""
+    out: set[str] = set()
+    for name, info in model.model_fields.items():
+        key = f"{prefix}{info.alias or name}"
+        if "_check_ref" in repr(info.annotation):
+            out.add(key)
+        for sub in getattr(info.annotation, "__args__", ()) or (info.annotation,):
+            if isinstance(sub, type) and issubclass(sub, BaseModel):
+                out |= secret_paths(sub, key + ".")
+    return out

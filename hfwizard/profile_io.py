@@ -1,0 +1,345 @@
+"""Reading and writing profiles: parse, migrate, apply presets, validate, and export with comments kept."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
+
+from hfwizard.errors import ProfileError
+from hfwizard.profile import API_VERSION, KIND, InstallProfile, secret_paths
+from hfwizard.state import atomic_write
+
+MAX_BYTES = 1024 * 1024
+OLD_VERSIONS = {"hfwizard/v1alpha1"}
+_SECRET_PATHS = secret_paths()
+
+
+@dataclass
+class LoadedProfile:
+    """A validated profile plus the YAML document it came from (kept for its comments)."""
+
+    profile: InstallProfile
+    document: CommentedMap | None = None
+    source: str = "<profile>"
+    notes: list[str] = field(default_factory=list)  # what a migration changed, for the operator
+
+
+def _yaml() -> YAML:
+    y = YAML(typ="rt")
+    y.preserve_quotes = True
+    y.indent(mapping=2, sequence=4, offset=2)
+    y.width = 4096
+    return y
+
+
+# ---- reading -------------------------------------------------------------------------------------
+
+
+def load_profile(path: str | Path) -> LoadedProfile:
+    p = Path(path).expanduser()
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise ProfileError(f"profile {p} does not exist", remedy="check the path, or run `hfwizard` to make one") from None
+    except IsADirectoryError:
+        raise ProfileError(f"profile {p} is a directory, not a YAML file") from None
+    except PermissionError:
+        raise ProfileError(f"profile {p} is not readable by this user") from None
+    except OSError as exc:
+        raise ProfileError(f"profile {p} cannot be read ({exc.strerror})") from None
+    return parse_profile(raw, source=str(p))
+
+
+def parse_profile(raw: bytes | str, source: str = "<profile>") -> LoadedProfile:
+    """Parse and validate profile text; every problem raises ProfileError naming the field."""
+    doc = parse_yaml(raw, source)
+    data = to_plain(doc)
+    if not isinstance(data, dict):
+        raise ProfileError(f"{source}: a profile is a YAML mapping (apiVersion, kind, target ...), "
+                           f"not a {type(data).__name__}")
+    data, notes = migrate(data, source)
+    if notes:
+        doc = None  # the old layout's comments no longer line up with the new keys
+    profile = validate(data, source)
+    return LoadedProfile(profile, doc if isinstance(doc, CommentedMap) else None, source, notes)
+
+
+def parse_yaml(raw: bytes | str, source: str) -> Any:
+    if isinstance(raw, bytes):
+        if len(raw) > MAX_BYTES:
+            raise ProfileError(f"{source}: {len(raw)} bytes is too large for a profile (limit {MAX_BYTES})")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ProfileError(f"{source}: not UTF-8 text (bad byte at offset {exc.start}); "
+                               "a profile is a YAML file") from None
+    else:
+        text = raw
+    if "\x00" in text:
+        raise ProfileError(f"{source}: contains NUL bytes; a profile is a YAML text file")
+    try:
+        return _yaml().load(text)
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ProfileError(f"{source}: not valid YAML{where}: {problem}",
+                           remedy="fix the YAML syntax there (indentation, quotes, a stray ':')") from None
+    except (ValueError, TypeError, RecursionError) as exc:
+        # ruamel raises plain errors for a few malformed inputs (bad timestamps, deep nesting).
+        raise ProfileError(f"{source}: not valid YAML: {type(exc).__name__}") from None
+
+
+def to_plain(node: Any, depth: int = 0) -> Any:
+    """ruamel's commented nodes to plain dicts, lists and scalars (pydantic validates plain data)."""
+    if depth > 64:
+        raise ProfileError("profile is nested too deeply (over 64 levels)")
+    if isinstance(node, dict):
+        return {(str(k) if not isinstance(k, str | int | float | bool) or isinstance(k, bool) else k):
+                to_plain(v, depth + 1) for k, v in node.items()}
+    if isinstance(node, list | tuple):
+        return [to_plain(v, depth + 1) for v in node]
+    if isinstance(node, bool):
+        return bool(node)
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, str):
+        return str(node)
+    if node is None:
+        return None
+    return str(node)  # timestamps and other YAML scalars: as text, the model decides
+
+
+def migrate(data: dict[str, Any], source: str = "<profile>") -> tuple[dict[str, Any], list[str]]:
+    """Bring an older profile to hfwizard/v1, saying what changed; refuse versions we do not know."""
+    version = data.get("apiVersion")
+    if version is None:
+        raise ProfileError(f"{source}: apiVersion is missing", [f"apiVersion: add `apiVersion: {API_VERSION}`"])
+    if data.get("kind", KIND) != KIND:
+        raise ProfileError(f"{source}: kind is {data.get('kind')!r}", [f"kind: must be {KIND}"])
+    if version == API_VERSION:
+        return data, []
+    if version not in OLD_VERSIONS:
+        raise ProfileError(
+            f"{source}: apiVersion {str(version)[:60]!r} is not one this hfwizard reads",
+            [f"apiVersion: must be {API_VERSION} (or an older {', '.join(sorted(OLD_VERSIONS))}, migrated)"],
+            remedy="upgrade hfwizard if the profile came from a newer one")
+    data = copy.deepcopy(data)
+    notes: list[str] = []
+    # v1alpha1 -> v1: `cluster` became `target` (its `name` became `cluster`), Redis took a list of
+    # endpoints, and the flat node sizing moved under sizing.nodes.
+    if "cluster" in data and isinstance(data["cluster"], dict):
+        old = data.pop("cluster")
+        if "name" in old:
+            old["cluster"] = old.pop("name")
+        data["target"] = old
+        notes.append("`cluster` is now `target`, and `cluster.name` is `target.cluster`")
+    redis = data.get("redis")
+    if isinstance(redis, dict) and "endpoint" in redis:
+        redis["endpoints"] = [redis.pop("endpoint")]
+        notes.append("`redis.endpoint` is now the list `redis.endpoints`")
+    sizing = data.get("sizing")
+    if isinstance(sizing, dict):
+        moved = {old: new for old, new in (("nodeCount", "count"), ("nodeCores", "cores"),
+                                           ("nodeMemoryGiB", "memoryGiB")) if old in sizing}
+        if moved:
+            nodes = sizing.setdefault("nodes", {})
+            for old, new in moved.items():
+                nodes[new] = sizing.pop(old)
+            notes.append("`sizing." + "`, `sizing.".join(moved) + "` moved under `sizing.nodes`")
+    data["apiVersion"] = API_VERSION
+    notes.insert(0, f"migrated {source} from {version} to {API_VERSION}")
+    return data, notes
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    """A sizing preset's data (`sizing` and `modules`) from the bundled profiles/presets."""
+    try:
+        text = resources.files("hfwizard.profiles").joinpath("presets", f"{name}.yaml").read_text("utf-8")
+    except FileNotFoundError:
+        raise ProfileError(f"sizing.preset: no preset named {name!r}",
+                           ["sizing.preset: must be small, medium or large"]) from None
+    data = to_plain(_yaml().load(text))
+    return {k: data.get(k, {}) for k in ("sizing", "modules")}
+
+
+def preset_names() -> list[str]:
+    folder = resources.files("hfwizard.profiles").joinpath("presets")
+    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def _merge_under(base: Any, top: Any) -> Any:
+    """`top` wins; mappings merge key by key."""
+    if isinstance(base, dict) and isinstance(top, dict):
+        out = dict(base)
+        for k, v in top.items():
+            out[k] = _merge_under(base.get(k), v) if k in base else v
+        return out
+    return top
+
+
+def apply_preset(data: dict[str, Any]) -> dict[str, Any]:
+    sizing = data.get("sizing")
+    preset = sizing.get("preset") if isinstance(sizing, dict) else None
+    if not isinstance(preset, str) or preset not in preset_names():
+        return data  # a bad preset name is reported by validation, on the field
+    return _merge_under(load_preset(preset), data)
+
+
+def validate(data: dict[str, Any], source: str = "<profile>") -> InstallProfile:
+    try:
+        return InstallProfile.model_validate(apply_preset(data))
+    except ValidationError as exc:
+        problems = format_errors(exc)
+        raise ProfileError(f"{source}: {len(problems)} problem{'s' * (len(problems) != 1)} in the profile",
+                           problems, remedy="fix the fields named above and run again") from None
+
+
+def format_errors(exc: ValidationError, model: type[BaseModel] = InstallProfile) -> list[str]:
+    """One line per problem: the field's YAML path, the value (unless secret), and what is allowed."""
+    lines: list[str] = []
+    for err in exc.errors(include_url=False):
+        loc = [str(p) for p in err["loc"]]
+        path = _dotted(err["loc"])
+        msg = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        kind = err["type"]
+        field_model, info = _field_at(model, loc)
+        if kind == "extra_forbidden":
+            allowed = sorted(f.alias or n for n, f in field_model.model_fields.items()) if field_model else []
+            lines.append(f"{path}: unknown key" + (f"; allowed here: {', '.join(allowed)}" if allowed else ""))
+            continue
+        secret = any(path == s or path.startswith(s + ".") or path.startswith(s + "[") for s in _SECRET_PATHS)
+        shown = ""
+        if kind not in ("value_error", "missing", "model_type", "dict_type") and not secret:
+            shown = f" (got {_short(err.get('input'))})"
+        hint = f" — {info}" if info else ""
+        lines.append(f"{path or '(top level)'}: {msg}{shown}{hint}")
+    return lines
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif "[" in str(part) or "function-" in str(part):
+            continue  # pydantic's internal validator names
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _field_at(model: type[BaseModel], loc: list[str]) -> tuple[type[BaseModel] | None, str | None]:
+    """Walk the model along a YAML path: the section model holding the last key, and its docstring."""
+    current: type[BaseModel] | None = model
+    description: str | None = None
+    for i, key in enumerate(loc):
+        if current is None:
+            return None, None
+        fields = {(f.alias or n): f for n, f in current.model_fields.items()}
+        f = fields.get(key)
+        if f is None:
+            return (current, None) if i == len(loc) - 1 else (None, None)
+        description = f.description
+        nxt = None
+        for sub in getattr(f.annotation, "__args__", ()) or (f.annotation,):
+            if isinstance(sub, type) and issubclass(sub, BaseModel):
+                nxt = sub
+        if i == len(loc) - 1:
+            return current, description
+        current = nxt
+    return current, description
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# ---- writing -------------------------------------------------------------------------------------
+
+
+def profile_data(profile: InstallProfile) -> dict[str, Any]:
+    """The profile as YAML-ready data: camelCase keys, unset optional fields left out."""
+    return profile.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def dump_profile(profile: InstallProfile, document: CommentedMap | None = None) -> str:
+    """YAML text of `profile`; given the document it was loaded from, its comments and key order stay."""
+    data = profile_data(profile)
+    doc = _merge_into(document, data) if document is not None else _to_commented(data)
+    if document is None:
+        doc.yaml_set_start_comment(
+            "hfwizard install profile. Secret fields hold references (env:, file:, keyring:, k8s:), never values.")
+    buf = io.StringIO()
+    _yaml().dump(doc, buf)
+    return buf.getvalue()
+
+
+def save_profile(path: str | Path, profile: InstallProfile, document: CommentedMap | None = None) -> Path:
+    p = Path(path).expanduser()
+    atomic_write(p, dump_profile(profile, document))
+    return p
+
+
+def _to_commented(data: Any) -> Any:
+    if isinstance(data, dict):
+        m = CommentedMap()
+        for k, v in data.items():
+            m[k] = _to_commented(v)
+        return m
+    if isinstance(data, list):
+        return CommentedSeq(_to_commented(v) for v in data)
+    return data
+
+
+def _merge_into(doc: Any, data: Any) -> Any:
+    """Update `doc` in place to equal `data`, keeping comments and the order of keys that stay."""
+    if isinstance(doc, CommentedMap) and isinstance(data, dict):
+        for k in [k for k in doc if k not in data]:
+            del doc[k]
+        for k, v in data.items():
+            doc[k] = _merge_into(doc[k], v) if k in doc else _to_commented(v)
+        return doc
+    if isinstance(doc, CommentedSeq) and isinstance(data, list):
+        merged = [_merge_into(doc[i], v) if i < len(doc) else _to_commented(v) for i, v in enumerate(data)]
+        del doc[:]
+        doc.extend(merged)
+        return doc
+    if type(doc) is not type(data) and not isinstance(doc, str | int | float | bool):
+        return _to_commented(data)
+    # ruamel's scalar types keep quoting and formatting when the value did not change.
+    return doc if doc == data and type(doc) is not bool else _to_commented(data)
+
+
+def profile_hash(profile: InstallProfile) -> str:
+    """A stable hash of the answers (the journal records it to notice a changed profile)."""
+    blob = json.dumps(profile_data(profile), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def diff_profiles(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """The answers that differ between two profiles' data, as 'path: old -> new' (secrets as references)."""
+    out: list[str] = []
+    for key in sorted(set(old) | set(new), key=str):
+        path = f"{prefix}{key}"
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += diff_profiles(a, b, path + ".")
+        elif a != b:
+            out.append(f"{path}: {json.dumps(a)} -> {json.dumps(b)}")
+    return out
+
