@@ -9,15 +9,15 @@ from __future__ import annotations
 import base64
 import re
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from hfwizard.secrets import Ref
 
-API_VERSION = "hfwizard/v1"
-KIND = "InstallProfile"
+API_VERSION: Final = "hfwizard/v1"
+KIND: Final = "InstallProfile"
 
 DnsLabel = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
 ReleaseName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=53)]
@@ -361,7 +361,8 @@ class Tls(Section):
     """PEM certificate chain, as a reference (file:PATH usually)."""
     private_key: Ref | None = None
     """PEM private key, as a reference."""
-    acm_certificate_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]+$")
+    acm_certificate_arn: str | None = Field(
+        default=None, pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]+$")
     """AWS ACM certificate for an ALB (instead of a Secret)."""
     issuer: str | None = None
     """cert-manager ClusterIssuer that issues the certificate."""
@@ -454,8 +455,8 @@ class PreflightOptions(Section):
 
 
 class InstallProfile(Section):
-    api_version: Literal["hfwizard/v1"] = Field(default=API_VERSION, alias="apiVersion")
-    kind: Literal["InstallProfile"] = KIND
+    api_version: Literal["hfwizard/v1"] = Field(default="hfwizard/v1", alias="apiVersion")
+    kind: Literal["InstallProfile"] = "InstallProfile"
     metadata: Metadata = Metadata()
     target: Target = Target()
     credentials: Credentials = Credentials()

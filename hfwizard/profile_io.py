@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import io
 import json
@@ -51,7 +52,8 @@ def load_profile(path: str | Path) -> LoadedProfile:
     try:
         raw = p.read_bytes()
     except FileNotFoundError:
-        raise ProfileError(f"profile {p} does not exist", remedy="check the path, or run `hfwizard` to make one") from None
+        raise ProfileError(f"profile {p} does not exist",
+                           remedy="check the path, or run `hfwizard` to make one") from None
     except IsADirectoryError:
         raise ProfileError(f"profile {p} is a directory, not a YAML file") from None
     except PermissionError:
@@ -96,9 +98,11 @@ def parse_yaml(raw: bytes | str, source: str) -> Any:
         problem = getattr(exc, "problem", None) or type(exc).__name__
         raise ProfileError(f"{source}: not valid YAML{where}: {problem}",
                            remedy="fix the YAML syntax there (indentation, quotes, a stray ':')") from None
-    except (ValueError, TypeError, RecursionError) as exc:
-        # ruamel raises plain errors for a few malformed inputs (bad timestamps, deep nesting).
-        raise ProfileError(f"{source}: not valid YAML: {type(exc).__name__}") from None
+    except Exception as exc:
+        # ruamel raises plain errors (IndexError, ValueError, RecursionError ...) for some malformed
+        # inputs; to the operator they are all the same: the file is not YAML we can read.
+        raise ProfileError(f"{source}: not valid YAML ({type(exc).__name__} while parsing)",
+                           remedy="check the file is the YAML profile you meant") from None
 
 
 def to_plain(node: Any, depth: int = 0) -> Any:
@@ -167,6 +171,11 @@ def migrate(data: dict[str, Any], source: str = "<profile>") -> tuple[dict[str, 
 
 def load_preset(name: str) -> dict[str, Any]:
     """A sizing preset's data (`sizing` and `modules`) from the bundled profiles/presets."""
+    return copy.deepcopy(_read_preset(name))
+
+
+@functools.cache
+def _read_preset(name: str) -> dict[str, Any]:
     try:
         text = resources.files("hfwizard.profiles").joinpath("presets", f"{name}.yaml").read_text("utf-8")
     except FileNotFoundError:
@@ -176,9 +185,14 @@ def load_preset(name: str) -> dict[str, Any]:
     return {k: data.get(k, {}) for k in ("sizing", "modules")}
 
 
-def preset_names() -> list[str]:
+@functools.cache
+def _preset_names() -> tuple[str, ...]:
     folder = resources.files("hfwizard.profiles").joinpath("presets")
-    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+    return tuple(sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")))
+
+
+def preset_names() -> list[str]:
+    return list(_preset_names())
 
 
 def _merge_under(base: Any, top: Any) -> Any:
@@ -315,9 +329,14 @@ def _merge_into(doc: Any, data: Any) -> Any:
             doc[k] = _merge_into(doc[k], v) if k in doc else _to_commented(v)
         return doc
     if isinstance(doc, CommentedSeq) and isinstance(data, list):
-        merged = [_merge_into(doc[i], v) if i < len(doc) else _to_commented(v) for i, v in enumerate(data)]
-        del doc[:]
-        doc.extend(merged)
+        # Item by item, in place: a comment on an item is keyed by its index and must stay with it.
+        for i, v in enumerate(data):
+            if i < len(doc):
+                doc[i] = _merge_into(doc[i], v)
+            else:
+                doc.append(_to_commented(v))
+        while len(doc) > len(data):
+            doc.pop()
         return doc
     if type(doc) is not type(data) and not isinstance(doc, str | int | float | bool):
         return _to_commented(data)
