@@ -1,0 +1,454 @@
+"""The embedded Helm backend: Helm's Go SDK (helm-python-sdk) run in a child process per operation.
+
+Why a child: client-go and klog write straight to file descriptor 2, which would garble a Textual
+screen, and a ctypes call into Go cannot be interrupted from Python. In a child, its stderr lines
+become log events, and cancelling is ending the child (SIGTERM cancels Helm's context first, so
+Helm records the release as failed rather than leaving it pending; SIGKILL after a grace period).
+
+Protocol: the parent writes one JSON request to the child's stdin (values travel there, never in
+argv or the environment, as they may hold secrets) and reads one JSON answer from its stdout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import threading
+from collections import deque
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hfwizard.engine.helm import (
+    PENDING_STATUSES,
+    ChartLike,
+    ChartRef,
+    HelmCancelled,
+    HelmTimeout,
+    LogSink,
+    ReleaseInfo,
+    ReleaseNotFound,
+    error_from_text,
+)
+
+__all__ = ["EmbeddedHelm"]
+
+_GRACE_S = 5.0  # after SIGTERM, how long Helm gets to record the cancellation before SIGKILL
+_ERROR_CONTEXT_LINES = 20
+
+
+class EmbeddedHelm:
+    """Helm through the Go SDK, one child process per call; fits `hfwizard.engine.helm.HelmBackend`."""
+
+    def __init__(
+        self,
+        kubeconfig: str | os.PathLike[str] | None = None,
+        context: str | None = None,
+        *,
+        python: str = sys.executable,
+        env: Mapping[str, str] | None = None,
+        on_log: LogSink | None = None,
+    ) -> None:
+        self.kubeconfig = os.fspath(kubeconfig) if kubeconfig is not None else None
+        self.context = context
+        self._python = python
+        self._env = dict(env) if env is not None else None
+        self._on_log = on_log
+
+    # ---- the backend API ---------------------------------------------------------------------
+
+    async def install_or_upgrade(
+        self,
+        release: str,
+        chart: ChartLike,
+        namespace: str,
+        values: Mapping[str, Any],
+        *,
+        version: str | None = None,
+        wait: bool = True,
+        timeout_s: float = 600.0,
+        create_namespace: bool = False,
+        atomic: bool = False,
+        on_log: LogSink | None = None,
+    ) -> ReleaseInfo:
+        result = await self._call(
+            "install_or_upgrade",
+            {
+                "release": release,
+                "chart": ChartRef.parse(chart).to_json(),
+                "namespace": namespace,
+                "values": dict(values),
+                "version": version,
+                "wait": wait,
+                "timeout_s": timeout_s,
+                "create_namespace": create_namespace,
+                "atomic": atomic,
+            },
+            on_log=on_log,
+            timeout_s=timeout_s,
+        )
+        return ReleaseInfo.from_summary(result)
+
+    async def status(self, release: str, namespace: str) -> ReleaseInfo:
+        return ReleaseInfo.from_summary(
+            await self._call("status", {"release": release, "namespace": namespace})
+        )
+
+    async def history(self, release: str, namespace: str) -> list[ReleaseInfo]:
+        rows = await self._call("history", {"release": release, "namespace": namespace})
+        return [ReleaseInfo.from_summary(row) for row in rows]
+
+    async def rollback(
+        self,
+        release: str,
+        namespace: str,
+        revision: int | None = None,
+        *,
+        wait: bool = True,
+        timeout_s: float = 600.0,
+        on_log: LogSink | None = None,
+    ) -> ReleaseInfo:
+        result = await self._call(
+            "rollback",
+            {
+                "release": release,
+                "namespace": namespace,
+                "revision": revision,
+                "wait": wait,
+                "timeout_s": timeout_s,
+            },
+            on_log=on_log,
+            timeout_s=timeout_s,
+        )
+        return ReleaseInfo.from_summary(result)
+
+    async def uninstall(
+        self,
+        release: str,
+        namespace: str,
+        *,
+        wait: bool = True,
+        timeout_s: float = 600.0,
+        on_log: LogSink | None = None,
+    ) -> None:
+        await self._call(
+            "uninstall",
+            {"release": release, "namespace": namespace, "wait": wait, "timeout_s": timeout_s},
+            on_log=on_log,
+            timeout_s=timeout_s,
+        )
+
+    async def render(
+        self,
+        release: str,
+        chart: ChartLike,
+        namespace: str,
+        values: Mapping[str, Any],
+        *,
+        version: str | None = None,
+    ) -> dict[str, str]:
+        """`helm template`: path of each template -> rendered manifest; no cluster is contacted."""
+        result = await self._call(
+            "render",
+            {
+                "release": release,
+                "chart": ChartRef.parse(chart).to_json(),
+                "namespace": namespace,
+                "values": dict(values),
+                "version": version,
+            },
+        )
+        return dict(result)
+
+    async def list_releases(
+        self, namespace: str | None = None, *, all_states: bool = True
+    ) -> list[ReleaseInfo]:
+        rows = await self._call("list", {"namespace": namespace, "all_states": all_states})
+        return [ReleaseInfo.from_summary(row) for row in rows]
+
+    async def recover_pending(self, release: str, namespace: str) -> ReleaseInfo | None:
+        """Unstick a release a killed process left pending.
+
+        A pending upgrade or rollback is rolled back to the last deployed revision; a pending first
+        install (nothing ever deployed) is uninstalled, which removes its release record and whatever
+        it had created. Returns the release as it stands afterwards (None when it was removed), or
+        the unchanged release when it was not pending.
+        """
+        result = await self._call("recover_pending", {"release": release, "namespace": namespace})
+        return ReleaseInfo.from_summary(result) if result else None
+
+    # ---- the child process -------------------------------------------------------------------
+
+    async def _call(
+        self, op: str, args: dict[str, Any], *, on_log: LogSink | None = None, timeout_s: float | None = None
+    ) -> Any:
+        sink = on_log or self._on_log
+        request = json.dumps({"op": op, "kubeconfig": self.kubeconfig, "context": self.context, **args})
+        env = dict(os.environ if self._env is None else self._env)
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        proc = await asyncio.create_subprocess_exec(
+            self._python,
+            "-m",
+            "hfwizard.engine.helm_embedded",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+            start_new_session=True,  # a Ctrl-C on the terminal reaches us, not Helm directly
+        )
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        tail: deque[str] = deque(maxlen=_ERROR_CONTEXT_LINES)
+
+        async def pump_stderr() -> None:
+            assert proc.stderr is not None
+            async for raw in proc.stderr:
+                line = raw.decode("utf-8", "replace").rstrip()
+                if not line:
+                    continue
+                tail.append(line)
+                if sink is not None:
+                    sink(line)
+
+        pump = asyncio.create_task(pump_stderr())
+        try:
+            proc.stdin.write(request.encode())
+            await proc.stdin.drain()
+            proc.stdin.close()
+            # Helm enforces its own timeout; ours only guards against a child that hangs for good.
+            guard = None if timeout_s is None else timeout_s + 60.0
+            output = await asyncio.wait_for(proc.stdout.read(), guard)
+            await proc.wait()
+            await pump
+        except BaseException:
+            await _end(proc)
+            pump.cancel()
+            raise
+        try:
+            answer = json.loads(output.decode() or "{}")
+        except ValueError:
+            answer = {}
+        if answer.get("ok"):
+            return answer.get("result")
+        message = answer.get("error") or (
+            f"Helm's child process exited with {proc.returncode}: " + (" | ".join(tail) or "no output")
+        )
+        error = error_from_text(message)
+        if answer.get("kind") == "not_found" and not isinstance(error, ReleaseNotFound):
+            error = ReleaseNotFound(message)
+        if answer.get("kind") == "cancelled" and not isinstance(error, HelmTimeout):
+            error = HelmCancelled(message)  # Helm reports a deadline as a cancelled context too
+        raise error
+
+
+async def _end(proc: asyncio.subprocess.Process) -> None:
+    """End a child cleanly: SIGTERM lets Helm cancel and record the failure; SIGKILL if it lingers."""
+    if proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(asyncio.shield(proc.wait()), _GRACE_S)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+
+
+# ----------------------------------------------------------------------------------------------
+# child side: `python -m hfwizard.engine.helm_embedded` (imports the Go library only here)
+
+
+def _child_main() -> int:
+    # Keep the JSON answer channel private: anything Go prints to fd 1 goes to stderr (the log).
+    answer_fd = os.dup(1)
+    os.dup2(2, 1)
+    answer = os.fdopen(answer_fd, "w")
+    request = json.loads(sys.stdin.read())
+
+    import logging
+
+    import helm_python as helm
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("helm %(levelname)s %(message)s"))
+    native_logger = logging.getLogger("helm_python.native")
+    native_logger.addHandler(handler)
+    # Helm logs its wait progress ("waiting for resources...") at debug level.
+    level = logging.DEBUG if os.environ.get("HFWIZARD_HELM_DEBUG", "1") == "1" else logging.INFO
+    native_logger.setLevel(level)
+    native_logger.propagate = False
+    helm.enable_logging(level)
+
+    context = helm.HelmContext()
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["result"] = _run(helm, context, request)
+        except helm.HelmCancelledError as exc:
+            outcome["error"], outcome["kind"] = str(exc), "cancelled"
+        except helm.HelmNotFoundError as exc:
+            outcome["error"], outcome["kind"] = str(exc), "not_found"
+        except helm.HelmError as exc:
+            outcome["error"], outcome["kind"] = str(exc), type(exc).__name__
+        except Exception as exc:  # the parent must get an answer, whatever broke
+            outcome["error"], outcome["kind"] = f"{type(exc).__name__}: {exc}", "internal"
+
+    # SIGTERM cancels Helm's context so the release is recorded as failed, not left pending.
+    signal.signal(signal.SIGTERM, lambda *_: context.cancel())
+    worker = threading.Thread(target=work, name="helm", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.2)  # short joins keep the main thread free to run the signal handler
+    if "error" in outcome:
+        json.dump({"ok": False, "error": outcome["error"], "kind": outcome.get("kind")}, answer)
+    else:
+        json.dump({"ok": True, "result": outcome.get("result")}, answer)
+    answer.flush()
+    return 0
+
+
+def _config(helm: Any, request: Mapping[str, Any], namespace: str | None) -> Any:
+    return helm.Config(
+        kubeconfig_path=request.get("kubeconfig"),
+        kube_context=request.get("context"),
+        namespace=namespace or "default",
+    )
+
+
+def _chart_args(request: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    chart = request["chart"]
+    extra: dict[str, Any] = {}
+    if chart.get("repo_url"):
+        extra["chart_repo_url"] = chart["repo_url"]
+    if request.get("version"):
+        extra["chart_version"] = request["version"]
+    return chart["ref"], extra
+
+
+def _strip(summary: Any) -> Any:
+    # Manifests are large and may carry rendered Secrets: they never cross to the parent or a log.
+    if isinstance(summary, dict):
+        return {k: v for k, v in summary.items() if k not in ("manifest", "config", "hooks")}
+    return summary
+
+
+def _run(helm: Any, context: Any, request: Mapping[str, Any]) -> Any:
+    op = request["op"]
+    namespace = request.get("namespace")
+    timeout = int(request.get("timeout_s") or 600)
+    wait = "watcher" if request.get("wait", True) else "hookOnly"
+    if op == "render":
+        ref, extra = _chart_args(request)
+        if Path(ref).exists():
+            chart = helm.Chart.load(ref)
+        else:  # fetch remote charts (oci://, repository) through `show`-style pull into a temp dir
+            import tempfile
+
+            target = tempfile.mkdtemp(prefix="hfwizard-chart-")
+            helm.pull(
+                ref,
+                destination=target,
+                untar=True,
+                repo_url=extra.get("chart_repo_url"),
+                version=extra.get("chart_version"),
+            )
+            chart = helm.Chart.load(next(Path(target).iterdir()))
+        return chart.render(
+            request.get("values") or {}, name=request["release"], namespace=namespace, is_install=True
+        )
+    with _config(helm, request, namespace) as cfg:
+        if op == "install_or_upgrade":
+            ref, extra = _chart_args(request)
+            existing = _last(cfg, request["release"])
+            if existing is None or existing.get("status") == "uninstalled":
+                result = cfg.install(
+                    ref,
+                    request["release"],
+                    request.get("values") or {},
+                    context=context,
+                    namespace=namespace,
+                    timeout=timeout,
+                    wait=wait,
+                    create_namespace=bool(request.get("create_namespace")),
+                    rollback_on_failure=bool(request.get("atomic")),
+                    **extra,
+                )
+            else:
+                result = cfg.upgrade(
+                    ref,
+                    request["release"],
+                    request.get("values") or {},
+                    context=context,
+                    namespace=namespace,
+                    timeout=timeout,
+                    wait=wait,
+                    max_history=10,
+                    rollback_on_failure=bool(request.get("atomic")),
+                    **extra,
+                )
+            return _strip(result)
+        if op == "status":
+            return _strip(cfg.status(request["release"]))
+        if op == "history":
+            return [_strip(row) for row in cfg.history(request["release"])]
+        if op == "list":
+            return [
+                _strip(row)
+                for row in cfg.list(
+                    all_states=bool(request.get("all_states")), all_namespaces=namespace is None
+                )
+            ]
+        if op == "rollback":
+            cfg.rollback(request["release"], version=request.get("revision"), timeout=timeout, wait=wait)
+            return _strip(cfg.status(request["release"]))
+        if op == "uninstall":
+            return _strip(cfg.uninstall(request["release"], timeout=timeout, wait=wait))
+        if op == "recover_pending":
+            return _recover(cfg, request["release"])
+    raise ValueError(f"unknown operation {op!r}")
+
+
+def _last(cfg: Any, release: str) -> dict[str, Any] | None:
+    import helm_python as helm
+
+    try:
+        rows = cfg.history(release)
+    except helm.HelmNotFoundError:
+        return None
+    return max(rows, key=lambda r: int(r.get("revision") or 0)) if rows else None
+
+
+def _recover(cfg: Any, release: str) -> Any:
+    rows = sorted(cfg.history(release), key=lambda r: int(r.get("revision") or 0))
+    if not rows:
+        return None
+    last = rows[-1]
+    if last.get("status") not in PENDING_STATUSES:
+        return _strip(last)
+    deployed = [r for r in rows[:-1] if r.get("status") in ("deployed", "superseded")]
+    if deployed:
+        target = int(deployed[-1]["revision"])
+        print(
+            f"recovering {release}: revision {last.get('revision')} is {last.get('status')}; "
+            f"rolling back to revision {target}",
+            file=sys.stderr,
+            flush=True,
+        )
+        cfg.rollback(release, version=target, timeout=300, wait="watcher")
+        return _strip(cfg.status(release))
+    print(
+        f"recovering {release}: first install left {last.get('status')}; removing the release",
+        file=sys.stderr,
+        flush=True,
+    )
+    cfg.uninstall(release, timeout=300, wait="hookOnly")
+    return None
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main())

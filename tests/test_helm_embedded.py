@@ -1,0 +1,193 @@
+"""Real Helm (Go SDK via helm-python-sdk, in child processes) against the emulated Kubernetes API.
+
+No real Kubernetes API server can run on these machines: the API is kmock's emulator plus our shim
+(hfwizard.sandbox.emulator) on loopback, and the controller player makes workloads ready.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+
+from hfwizard.engine.helm import HelmTimeout, ReleaseNotFound
+from hfwizard.engine.helm_embedded import EmbeddedHelm
+from hfwizard.sandbox.emulator import ClusterThread
+from tests.fixtures.cluster import EmulatorProcess
+
+
+def _release_records(cluster: ClusterThread, namespace: str, name: str) -> list[dict[str, str]]:
+    assert cluster.cluster is not None
+    return [
+        s["metadata"]["labels"]
+        for s in cluster.cluster.emulator.list_objects("v1", "Secret", namespace)
+        if (s["metadata"].get("labels") or {}).get("owner") == "helm"
+        and s["metadata"]["labels"].get("name") == name
+    ]
+
+
+def test_install_wait_upgrade_rollback_uninstall(
+    cluster: ClusterThread, kubeconfig: Path, demo_chart: Path
+) -> None:
+    """Emulated API (kmock + our shim; no real API server here), real Helm: the whole release lifecycle."""
+    helm = EmbeddedHelm(kubeconfig)
+    logs: list[str] = []
+
+    async def scenario() -> None:
+        first = await helm.install_or_upgrade(
+            "demo",
+            demo_chart,
+            "apps",
+            {"replicas": 2},
+            create_namespace=True,
+            timeout_s=30,
+            on_log=logs.append,
+        )
+        assert (first.revision, first.status, first.chart) == (1, "deployed", "demo-0.1.0")
+        # Each call is a new process: the upgrade reads the release back from its Secrets.
+        second = await helm.install_or_upgrade("demo", demo_chart, "apps", {"message": "v2"}, timeout_s=30)
+        assert (second.revision, second.status) == (2, "deployed")
+        assert [(r.name, r.revision) for r in await helm.list_releases("apps")] == [("demo", 2)]
+        rolled = await helm.rollback("demo", "apps", 1, timeout_s=30)
+        assert (rolled.revision, rolled.status) == (3, "deployed")
+        history = await helm.history("demo", "apps")
+        assert [(h.revision, h.status) for h in history] == [
+            (1, "superseded"),
+            (2, "superseded"),
+            (3, "deployed"),
+        ]
+
+    asyncio.run(scenario())
+    assert any("waiting for resources" in line for line in logs)  # Helm's log lines arrive as events
+    api = config.new_client_from_config(str(kubeconfig))
+    deployment = client.AppsV1Api(api).read_namespaced_deployment("demo-web", "apps")
+    assert deployment.status.ready_replicas == 2
+    assert client.CoreV1Api(api).read_namespaced_config_map("demo-config", "apps").data == {
+        "message": "hello"
+    }
+    assert (
+        client.NetworkingV1Api(api).read_namespaced_ingress("demo-web", "apps").spec.ingress_class_name
+        == "nginx"
+    )
+    assert client.PolicyV1Api(api).read_namespaced_pod_disruption_budget("demo-web", "apps")
+    assert client.AutoscalingV2Api(api).read_namespaced_horizontal_pod_autoscaler("demo-web", "apps")
+    pods = client.CoreV1Api(api).list_namespaced_pod("apps", label_selector="app.kubernetes.io/component=web")
+    assert sorted(p.metadata.name for p in pods.items) == ["demo-web-0", "demo-web-1"]
+    assert {r["version"] for r in _release_records(cluster, "apps", "demo")} == {"1", "2", "3"}
+
+    asyncio.run(helm.uninstall("demo", "apps", timeout_s=30))
+    assert asyncio.run(helm.list_releases("apps")) == []
+    assert not client.AppsV1Api(api).list_namespaced_deployment("apps").items
+    with pytest.raises(ReleaseNotFound):
+        asyncio.run(helm.status("demo", "apps"))
+
+
+def test_template_renders_without_a_cluster(demo_chart: Path) -> None:
+    """Emulated API not even needed (no real API server here either): `helm template` is offline."""
+    rendered = asyncio.run(EmbeddedHelm().render("demo", demo_chart, "apps", {"message": "templated"}))
+    manifest = rendered["demo/templates/all.yaml"]
+    assert 'message: "templated"' in manifest and "kind: StatefulSet" in manifest
+
+
+def test_held_back_deployment_makes_the_wait_time_out(
+    cluster: ClusterThread, kubeconfig: Path, demo_chart: Path
+) -> None:
+    """Emulated API (kmock + our shim; no real API server here): a workload that never turns ready."""
+    assert cluster.controllers is not None
+    cluster.controllers.hold("stuck-web")
+    started = time.monotonic()
+    with pytest.raises(HelmTimeout) as caught:
+        asyncio.run(
+            EmbeddedHelm(kubeconfig).install_or_upgrade("stuck", demo_chart, "default", {}, timeout_s=2)
+        )
+    assert "stuck-web" in str(caught.value) and time.monotonic() - started < 20
+    assert asyncio.run(EmbeddedHelm(kubeconfig).status("stuck", "default")).status == "failed"
+
+
+def _start_child(kubeconfig: Path, request: dict[str, object]) -> subprocess.Popen[bytes]:
+    child = subprocess.Popen(
+        [sys.executable, "-m", "hfwizard.engine.helm_embedded"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert child.stdin is not None
+    child.stdin.write(json.dumps({"kubeconfig": str(kubeconfig), "context": None, **request}).encode())
+    child.stdin.close()
+    return child
+
+
+def _kill_when_pending(
+    cluster: ClusterThread, child: subprocess.Popen[bytes], name: str, status: str
+) -> None:
+    deadline = time.monotonic() + 20
+    while not any(r.get("status") == status for r in _release_records(cluster, "default", name)):
+        assert time.monotonic() < deadline, f"the release never reached {status}"
+        time.sleep(0.05)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(10)
+
+
+def test_recover_a_release_left_pending_by_a_killed_process(
+    cluster: ClusterThread, kubeconfig: Path, demo_chart: Path
+) -> None:
+    """Emulated API (kmock + our shim; no real API server here): SIGKILL mid-install, then recover."""
+    assert cluster.controllers is not None
+    helm = EmbeddedHelm(kubeconfig)
+    chart = {"ref": str(demo_chart), "repo_url": None}
+    base = {"namespace": "default", "values": {}, "wait": True, "timeout_s": 60, "version": None}
+
+    # A first install killed while waiting: the release is removed so a new install can start clean.
+    cluster.controllers.hold("first-*")
+    child = _start_child(kubeconfig, {"op": "install_or_upgrade", "release": "first", "chart": chart, **base})
+    _kill_when_pending(cluster, child, "first", "pending-install")
+    assert asyncio.run(helm.status("first", "default")).status == "pending-install"
+    assert asyncio.run(helm.recover_pending("first", "default")) is None
+    assert _release_records(cluster, "default", "first") == []
+    cluster.controllers.release("first-*")
+    assert (
+        asyncio.run(helm.install_or_upgrade("first", demo_chart, "default", {}, timeout_s=30)).revision == 1
+    )
+
+    # An upgrade killed while waiting: rolled back to the last deployed revision.
+    cluster.controllers.hold("first-*")
+    child = _start_child(
+        kubeconfig,
+        {"op": "install_or_upgrade", "release": "first", "chart": chart, **base, "values": {"message": "v2"}},
+    )
+    _kill_when_pending(cluster, child, "first", "pending-upgrade")
+    cluster.controllers.release("first-*")
+    recovered = asyncio.run(helm.recover_pending("first", "default"))
+    assert recovered is not None and (recovered.revision, recovered.status) == (3, "deployed")
+    again = asyncio.run(
+        helm.install_or_upgrade("first", demo_chart, "default", {"message": "v3"}, timeout_s=30)
+    )
+    assert (again.revision, again.status) == (4, "deployed")
+
+
+def test_release_survives_sigkill_of_the_emulator(
+    emulator_process: EmulatorProcess, demo_chart: Path
+) -> None:
+    """Emulated API (kmock + our shim; no real API server here) in its own process: Helm's release
+    Secrets are on disk when the emulator is killed and restarted."""
+    emulator_process.start()
+    helm = EmbeddedHelm(emulator_process.kubeconfig)
+    assert asyncio.run(helm.install_or_upgrade("kept", demo_chart, "default", {}, timeout_s=30)).revision == 1
+    emulator_process.kill()
+    emulator_process.start()
+    status = asyncio.run(helm.status("kept", "default"))
+    assert (status.revision, status.status) == (1, "deployed")
+    assert (
+        asyncio.run(
+            helm.install_or_upgrade("kept", demo_chart, "default", {"message": "v2"}, timeout_s=30)
+        ).revision
+        == 2
+    )
