@@ -1,0 +1,60 @@
+"""Secret inputs of checks: resolved inside the check (bounded by its timeout), failures as findings."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from hfwizard.checks.base import CheckResult, Status, result
+from hfwizard.checks.threads import in_thread
+from hfwizard.errors import SecretError
+
+# Returns the secret's value, or None when the profile leaves the field empty; raises SecretError
+# (whose message names the reference, never the value) when the reference does not resolve.
+SecretGetter = Callable[[], Awaitable[str | None]]
+
+
+def secret_getter(ref: str | None, *, base_dir: Path | None = None,
+                  read_k8s: Callable[[str, str], str] | None = None) -> SecretGetter:
+    """A getter for a profile reference; resolution runs in a thread (keyring may block on D-Bus).
+
+    `read_k8s(secret, key)` reads `k8s:SECRET/KEY` references from the cluster; without it they fail
+    as unresolvable here. The value is resolved once and shared by every check that asks.
+    """
+    memo: list[str | None] = []
+    lock = asyncio.Lock()
+
+    def load() -> str | None:
+        from hfwizard.secrets import RefKind, parse_ref, resolve
+
+        assert ref is not None
+        parsed = parse_ref(ref)
+        if parsed.kind is RefKind.K8S and read_k8s is not None:
+            return read_k8s(*parsed.k8s_secret)
+        return resolve(parsed, base_dir=base_dir).reveal()
+
+    async def get() -> str | None:
+        if ref is None:
+            return None
+        async with lock:
+            if not memo:
+                memo.append(await in_thread(load))
+        return memo[0]
+
+    return get
+
+
+def fixed_secret(value: str | None) -> SecretGetter:
+    """A getter for a value already in hand (tests, the TUI's typed-once secrets)."""
+
+    async def get() -> str | None:
+        return value
+
+    return get
+
+
+def secret_failed(check_id: str, title: str, field: str, err: SecretError, started: float) -> CheckResult:
+    """The FAIL a check reports when its secret reference does not resolve."""
+    return result(check_id, title, Status.FAIL, f"{field}: {err.message}",
+                  err.remedy or "fix the reference (env:NAME, file:PATH, keyring:SERVICE/NAME)", started)

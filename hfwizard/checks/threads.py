@@ -1,0 +1,34 @@
+"""Running synchronous SDK calls (kubernetes, boto3, google-auth, azure-identity) off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+# asyncio.to_thread uses the loop's default executor, which has min(32, CPUs + 4) threads: six on a
+# two-CPU bastion. A dozen checks blocking in SDK calls at once would then queue behind each other and
+# the "concurrent" preflight would take twice as long. Checks get a pool of their own instead.
+_POOL_SIZE = 32
+_pool: ThreadPoolExecutor | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=_POOL_SIZE, thread_name_prefix="hfwizard-check")
+    return _pool
+
+
+async def in_thread[T](fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """Like asyncio.to_thread (context variables carried over), on the checks' own thread pool.
+
+    A cancelled or timed-out caller stops waiting at once; the call itself ends when its own
+    request timeout fires, so every SDK call made here must carry one.
+    """
+    loop = asyncio.get_running_loop()
+    call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+    return await loop.run_in_executor(_executor(), call)

@@ -1,0 +1,355 @@
+"""The preflight: every check a profile needs, run concurrently, each bounded, streamed as typed events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hfwizard.checks.base import Check, CheckResult, Status, result
+from hfwizard.errors import BadInput, SecretError
+from hfwizard.events import CheckFinished, CheckStarted, Event, PreflightFinished
+from hfwizard.profile import Cloud, InstallProfile
+
+if TYPE_CHECKING:
+    from hfwizard.checks.cloud import CloudAccess
+
+log = logging.getLogger("hfwizard.preflight")
+
+SANDBOX_REASON = "sandbox: rehearsal, not checked"
+# Data services a sandbox rehearsal has none of: their checks are skipped there, never shown as passed.
+SANDBOX_SKIPPED = ("postgres/", "redis/", "clerk/api", "blob/", "cloud/", "outbound/")
+
+
+@dataclass(frozen=True)
+class PreflightSettings:
+    """How to run the preflight beyond what the profile says (command-line options, the TUI's choices)."""
+
+    skip: tuple[str, ...] = ()  # check ids (or a group: "postgres" skips postgres/*) to skip
+    timeout: float | None = None  # default per-check timeout; None: profile.preflight.timeoutSeconds
+    timeouts: Mapping[str, float] = field(default_factory=dict)  # per check id
+    kubeconfig: str | None = None  # overrides target.kubeconfig
+    context: str | None = None  # overrides target.context
+    base_dir: Path | None = None  # where relative file: references are resolved (the profile's folder)
+    ca_file: str | None = None  # a CA bundle for the HTTPS checks (TLS-inspecting proxy); else the system's
+
+
+@dataclass(frozen=True)
+class PreflightPlan:
+    """The checks in display order, and which of them will be skipped and why."""
+
+    checks: list[Check]
+    skipped: dict[str, str]
+
+    @property
+    def ids(self) -> list[str]:
+        return [c.id for c in self.checks]
+
+
+def _matches(check_id: str, pattern: str) -> bool:
+    pattern = pattern.strip().rstrip("/")
+    return check_id == pattern or check_id.startswith(pattern + "/")
+
+
+def plan_preflight(profile: InstallProfile, settings: PreflightSettings | None = None) -> PreflightPlan:
+    """Build the checks for `profile`. Raises BadInput when a skip entry names no check (a typo would
+    otherwise silently run what the operator meant to skip)."""
+    settings = settings or PreflightSettings()
+    checks = build_checks(profile, settings)
+    skipped: dict[str, str] = {}
+    if profile.target.cloud is Cloud.SANDBOX:
+        for c in checks:
+            if any(_matches(c.id, p) or c.id.startswith(p) for p in SANDBOX_SKIPPED):
+                skipped[c.id] = SANDBOX_REASON
+    for source, entries in (("preflight.skip in the profile", profile.preflight.skip),
+                            ("--skip-check", settings.skip)):
+        for entry in entries:
+            hits = [c.id for c in checks if _matches(c.id, entry)]
+            if not hits:
+                raise BadInput(f"{source}: {entry!r} names no check",
+                               remedy="check ids: " + ", ".join(c.id for c in checks))
+            for cid in hits:
+                skipped.setdefault(cid, f"skipped by {source}")
+    return PreflightPlan(checks, skipped)
+
+
+def build_checks(profile: InstallProfile, settings: PreflightSettings) -> list[Check]:
+    """Every check for the profile, in display order; nothing runs and no secret is read here."""
+    from hfwizard.checks.blob import bucket_check
+    from hfwizard.checks.clerk import clerk_checks
+    from hfwizard.checks.cloud import identity_check
+    from hfwizard.checks.helm import helm_check
+    from hfwizard.checks.inputs import secret_getter
+    from hfwizard.checks.kubernetes import KubeTarget, kubernetes_checks, read_cluster_secret
+    from hfwizard.checks.outbound import (
+        clerk_api_destination,
+        clerk_frontend_destination,
+        outbound_checks,
+        registry_destination,
+    )
+    from hfwizard.profile import clerk_frontend_host
+
+    default = settings.timeout or profile.preflight.timeout_seconds
+
+    def timeout_for(check_id: str) -> float:
+        return float(settings.timeouts.get(check_id, default))
+
+    t = profile.target
+    kube = KubeTarget(
+        kubeconfig=settings.kubeconfig or t.kubeconfig, context=settings.context or t.context,
+        namespace=t.namespace, ingress_enabled=profile.ingress.enabled,
+        ingress_class=profile.ingress.class_name,
+        storage_class=profile.clickhouse.storage_class, request_timeout=max(default * 0.8, 0.5))
+
+    def read_k8s(name: str, key: str) -> str:
+        return read_cluster_secret(kube, name, key)
+
+    def getter(ref: str | None) -> Callable[[], Awaitable[str | None]]:
+        return secret_getter(ref, base_dir=settings.base_dir, read_k8s=read_k8s)
+
+    checks: list[Check] = [replace(c, timeout_s=timeout_for(c.id)) for c in kubernetes_checks(kube)]
+    checks.append(helm_check(profile.install.helm.value, profile.install.helm_binary,
+                             timeout_for("helm/engine")))
+    checks += _postgres(profile, settings, getter, default)
+    checks += _redis(profile, settings, getter, default)
+
+    clerk = profile.clerk
+    checks += clerk_checks(clerk.publishable_key, clerk.api_url, getter(clerk.secret_key),
+                           secret_ref=clerk.secret_key, ca_file=settings.ca_file, timeout_for=timeout_for,
+                           secret_optional=profile.is_sandbox)
+
+    access, why_not = _cloud_access(profile, getter, default, cloud_for_backup=False,
+                                    base_dir=settings.base_dir)
+    backup = profile.clickhouse.backup
+    from hfwizard.checks.blob import cloud_of
+
+    bucket_access, _ = _cloud_access(profile, getter, default, cloud_for_backup=True,
+                                     base_dir=settings.base_dir)
+    if bucket_access is not None and bucket_access.cloud != cloud_of(backup.provider.value):
+        bucket_access = None
+    checks.append(bucket_check(bucket_access, backup.bucket, backup.provider.value,
+                               timeout_for("blob/backup-bucket"), account=backup.account))
+    checks.append(identity_check(access, timeout_for("cloud/identity"), why_not))
+
+    destinations = [registry_destination(profile.preflight.registry_url)]
+    pk_host = None
+    if clerk.publishable_key:
+        with contextlib.suppress(ValueError):
+            pk_host = clerk_frontend_host(clerk.publishable_key)
+    destinations.append(clerk_frontend_destination(pk_host or "clerk-frontend.invalid"))
+    destinations.append(clerk_api_destination(clerk.api_url))
+    outbound = outbound_checks(destinations, ca_file=settings.ca_file, timeout_for=timeout_for)
+    if pk_host is None:
+        outbound[1] = _fixed(outbound[1], Status.SKIPPED, "not checked: no usable clerk.publishableKey "
+                             "names the frontend host (see clerk/keys)")
+    checks += outbound
+    return checks
+
+
+def _fixed(check: Check, status: Status, finding: str, remedy: str | None = None) -> Check:
+    """A check whose verdict is known without running anything."""
+    async def run() -> CheckResult:
+        return result(check.id, check.title, status, finding, remedy)
+    return replace(check, run=run)
+
+
+def _with_secret(checks: list[Check], get: Callable[[], Awaitable[str | None]], field_name: str,
+                 build: Callable[[str], list[Check]], owner: str, needs: Iterable[str]) -> list[Check]:
+    """Checks built from a resolved secret. The secret is resolved inside the first check that runs
+    (bounded by its timeout). When it does not resolve, `owner` fails naming the reference, the checks
+    in `needs` are skipped pointing at it, and the rest run without a password."""
+    memo: dict[str, asyncio.Future[tuple[dict[str, Check], SecretError | None]]] = {}
+    needs = set(needs)
+
+    async def resolved() -> tuple[dict[str, Check], SecretError | None]:
+        try:
+            value, err = (await get()) or "", None
+        except SecretError as exc:
+            value, err = "", exc
+        return {c.id: c for c in build(value)}, err
+
+    def wrap(check: Check) -> Check:
+        async def run() -> CheckResult:
+            started = time.monotonic()
+            if "f" not in memo:
+                memo["f"] = asyncio.ensure_future(resolved())
+            built, err = await asyncio.shield(memo["f"])
+            if err is not None and check.id == owner:
+                return result(check.id, check.title, Status.FAIL, f"{field_name}: {err.message}",
+                              err.remedy or "fix the reference", started)
+            if err is not None and check.id in needs:
+                return result(check.id, check.title, Status.SKIPPED,
+                              f"not checked: {field_name} does not resolve (see {owner})", None, started)
+            return await built[check.id].run()
+        return replace(check, run=run)
+
+    return [wrap(c) for c in checks]
+
+
+def _postgres(profile: InstallProfile, settings: PreflightSettings,
+              getter: Callable[[str | None], Callable[[], Awaitable[str | None]]],
+              default: float) -> list[Check]:
+    from hfwizard.checks.postgres import PostgresSpec, postgres_checks
+
+    pg = profile.postgres
+
+    def build(password: str) -> list[Check]:
+        spec = PostgresSpec(host=pg.host or "", port=pg.port, database=pg.database, user=pg.user,
+                            password=password, sslmode=pg.sslmode.value, sslrootcert=pg.ca_cert,
+                            min_version=pg.min_version, timeout_s=default)
+        return [_timed(c, settings) for c in postgres_checks(spec)]
+
+    shapes = build("")
+    if not pg.host:
+        return _missing(shapes, "postgres.host is not set",
+                        "give the PostgreSQL endpoint (RDS, Cloud SQL, Azure Database) in postgres.host")
+    ids = [c.id for c in shapes]
+    return _with_secret(shapes, getter(pg.password), "postgres.password", build, owner="postgres/auth",
+                        needs=ids[ids.index("postgres/auth") + 1:] if "postgres/auth" in ids else ())
+
+
+def _redis(profile: InstallProfile, settings: PreflightSettings,
+           getter: Callable[[str | None], Callable[[], Awaitable[str | None]]],
+           default: float) -> list[Check]:
+    from hfwizard.checks.redis import RedisSpec, redis_checks
+
+    rd = profile.redis
+
+    def build(password: str) -> list[Check]:
+        spec = RedisSpec(endpoints=list(rd.endpoints) or ["unset:6379"], tls=rd.tls, ca_file=rd.ca_cert,
+                         username=rd.username, password=password, min_version=rd.min_version,
+                         min_memory_bytes=int(profile.sizing.redis.memory_gib_per_node * 2**30),
+                         timeout_s=default)
+        return [_timed(c, settings) for c in redis_checks(spec)]
+
+    shapes = build("")
+    if not rd.endpoints:
+        return _missing(shapes, "redis.endpoints is empty",
+                        "give the Redis cluster's configuration endpoint (host:port) in redis.endpoints")
+    ids = [c.id for c in shapes]
+    return _with_secret(shapes, getter(rd.password), "redis.password", build, owner="redis/auth",
+                        needs=ids[ids.index("redis/auth") + 1:] if "redis/auth" in ids else ())
+
+
+def _timed(check: Check, settings: PreflightSettings) -> Check:
+    # The PostgreSQL and Redis checks share one probe and budget their own timeouts as multiples of
+    # the per-operation timeout; an explicit per-check timeout still wins.
+    if check.id in settings.timeouts:
+        return replace(check, timeout_s=float(settings.timeouts[check.id]))
+    return check
+
+
+def _missing(checks: list[Check], finding: str, remedy: str) -> list[Check]:
+    first, rest = checks[0], checks[1:]
+    return [_fixed(first, Status.FAIL, finding, remedy),
+            *(_fixed(c, Status.SKIPPED, f"not checked: {finding} (see {first.id})") for c in rest)]
+
+
+def _cloud_access(profile: InstallProfile, getter: Callable[[str | None], Callable[[],
+                                                                                   Awaitable[str | None]]],
+                  default: float, *, cloud_for_backup: bool, base_dir: Path | None = None,
+                  ) -> tuple[CloudAccess | None, str]:
+    """Which cloud account to check, from the profile: the target cloud, or (for the bucket, or for an
+    existing cluster) the cloud the backup bucket lives in."""
+    from hfwizard.checks.blob import cloud_of
+    from hfwizard.checks.cloud import CloudAccess
+
+    creds = profile.credentials
+    cloud = profile.target.cloud.value
+    if cloud_for_backup or cloud not in ("aws", "gcp", "azure"):
+        backup_cloud = cloud_of(profile.clickhouse.backup.provider.value)
+        if cloud_for_backup or getattr(creds, backup_cloud) is not None:
+            cloud = backup_cloud
+    if cloud not in ("aws", "gcp", "azure"):
+        return None, f"target.cloud is {cloud} and the profile names no cloud credentials"
+    timeout = max(default * 0.8, 0.5)
+    region = profile.target.region or profile.clickhouse.backup.region
+    if cloud == "aws":
+        aws = creds.aws
+        return CloudAccess("aws", region=region, timeout_s=timeout,
+                           aws_profile=aws.profile if aws else None,
+                           aws_endpoint_url=aws.endpoint_url if aws else None,
+                           aws_access_key_id=getter(aws.access_key_id) if aws and aws.access_key_id else None,
+                           aws_secret_access_key=getter(aws.secret_access_key)
+                           if aws and aws.secret_access_key else None), ""
+    if cloud == "gcp":
+        gcp = creds.gcp
+        key = gcp.service_account_key if gcp else None
+        key_file = key.removeprefix("file:") if key and key.startswith("file:") else None
+        if key_file and base_dir is not None and not Path(key_file).expanduser().is_absolute():
+            key_file = str(base_dir / key_file)  # relative to the profile, as file: references are
+        return CloudAccess("gcp", region=region, timeout_s=timeout, gcp_project=gcp.project if gcp else None,
+                           gcp_key_file=key_file), ""
+    az = creds.azure
+    return CloudAccess("azure", region=region, timeout_s=timeout,
+                       azure_subscription=az.subscription_id if az else None,
+                       azure_tenant=az.tenant_id if az else None,
+                       azure_client_id=az.client_id if az else None,
+                       azure_secret_ref=az.client_secret if az else None), ""
+
+
+# ---- running -------------------------------------------------------------------------------------
+
+
+async def run_check(check: Check) -> CheckResult:
+    """Run one check inside its timeout. It never raises: a crash or a timeout is a FAIL finding."""
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(check.timeout_s):
+            got = await check.run()
+    except TimeoutError:
+        return result(check.id, check.title, Status.FAIL, f"no answer within {check.timeout_s:g} s",
+                      "check the network path to it; raise the timeout with --timeout or "
+                      "preflight.timeoutSeconds if it is just slow", started)
+    except Exception as exc:
+        # Only the exception's type: its text may quote a connection string or a header.
+        log.debug("check %s raised", check.id, exc_info=True)
+        return result(check.id, check.title, Status.FAIL, f"the check itself failed ({type(exc).__name__})",
+                      "this is a bug in hfwizard: please report it with the log", started)
+    if not isinstance(got, CheckResult):
+        return result(check.id, check.title, Status.FAIL, "the check returned no result",
+                      "this is a bug in hfwizard: please report it", started)
+    if got.id != check.id or got.duration_s == 0.0:
+        got = replace(got, id=check.id, duration_s=got.duration_s or round(time.monotonic() - started, 3))
+    return got
+
+
+async def run_checks(checks: Sequence[Check],
+                     skipped: Mapping[str, str] | None = None) -> AsyncGenerator[Event, None]:
+    """Start every check at once; yield CheckStarted for each, CheckFinished as each ends (skipped
+    ones first, finished at once), then PreflightFinished. Closing the iterator early cancels the rest."""
+    skipped = skipped or {}
+    counts = dict.fromkeys(Status, 0)
+    for c in checks:
+        if c.id in skipped:
+            counts[Status.SKIPPED] += 1
+            yield CheckFinished(result(c.id, c.title, Status.SKIPPED, skipped[c.id]))
+    running = [c for c in checks if c.id not in skipped]
+    tasks = [asyncio.ensure_future(run_check(c)) for c in running]
+    try:
+        for c in running:
+            yield CheckStarted(c.id, c.title)
+        for next_done in asyncio.as_completed(tasks):
+            got = await next_done
+            counts[got.status] += 1
+            yield CheckFinished(got)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    yield PreflightFinished(counts[Status.PASS], counts[Status.WARN], counts[Status.FAIL],
+                            counts[Status.SKIPPED])
+
+
+async def run_preflight(profile: InstallProfile,
+                        settings: PreflightSettings | None = None) -> AsyncGenerator[Event, None]:
+    """The preflight for `profile` as an event stream (see run_checks). Raises BadInput before the first
+    event when the skip list names no check."""
+    plan = plan_preflight(profile, settings)
+    async for event in run_checks(plan.checks, plan.skipped):
+        yield event
