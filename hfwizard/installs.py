@@ -50,7 +50,8 @@ class Install:
                 if kind == "install_started":
                     state = "interrupted"
                 elif kind == "install_finished":
-                    state = "done" if rec.get("status") == "ok" else "failed"
+                    status = rec.get("status")
+                    state = {"ok": "done", "interrupted": "interrupted"}.get(str(status), "failed")
         return state
 
     def summary(self) -> dict[str, Any]:

@@ -1,0 +1,218 @@
+"""Thin, blocking helpers over the Kubernetes python client for the engine (call them in a thread)."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+from hfwizard.values import MANAGED_BY, MANAGED_BY_LABEL
+
+
+def connect(kubeconfig: str | None, context: str | None) -> Any:
+    """An ApiClient for the kubeconfig and context (imports the client lazily: it is slow to import)."""
+    from kubernetes import config
+
+    return config.new_client_from_config(config_file=kubeconfig, context=context)
+
+
+def plain(api_client: Any, obj: Any) -> Any:
+    """A typed client object as plain JSON-style data."""
+    return api_client.sanitize_for_serialization(obj)
+
+
+def not_found(exc: BaseException) -> bool:
+    return getattr(exc, "status", None) == 404
+
+
+@dataclass(frozen=True)
+class Workload:
+    kind: str
+    name: str
+    desired: int
+    ready: int
+
+    @property
+    def is_ready(self) -> bool:
+        return self.ready >= self.desired
+
+
+class Kube:
+    """What the engine asks of the cluster, each call blocking (the engine runs them in threads)."""
+
+    def __init__(self, api_client: Any) -> None:
+        from kubernetes import client
+
+        self.api_client = api_client
+        self.core = client.CoreV1Api(api_client)
+        self.apps = client.AppsV1Api(api_client)
+        self.net = client.NetworkingV1Api(api_client)
+        self.discovery = client.DiscoveryV1Api(api_client)
+
+    # ---- namespace -------------------------------------------------------------------------------
+
+    def namespace_exists(self, name: str) -> bool:
+        try:
+            self.core.read_namespace(name)
+            return True
+        except Exception as exc:
+            if not_found(exc):
+                return False
+            raise
+
+    def ensure_namespace(self, name: str) -> bool:
+        """Create the namespace (labelled managed-by hfwizard) unless it exists; True when created."""
+        if self.namespace_exists(name):
+            return False
+        try:
+            self.core.create_namespace({"apiVersion": "v1", "kind": "Namespace",
+                                        "metadata": {"name": name, "labels": {MANAGED_BY_LABEL: MANAGED_BY}}})
+        except Exception as exc:
+            if getattr(exc, "status", None) == 409:
+                return False
+            raise
+        return True
+
+    # ---- secrets ---------------------------------------------------------------------------------
+
+    def read_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return dict(plain(self.api_client, self.core.read_namespaced_secret(name, namespace)))
+        except Exception as exc:
+            if not_found(exc):
+                return None
+            raise
+
+    def secret_value(self, namespace: str, name: str, key: str) -> str | None:
+        found = self.read_secret(namespace, name)
+        raw = ((found or {}).get("data") or {}).get(key)
+        return base64.b64decode(raw).decode("utf-8") if raw is not None else None
+
+    def write_secret(self, namespace: str, name: str, type_: str, data: dict[str, str],
+                     existing: dict[str, Any] | None) -> None:
+        """Create or replace a Secret we manage; `data` values are plain text (base64 is done here)."""
+        body: dict[str, Any] = {
+            "apiVersion": "v1", "kind": "Secret", "type": type_,
+            "metadata": {"name": name, "namespace": namespace, "labels": {MANAGED_BY_LABEL: MANAGED_BY}},
+            "data": {k: base64.b64encode(v.encode("utf-8")).decode("ascii") for k, v in data.items()},
+        }
+        if existing is None:
+            self.core.create_namespaced_secret(namespace, body)
+            return
+        meta = existing.get("metadata") or {}
+        body["metadata"]["resourceVersion"] = meta.get("resourceVersion")
+        labels = dict(meta.get("labels") or {})
+        labels[MANAGED_BY_LABEL] = MANAGED_BY
+        body["metadata"]["labels"] = labels
+        if meta.get("annotations"):
+            body["metadata"]["annotations"] = meta["annotations"]
+        self.core.replace_namespaced_secret(name, namespace, body)
+
+    # ---- Helm's release records ------------------------------------------------------------------
+
+    def release_record(self, namespace: str, release: str) -> tuple[int, str] | None:
+        """(revision, status) of a release's latest revision, read from Helm's storage Secrets.
+
+        Helm 3 and 4 keep each revision in a Secret labelled owner=helm, name, version, status;
+        reading those labels answers "is it deployed, at which revision, is it pending" without
+        starting Helm. None when no record exists (never installed, or another storage driver).
+        """
+        items = plain(self.api_client, self.core.list_namespaced_secret(
+            namespace, label_selector=f"owner=helm,name={release}")).get("items") or []
+        best: tuple[int, str] | None = None
+        for item in items:
+            labels = item["metadata"].get("labels") or {}
+            try:
+                rev = int(labels.get("version", ""))
+            except ValueError:
+                continue
+            if best is None or rev > best[0]:
+                best = (rev, str(labels.get("status", "")))
+        return best
+
+    # ---- workloads -------------------------------------------------------------------------------
+
+    def workloads(self, namespace: str, release: str) -> list[Workload]:
+        """Deployments and StatefulSets of one release (by the standard instance label)."""
+        selector = f"app.kubernetes.io/instance={release}"
+        out: list[Workload] = []
+        for kind, lister in (("Deployment", self.apps.list_namespaced_deployment),
+                             ("StatefulSet", self.apps.list_namespaced_stateful_set)):
+            for item in plain(self.api_client, lister(namespace, label_selector=selector)).get("items") or []:
+                spec, status = item.get("spec") or {}, item.get("status") or {}
+                desired = 1 if spec.get("replicas") is None else int(spec["replicas"])
+                stale = int(status.get("observedGeneration") or 0) < int(item["metadata"].get("generation") or 0)
+                ready = 0 if stale else int(status.get("readyReplicas") or 0)
+                out.append(Workload(kind, item["metadata"]["name"], desired, min(ready, desired)))
+        return sorted(out, key=lambda w: (w.kind, w.name))
+
+    def services(self, namespace: str, release: str) -> list[dict[str, Any]]:
+        items = plain(self.api_client, self.core.list_namespaced_service(
+            namespace, label_selector=f"app.kubernetes.io/instance={release}")).get("items") or []
+        return list(items)
+
+    def endpoint_view(self, namespace: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Every EndpointSlice and Pod of the namespace, listed once for a whole verification pass."""
+        slices = plain(self.api_client, self.discovery.list_namespaced_endpoint_slice(namespace)).get("items") or []
+        pods = plain(self.api_client, self.core.list_namespaced_pod(namespace)).get("items") or []
+        return list(slices), list(pods)
+
+    def service_has_endpoints(self, namespace: str, svc: dict[str, Any],
+                              view: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None) -> bool:
+        """Ready endpoints from EndpointSlices; where a cluster (or the emulator) has none, the ready
+        pods the Service selects, which is what the endpoint controller would publish."""
+        name = svc["metadata"]["name"]
+        all_slices, all_pods = view if view is not None else self.endpoint_view(namespace)
+        slices = [s for s in all_slices
+                  if (s["metadata"].get("labels") or {}).get("kubernetes.io/service-name") == name]
+        publish_all = bool((svc.get("spec") or {}).get("publishNotReadyAddresses"))
+        for sl in slices:
+            for ep in sl.get("endpoints") or []:
+                if publish_all or (ep.get("conditions") or {}).get("ready", True):
+                    return True
+        if slices:
+            return False
+        selector = (svc.get("spec") or {}).get("selector") or {}
+        if not selector:
+            return True  # a Service without a selector has endpoints managed by someone else
+        pods = [p for p in all_pods
+                if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())]
+        return any(publish_all or _pod_ready(p) for p in pods)
+
+    def ingress(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return dict(plain(self.api_client, self.net.read_namespaced_ingress(name, namespace)))
+        except Exception as exc:
+            if not_found(exc):
+                return None
+            raise
+
+    def failing_pod_events(self, namespace: str, release: str, limit: int = 10) -> list[str]:
+        """The last Warning events of the release's pods, plus why each unready container waits."""
+        pods = plain(self.api_client, self.core.list_namespaced_pod(
+            namespace, label_selector=f"app.kubernetes.io/instance={release}")).get("items") or []
+        lines: list[str] = []
+        names = set()
+        for pod in pods:
+            if _pod_ready(pod):
+                continue
+            pname = pod["metadata"]["name"]
+            names.add(pname)
+            for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+                waiting = (cs.get("state") or {}).get("waiting")
+                if waiting and waiting.get("reason"):
+                    lines.append(f"pod/{pname} container {cs.get('name')}: {waiting['reason']}"
+                                 + (f" ({waiting['message']})" if waiting.get("message") else ""))
+        events = plain(self.api_client, self.core.list_namespaced_event(namespace)).get("items") or []
+        related = [e for e in events if (e.get("involvedObject") or {}).get("name") in names
+                   and e.get("type") == "Warning"]
+        related.sort(key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
+        for e in related[-limit:]:
+            obj = e.get("involvedObject") or {}
+            lines.append(f"pod/{obj.get('name')}: {e.get('reason')}: {e.get('message')}")
+        return lines[-limit:]
+
+
+def _pod_ready(pod: dict[str, Any]) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or [])
