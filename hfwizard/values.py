@@ -90,10 +90,20 @@ def clickhouse_release(profile: InstallProfile) -> str:
     return f"{profile.target.release}-clickhouse"
 
 
+def _image_values(profile: InstallProfile) -> dict[str, Any]:
+    return {
+        "imageRegistry": profile.images.registry,
+        "imageRepository": profile.images.repository,
+        "imageTag": profile.images.tag,
+        "imagePullSecrets": _pull_secrets(profile),
+    }
+
+
 def clickhouse_values(profile: InstallProfile) -> dict[str, Any]:
     ch = profile.clickhouse
     b = ch.backup
     return {
+        "global": _image_values(profile),
         "replicas": ch.replicas,
         "persistence": {"size": ch.storage_size, "storageClass": ch.storage_class},
         "auth": {"existingSecret": secret_name(profile, "clickhouse-auth"), "key": "password"},
@@ -108,7 +118,6 @@ def clickhouse_values(profile: InstallProfile) -> dict[str, Any]:
             "retentionDays": b.retention_days,
             "credentials": _secret_source(profile, b.credentials, "clickhouse-backup", "credentials"),
         },
-        "imagePullSecrets": _pull_secrets(profile),
     }
 
 
@@ -175,10 +184,7 @@ def highflame_values(profile: InstallProfile) -> dict[str, Any]:
     keys = sorted(profile.platform.model_api_keys)
     return {
         "global": {
-            "imageRegistry": profile.images.registry,
-            "imageRepository": profile.images.repository,
-            "imageTag": profile.images.tag,
-            "imagePullSecrets": _pull_secrets(profile),
+            **_image_values(profile),
             "logLevel": profile.platform.log_level,
             "cloud": profile.target.cloud.value,
         },
@@ -202,10 +208,12 @@ def highflame_values(profile: InstallProfile) -> dict[str, Any]:
             "frontendApi": clerk_frontend_host(clerk.publishable_key) if clerk.publishable_key else None,
             "secretKey": _secret_source(profile, clerk.secret_key, "clerk", "secretKey"),
         },
-        "modelApiKeys": {
-            "existingSecret": secret_name(profile, "model-api-keys") if keys else None,
-            "providers": keys,
-        },
+        # Per provider: a `k8s:` reference points at its own Secret, the others at ours.
+        "modelApiKeys": [
+            {"provider": name, **(_secret_source(profile, profile.platform.model_api_keys[name], "model-api-keys", name)
+                                  or {})}
+            for name in keys
+        ],
         "ingress": _ingress_values(profile),
     }
 
