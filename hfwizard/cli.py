@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hfwizard.errors import BadInput, ExitCode, HfwizardError, NotAvailable
+from hfwizard.errors import BadInput, ExitCode, HfwizardError
 
 app = typer.Typer(
     name="hfwizard",
@@ -99,10 +99,13 @@ def root(
     if ctx.invoked_subcommand is None:
         opts: Options = ctx.obj
         if opts.plain:
-            raise NotAvailable("the plain prompt mode is not available yet in this build",
-                               remedy="write a profile (see profiles/) and run `hfwizard install --profile FILE`")
-        raise NotAvailable("the full-screen wizard is not available yet in this build",
-                           remedy="write a profile (see profiles/) and run `hfwizard render --profile FILE --out DIR`")
+            from hfwizard.plain import run_plain
+
+            raise typer.Exit(run_plain(opts.state_root))
+        # Textual and the screens are imported only here: the subcommands never pay for them.
+        from hfwizard.screens.app import WizardApp
+
+        raise typer.Exit(WizardApp(opts.state_root).run() or 0)
 
 
 @app.command()
@@ -115,15 +118,25 @@ def install(
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
     state_dir: StateDirOpt = None,
+    rollback_on_failure: Annotated[bool, typer.Option(
+        "--rollback-on-failure", help="Roll a release back when its step fails.")] = False,
+    skip_preflight: Annotated[bool, typer.Option("--skip-preflight", help="Do not run the checks first.")] = False,
+    skip_check: Annotated[list[str] | None, typer.Option(
+        "--skip-check", metavar="ID", help="Skip a check (or a group: postgres); repeatable.")] = None,
 ) -> None:
     """Check every requirement, then install the platform from a profile.
 
     Example: hfwizard install --profile prod.yaml --yes --json
     """
-    _opts(ctx, yes=yes, json=json_, plain=plain, kubeconfig=kubeconfig, context=context, state_dir=state_dir)
-    _load(profile)
-    raise NotAvailable("install is not available yet in this build: the install engine has not landed",
-                       remedy="`hfwizard render --profile FILE --out DIR` writes the Helm values it would use")
+    opts = _opts(ctx, yes=yes, json=json_, plain=plain, kubeconfig=kubeconfig, context=context,
+                 state_dir=state_dir)
+    from hfwizard.engine.commands import cmd_install, finish
+
+    code = cmd_install(profile, state_root=opts.state_root, json=opts.json, yes=opts.yes,
+                       kubeconfig=str(opts.kubeconfig) if opts.kubeconfig else None, context=opts.context,
+                       rollback_on_failure=rollback_on_failure, skip_preflight=skip_preflight,
+                       skip_checks=tuple(skip_check or ()))
+    finish(code)
 
 
 @app.command()
@@ -135,13 +148,21 @@ def resume(
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
     state_dir: StateDirOpt = None,
+    name: Annotated[str | None, typer.Option("--install", help="Which saved install (when several).")] = None,
+    rollback_on_failure: Annotated[bool, typer.Option(
+        "--rollback-on-failure", help="Roll a release back when its step fails.")] = False,
 ) -> None:
     """Carry on an interrupted install from where it stopped.
 
     Example: hfwizard resume
     """
-    _opts(ctx, yes=yes, json=json_, kubeconfig=kubeconfig, context=context, state_dir=state_dir)
-    raise NotAvailable("resume is not available yet in this build: the install engine has not landed")
+    opts = _opts(ctx, yes=yes, json=json_, kubeconfig=kubeconfig, context=context, state_dir=state_dir)
+    from hfwizard.engine.commands import cmd_resume, finish
+
+    code = cmd_resume(state_root=opts.state_root, name=name, json=opts.json, yes=opts.yes, replan=replan,
+                      kubeconfig=str(opts.kubeconfig) if opts.kubeconfig else None, context=opts.context,
+                      rollback_on_failure=rollback_on_failure)
+    finish(code)
 
 
 @app.command()
@@ -149,16 +170,37 @@ def preflight(
     ctx: typer.Context,
     profile: ProfileOpt,
     json_: JsonOpt = False,
+    skip_check: Annotated[list[str] | None, typer.Option(
+        "--skip-check", metavar="ID", help="Skip a check (or a group: postgres); repeatable.")] = None,
+    timeout: Annotated[float | None, typer.Option(
+        "--timeout", min=0.1, max=600, help="Seconds each check may take (default: the profile's).")] = None,
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
 ) -> None:
     """Check every requirement of a profile against the real cluster and services; change nothing.
 
-    Example: hfwizard preflight --profile prod.yaml --json
+    Exit 0 when nothing failed (warnings allowed), 1 when a check failed, 2 for bad input.
+
+    Example: hfwizard preflight --profile prod.yaml --json --skip-check redis/memory
     """
-    _opts(ctx, json=json_, kubeconfig=kubeconfig, context=context)
-    _load(profile)
-    raise NotAvailable("preflight is not available yet in this build: the checks have not landed")
+    opts = _opts(ctx, json=json_, kubeconfig=kubeconfig, context=context)
+    loaded = _load(profile, quiet=opts.json)
+    from hfwizard.preflight_report import run_cli, settings_from_cli
+
+    # $KUBECONFIG fills --kubeconfig too, but must not beat a kubeconfig the profile names; a flag does.
+    typed = any(c.get_parameter_source("kubeconfig") is not None
+                and c.get_parameter_source("kubeconfig").name == "COMMANDLINE"  # type: ignore[union-attr]
+                for c in (ctx, ctx.parent) if c is not None)
+    chosen = opts.kubeconfig if typed or not loaded.profile.target.kubeconfig else None
+    settings = settings_from_cli(profile, skip=skip_check or (), timeout=timeout, kubeconfig=chosen,
+                                 context=opts.context)
+    failed = run_cli(loaded.profile, settings, as_json=opts.json)
+    if failed:
+        # An HfwizardError, not typer.Exit: run() maps it to exit 1 (click swallows Exit codes here).
+        from hfwizard.errors import CheckFailed
+
+        raise CheckFailed(f"preflight: {failed} check{'s' * (failed != 1)} failed",
+                          remedy="fix what the failed checks name, then run the preflight again")
 
 
 @app.command()
@@ -274,8 +316,11 @@ def sandbox(
 
     Example: hfwizard sandbox --json
     """
-    _opts(ctx, json=json_, yes=yes, state_dir=state_dir)
-    raise NotAvailable("the sandbox is not available yet in this build: the install engine has not landed")
+    opts = _opts(ctx, json=json_, yes=yes, state_dir=state_dir)
+    from hfwizard.engine.commands import finish
+    from hfwizard.sandbox.rehearsal import run_sandbox
+
+    finish(run_sandbox(opts.state_root, json=opts.json))
 
 
 def _load(path: Path, quiet: bool = False) -> Any:
@@ -301,8 +346,9 @@ def main(argv: list[str] | None = None) -> None:
 
 def run(argv: list[str] | None = None) -> int:
     try:
-        app(args=argv, standalone_mode=False, prog_name="hfwizard")
-        return ExitCode.OK
+        # Without standalone mode, a `typer.Exit(n)` inside a command comes back as the return value.
+        rv = app(args=argv, standalone_mode=False, prog_name="hfwizard")
+        return rv if isinstance(rv, int) else ExitCode.OK
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.Abort:

@@ -1,0 +1,253 @@
+"""The wizard's draft profile: answers saved as they are made, the step reached, and per-step validation."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import annotated_types
+from pydantic import BaseModel, ValidationError
+
+from hfwizard.installs import PROFILE_FILE
+from hfwizard.profile import InstallProfile
+from hfwizard.profile_io import apply_preset, format_errors, parse_yaml, save_profile, to_plain
+from hfwizard.state import atomic_write, install_dir
+
+DRAFT_FILE = "draft.yaml"
+POSITION_FILE = "wizard.json"
+
+# The question steps, in order; the TUI and plain mode walk the same list.
+STEPS: tuple[str, ...] = ("target", "credentials", "cluster", "data", "sizing", "modules", "clerk",
+                          "ingress", "review")
+
+# Which profile paths each step answers, so a step shows only its own problems. A leading "=" means
+# that exact path only: a section-level rule (`target` needs region and cluster) belongs to the step
+# that asks for the fields it names.
+OWNED: dict[str, tuple[str, ...]] = {
+    "target": ("metadata", "target.cloud", "target.namespace", "target.release"),
+    "credentials": ("credentials",),
+    "cluster": ("target.region", "target.cluster", "target.kubeconfig", "target.context", "=target"),
+    "data": ("postgres", "redis", "clickhouse"),
+    "sizing": ("sizing",),
+    "modules": ("modules",),
+    "clerk": ("clerk",),
+    "ingress": ("ingress",),
+    "review": ("",),
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One validation problem: the field's YAML path and the `format_errors` line for it."""
+
+    path: str
+    line: str
+
+    @property
+    def reason(self) -> str:
+        """The line without its leading path (shown beside the field, which is already labelled)."""
+        head, sep, rest = self.line.partition(": ")
+        return rest if sep and head == (self.path or "(top level)") else self.line
+
+
+def problems(data: dict[str, Any]) -> list[Problem]:
+    """Validate the whole draft with the profile model; one Problem per `format_errors` line."""
+    try:
+        InstallProfile.model_validate(apply_preset(data))
+    except ValidationError as exc:
+        out = []
+        for line in format_errors(exc):
+            path, sep, _ = line.partition(": ")
+            out.append(Problem("" if not sep or path == "(top level)" else path, line))
+        return out
+    return []
+
+
+def _owns(prefix: str, problem: Problem) -> bool:
+    if prefix == "":
+        return True
+    if prefix.startswith("="):
+        return problem.path == prefix[1:]
+    if problem.path == "":
+        # Cross-section rules have no location: they belong to the step whose field they name.
+        return prefix in problem.line
+    return problem.path == prefix or problem.path.startswith((prefix + ".", prefix + "["))
+
+
+def step_problems(data: dict[str, Any], step: str) -> list[Problem]:
+    return [p for p in problems(data) if any(_owns(prefix, p) for prefix in OWNED[step])]
+
+
+# ---- dotted paths over plain data ----------------------------------------------------------------
+
+
+def get_path(data: Any, path: str, default: Any = None) -> Any:
+    node = data
+    for key in path.split("."):
+        if not isinstance(node, dict) or key not in node:
+            return default
+        node = node[key]
+    return node
+
+
+def set_path(data: dict[str, Any], path: str, value: Any) -> None:
+    """Set `path`; None removes the key (the model's default or absence applies)."""
+    keys = path.split(".")
+    node = data
+    for key in keys[:-1]:
+        nxt = node.get(key)
+        if not isinstance(nxt, dict):
+            if value is None:
+                return
+            nxt = node[key] = {}
+        node = nxt
+    if value is None:
+        node.pop(keys[-1], None)
+    else:
+        node[keys[-1]] = value
+
+
+_DEFAULTS: dict[str, Any] | None = None
+
+
+def effective(data: dict[str, Any], path: str) -> Any:
+    """What the profile would hold at `path`: the answer, else the preset's value, else the default."""
+    global _DEFAULTS
+    if _DEFAULTS is None:
+        _DEFAULTS = InstallProfile().model_dump(mode="json", by_alias=True)
+    missing = object()
+    value = get_path(apply_preset(data), path, missing)
+    return get_path(_DEFAULTS, path) if value is missing else value
+
+
+def field_range(path: str) -> tuple[float | None, float | None]:
+    """The (minimum, maximum) the profile model allows at `path`, read from the model's own constraints."""
+    model: type[BaseModel] | None = InstallProfile
+    info = None
+    for key in path.split("."):
+        if model is None:
+            return None, None
+        fields = {(f.alias or n): f for n, f in model.model_fields.items()}
+        info = fields.get(key)
+        if info is None:
+            return None, None
+        sub = info.annotation
+        model = sub if isinstance(sub, type) and issubclass(sub, BaseModel) else None
+    lo: float | None = None
+    hi: float | None = None
+    for meta in info.metadata if info else ():
+        if isinstance(meta, annotated_types.Ge | annotated_types.Gt):
+            lo = float(meta.ge if isinstance(meta, annotated_types.Ge) else meta.gt)  # type: ignore[arg-type]
+        if isinstance(meta, annotated_types.Le | annotated_types.Lt):
+            hi = float(meta.le if isinstance(meta, annotated_types.Le) else meta.lt)  # type: ignore[arg-type]
+    return lo, hi
+
+
+# ---- the draft on disk ---------------------------------------------------------------------------
+
+
+class Draft:
+    """One install's answers in progress, written atomically to its state directory after each answer.
+
+    Only answers that pass validation are written: a value typed into a secret field that is not a
+    reference (a pasted secret) never reaches the disk.
+    """
+
+    def __init__(self, root: Path, name: str) -> None:
+        self.root = root
+        self.name = name
+        self.data: dict[str, Any] = {"apiVersion": "hfwizard/v1", "kind": "InstallProfile",
+                                     "metadata": {"name": name}}
+        self.step: str = STEPS[0]
+        self._saved: dict[str, Any] = copy.deepcopy(self.data)
+
+    @property
+    def dir(self) -> Path:
+        return install_dir(self.root, self.name)
+
+    @property
+    def path(self) -> Path:
+        return self.root / "installs" / self.name / DRAFT_FILE
+
+    @classmethod
+    def load(cls, root: Path, name: str) -> Draft:
+        """The saved draft, else the install's saved profile, else a fresh draft."""
+        draft = cls(root, name)
+        folder = root / "installs" / name
+        for candidate in (folder / DRAFT_FILE, folder / PROFILE_FILE):
+            if candidate.is_file():
+                with contextlib.suppress(Exception):  # an unreadable draft starts fresh, never crashes
+                    loaded = to_plain(parse_yaml(candidate.read_bytes(), str(candidate)))
+                    if isinstance(loaded, dict):
+                        draft.data = loaded
+                        break
+        draft.data.setdefault("metadata", {})["name"] = name
+        pos = folder / POSITION_FILE
+        if pos.is_file():
+            with contextlib.suppress(ValueError, OSError):
+                step = json.loads(pos.read_text("utf-8")).get("step")
+                if step in STEPS:
+                    draft.step = step
+        draft._saved = copy.deepcopy(draft.data)
+        return draft
+
+    @classmethod
+    def exists(cls, root: Path, name: str) -> bool:
+        return (root / "installs" / name / DRAFT_FILE).is_file()
+
+    def set(self, path: str, value: Any) -> None:
+        set_path(self.data, path, value)
+
+    def get(self, path: str, default: Any = None) -> Any:
+        return get_path(self.data, path, default)
+
+    def save(self, bad_paths: Iterable[str] = frozenset()) -> None:
+        """Write the draft; a field with a problem keeps its last good value on disk."""
+        out = copy.deepcopy(self.data)
+        for path in bad_paths:
+            head = path.split("[", 1)[0]
+            if not head:
+                continue
+            set_path(out, head, copy.deepcopy(get_path(self._saved, head)))
+        atomic_write(self.dir / DRAFT_FILE, dump_data(out))
+        self._saved = out
+
+    def save_step(self, step: str) -> None:
+        self.step = step
+        atomic_write(self.dir / POSITION_FILE, json.dumps({"step": step}) + "\n")
+
+    def profile(self) -> InstallProfile:
+        return InstallProfile.model_validate(apply_preset(self.data))
+
+    def finish(self) -> Path:
+        """Write the complete profile as the install's profile (what install, resume and export read)."""
+        return save_profile(self.dir / PROFILE_FILE, self.profile())
+
+    def reset(self) -> None:
+        """Start over: forget the answers and the step (the install's journal is left alone)."""
+        folder = self.root / "installs" / self.name
+        for f in (DRAFT_FILE, POSITION_FILE):
+            with contextlib.suppress(FileNotFoundError):
+                (folder / f).unlink()
+        fresh = Draft(self.root, self.name)
+        self.data, self.step, self._saved = fresh.data, fresh.step, fresh._saved
+
+
+def dump_data(data: dict[str, Any]) -> str:
+    """YAML of draft data, as answered (no defaults filled in, so a preset still applies on load)."""
+    import io
+
+    from ruamel.yaml import YAML
+
+    y = YAML(typ="safe", pure=True)
+    y.default_flow_style = False
+    y.sort_base_mapping_type_on_output = False  # type: ignore[assignment]  # answers in the profile's order
+    buf = io.StringIO()
+    buf.write("# hfwizard draft: answers so far (secret fields hold references only)\n")
+    y.dump(data, buf)
+    return buf.getvalue()

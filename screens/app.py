@@ -1,0 +1,89 @@
+"""The wizard application: owns the draft and the order of the steps, and switches between them."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import ClassVar
+
+from textual.app import App
+from textual.binding import Binding
+from textual.screen import Screen
+
+from hfwizard.draft import STEPS, Draft
+
+# Every screen in walking order; the question steps come from hfwizard.draft so plain mode asks the same.
+ORDER: tuple[str, ...] = ("welcome", *STEPS, "preflight", "install", "done")
+
+
+_MODULES: dict[str, tuple[str, str]] = {
+    "welcome": ("welcome_screen", "WelcomeScreen"),
+    "target": ("target_screen", "TargetScreen"),
+    "credentials": ("credentials_screen", "CredentialsScreen"),
+    "cluster": ("cluster_screen", "ClusterScreen"),
+    "data": ("data_screen", "DataScreen"),
+    "sizing": ("sizing_screen", "SizingScreen"),
+    "modules": ("modules_screen", "ModulesScreen"),
+    "clerk": ("clerk_screen", "ClerkScreen"),
+    "ingress": ("ingress_screen", "IngressScreen"),
+    "review": ("review_screen", "ReviewScreen"),
+    "preflight": ("preflight_screen", "PreflightScreen"),
+    "install": ("install_screen", "InstallScreen"),
+    "done": ("done_screen", "DoneScreen"),
+}
+
+
+def _screen_for(step: str) -> Screen[None]:
+    # Each screen's module is imported when first shown: the Welcome screen pays only for itself.
+    module, cls = _MODULES[step]
+    return getattr(importlib.import_module(f"{__package__}.{module}"), cls)()
+
+
+class WizardApp(App[int]):
+    """`hfwizard` with no command: Welcome, the question steps, preflight, install, done."""
+
+    TITLE = "Highflame installer"
+    CSS_PATH = Path(__file__).parent / "app.tcss"
+    BINDINGS: ClassVar = [
+        Binding("f1", "help", "Help"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(self, state_root: Path, *, resume_install: bool = False) -> None:
+        super().__init__()
+        self.state_root = state_root
+        self.draft: Draft | None = None
+        self.resume_install = resume_install  # the Install screen resumes the journal instead of starting
+        self.exit_code = 0
+
+    def on_mount(self) -> None:
+        self.push_screen(_screen_for("welcome"))
+
+    def open_draft(self, name: str, *, fresh: bool = False) -> Draft:
+        self.draft = Draft.load(self.state_root, name)
+        if fresh:
+            self.draft.reset()
+        return self.draft
+
+    def show(self, step: str) -> None:
+        if self.draft is not None and step in (*STEPS, "preflight"):
+            self.draft.save_step(step)  # a wizard killed here comes back here
+        self.switch_screen(_screen_for(step))
+
+    def next_step(self, current: str) -> None:
+        self.show(ORDER[min(ORDER.index(current) + 1, len(ORDER) - 1)])
+
+    def prev_step(self, current: str) -> None:
+        i = ORDER.index(current)
+        # From Preflight, Install or Done, Back goes to Review: those screens have nothing to go back to.
+        target = "review" if current in ("preflight", "install", "done") else ORDER[max(i - 1, 0)]
+        self.show(target)
+
+    def action_help(self) -> None:
+        from .help_modal import HelpModal
+
+        if isinstance(self.screen, HelpModal):
+            self.pop_screen()
+            return
+        text = getattr(self.screen, "HELP", "") or "No help for this screen."
+        self.push_screen(HelpModal(getattr(self.screen, "TITLE", "Help"), text))

@@ -1,0 +1,281 @@
+"""The step screen every wizard step builds on: fields bound to profile paths, problems beside them, Back / Next."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Input, Label, Static
+from textual.worker import Worker, WorkerState
+
+from hfwizard.draft import OWNED, Draft, Problem, effective, field_range, step_problems
+
+if TYPE_CHECKING:
+    from .app import WizardApp
+
+CSS_DIR = Path(__file__).parent
+
+
+def slug(path: str) -> str:
+    """A kebab-case widget id from a profile path or a check / step id (`postgres/reachable`)."""
+    return re.sub(r"[^a-z0-9-]+", "-", path.lower())
+
+
+def looks_like_ref(text: str) -> bool:
+    kind, sep, _ = text.partition(":")
+    return bool(sep) and kind in ("env", "file", "keyring", "k8s")
+
+
+def to_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def from_text(kind: str, text: str) -> Any:
+    """Typed text to the value the draft holds; what does not convert is kept so the model explains why."""
+    t = text.strip()
+    if t == "":
+        return None
+    if kind == "int":
+        try:
+            return int(t)
+        except ValueError:
+            return t
+    if kind == "float":
+        try:
+            f = float(t)
+            return int(f) if f.is_integer() else f
+        except ValueError:
+            return t
+    if kind == "list":
+        return [part.strip() for part in t.split(",") if part.strip()]
+    return t
+
+
+def range_hint(path: str, unit: str = "") -> str:
+    lo, hi = field_range(path)
+    if lo is not None and hi is not None and hi < 1000:
+        return f"{lo:g}–{hi:g}{unit}"
+    if lo is not None:
+        return f"at least {lo:g}{unit}"
+    return ""
+
+
+class ErrorLine(Static):
+    """Problems for one profile path (a field, or a section such as one module)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__("", id=f"e-{slug(path)}", classes="error", markup=False)
+        self.path = path
+        self.display = False
+
+    def show(self, reasons: list[str]) -> None:
+        self.update("\n".join(f"✗ {r}" for r in reasons))
+        self.display = bool(reasons)
+
+
+class FieldInput(Input):
+    """An Input bound to a profile path; `kind` says how its text becomes a value."""
+
+    def __init__(self, path: str, kind: str = "str", value: str = "", placeholder: str = "") -> None:
+        super().__init__(value=value, placeholder=placeholder, id=f"f-{slug(path)}", classes="field")
+        self.path = path
+        self.kind = kind
+        if kind == "ref":
+            # A secret field holds a reference; anything else typed there may be a pasted secret: mask it.
+            self.password = bool(value) and not looks_like_ref(value)
+
+
+class FieldRow(Vertical):
+    """Label, input and the reasons it is refused."""
+
+    DEFAULT_CSS = "FieldRow { height: auto; }"
+
+    def __init__(self, path: str, label: str, value: Any, *, kind: str = "str", hint: str = "",
+                 placeholder: str = "") -> None:
+        super().__init__(classes="field-row")
+        self.path = path
+        self._label = label + (f" ({hint})" if hint else "")
+        self._input = FieldInput(path, kind, to_text(value), placeholder)
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="field-line"):
+            yield Label(self._label, classes="field-label")
+            yield self._input
+        yield ErrorLine(self.path)
+
+
+class StepScreen(Screen[None]):
+    """A wizard step: the body comes from `compose_body`, answers go to the draft as they are typed."""
+
+    STEP: ClassVar[str] = ""
+    TITLE: ClassVar[str] = ""
+    HELP: ClassVar[str] = ""
+    NEXT_LABEL: ClassVar[str] = "Next"
+    CSS_PATH = CSS_DIR / "base.tcss"
+    BINDINGS: ClassVar = [
+        Binding("ctrl+n", "next", "Next", priority=True),
+        Binding("ctrl+b", "back", "Back", priority=True),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id=f"{self.STEP}-screen")
+        self.busy: dict[str, str] = {}  # worker group -> what it is doing, for the status line
+
+    @property
+    def wizard(self) -> WizardApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def draft(self) -> Draft:
+        assert self.wizard.draft is not None
+        return self.wizard.draft
+
+    def value(self, path: str) -> Any:
+        """What a field shows: the answer so far, else the preset's or the model's default."""
+        return effective(self.draft.data, path)
+
+    def field(self, path: str, label: str, *, kind: str = "str", unit: str = "", placeholder: str = "",
+              ranged: bool = False) -> FieldRow:
+        hint = range_hint(path, unit) if ranged else unit.strip()
+        return FieldRow(path, label, self.value(path), kind=kind, hint=hint, placeholder=placeholder)
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.heading(), id="step-title", markup=False)
+        # The body scrolls to whichever field has focus; it takes no focus itself, so the first key
+        # a screen gets goes to its first question.
+        with VerticalScroll(id="body", can_focus=False):
+            yield from self.compose_body()
+        yield Static("", id="problems", markup=False)
+        with Horizontal(id="nav"):
+            yield Button("Back", id="back")
+            yield Static("", id="nav-status", markup=False)
+            yield Button(self.NEXT_LABEL, id="next", variant="primary")
+        yield Footer()
+
+    def heading(self) -> str:
+        from .app import ORDER
+
+        n = ORDER.index(self.STEP) if self.STEP in ORDER else 0
+        return f"Step {n} of {len(ORDER) - 1} · {self.TITLE}"
+
+    def compose_body(self) -> Iterable[Any]:
+        return ()
+
+    def on_mount(self) -> None:
+        from textual.widgets import RadioSet
+
+        for radios in self.query(RadioSet):
+            # RadioSet highlights its first button on mount; start on the chosen one so arrow keys
+            # move from the current answer (no public setter in Textual 8.2).
+            if radios.pressed_index >= 0:
+                radios._selected = radios.pressed_index
+        self.revalidate()
+
+    # ---- answers ---------------------------------------------------------------------------------
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if isinstance(event.input, FieldInput):
+            if event.input.kind == "ref":
+                event.input.password = bool(event.value) and not looks_like_ref(event.value)
+            value = from_text(event.input.kind, event.value)
+            if self.draft.get(event.input.path) is None and value == self.value(event.input.path):
+                return  # the shown default (or preset value) is not an answer: a later preset still applies
+            self.answer(event.input.path, value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.focus_next()
+
+    def answer(self, path: str, value: Any) -> None:
+        self.draft.set(path, value)
+        self.revalidate()
+
+    def extra_problems(self) -> list[str]:
+        """Reasons beyond the model's that hold Next (a step's own pending work)."""
+        return []
+
+    def problems(self) -> list[Problem]:
+        return step_problems(self.draft.data, self.STEP) if self.STEP in OWNED else []
+
+    def revalidate(self) -> None:
+        found = self.problems()
+        lines = {e.path: e for e in self.query(ErrorLine)}
+        placed: dict[str, list[str]] = {p: [] for p in lines}
+        loose: list[str] = []
+        for prob in found:
+            owner = max((p for p in lines if prob.path == p or prob.path.startswith((p + ".", p + "["))),
+                        key=len, default=None)
+            if owner is None:
+                loose.append(prob.line)
+            elif prob.path == owner:
+                placed[owner].append(prob.reason)
+            else:  # a part of the field (a list item, a module's replicas): say which part
+                placed[owner].append(f"{prob.path[len(owner):].lstrip('.')}: {prob.reason}")
+        for path, line in lines.items():
+            line.show(placed[path])
+        extra = self.extra_problems()
+        box = self.query_one("#problems", Static)
+        box.update("\n".join(f"✗ {line}" for line in [*loose, *extra]))
+        box.display = bool(loose or extra)
+        self.query_one("#next", Button).disabled = bool(found or extra)
+        self._status()
+        self.draft.save({p.path for p in found if p.path})
+
+    def _status(self) -> None:
+        self.query_one("#nav-status", Static).update(" · ".join(f"{v}…" for v in self.busy.values()))
+
+    # ---- navigation ------------------------------------------------------------------------------
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "next":
+            event.stop()
+            self.action_next()
+        elif event.button.id == "back":
+            event.stop()
+            self.action_back()
+
+    def action_next(self) -> None:
+        if not self.query_one("#next", Button).disabled:
+            self.leave()
+            self.wizard.next_step(self.STEP)
+
+    def action_back(self) -> None:
+        self.leave()
+        self.wizard.prev_step(self.STEP)
+
+    def leave(self) -> None:
+        """Called before the step is left; steps with work in flight cancel it here."""
+        self.workers.cancel_all()
+
+    # ---- background work -------------------------------------------------------------------------
+
+    def start_busy(self, group: str, what: str) -> None:
+        self.busy[group] = what
+        self._status()
+
+    def end_busy(self, group: str) -> None:
+        self.busy.pop(group, None)
+        if self.is_mounted:
+            self._status()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state in (WorkerState.SUCCESS, WorkerState.CANCELLED, WorkerState.ERROR):
+            self.end_busy(event.worker.group)
+        if event.state is WorkerState.ERROR:
+            err = event.worker.error
+            msg = getattr(err, "message", None) or f"{type(err).__name__}: {err}"
+            self.worker_failed(event.worker.group, str(msg))
+
+    def worker_failed(self, group: str, message: str) -> None:
+        self.notify(message, title=f"{group} failed", severity="error", timeout=8)

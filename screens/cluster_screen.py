@@ -1,0 +1,128 @@
+"""Cluster: the clusters found (or the kubeconfig context), with version and node sizes against the requirements."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from textual import work
+from textual.widgets import DataTable, OptionList, Static
+from textual.widgets.option_list import Option
+
+from hfwizard import adapters
+from hfwizard.draft import field_range
+
+from .base import FieldInput, StepScreen, to_text
+
+
+def _within(value: float | None, path: str) -> bool | None:
+    if value is None:
+        return None
+    lo, hi = field_range(path)
+    return (lo is None or value >= lo) and (hi is None or value <= hi)
+
+
+def _mark(ok: bool | None, text: str) -> str:
+    return f"{'✓' if ok else '?' if ok is None else '✗'} {text}"
+
+
+def cluster_row(c: Any) -> tuple[str, ...]:
+    """One table row: each figure marked against what the platform needs."""
+    m = re.match(r"^v?(\d+)\.(\d+)", c.version or "")
+    version_ok = None if not m else (int(m.group(1)), int(m.group(2))) >= adapters.MIN_KUBERNETES
+    nodes_ok = _within(c.node_count, "sizing.nodes.count")
+    sizes = []
+    size_ok: bool | None = True
+    for pool in c.node_pools:
+        ok = _within(pool.cores, "sizing.nodes.cores"), _within(pool.memory_gib, "sizing.nodes.memoryGiB")
+        size_ok = None if None in ok and size_ok else (size_ok and all(ok))
+        sizes.append(f"{pool.cores or '?'}c/{pool.memory_gib or '?':g}G" if pool.memory_gib
+                     else f"{pool.cores or '?'}c/?G")
+    return (c.name, c.location, _mark(version_ok, c.version or "?"), _mark(nodes_ok, str(c.node_count)),
+            _mark(size_ok, ", ".join(sizes) or "?"))
+
+
+class ClusterScreen(StepScreen):
+    STEP = "cluster"
+    TITLE = "Cluster"
+    HELP = """\
+Pick the Kubernetes cluster. The platform needs Kubernetes **1.32 or newer**, at least **6 worker
+nodes**, each with **8–16 cores** and **16–32 GiB** of memory. Each figure is marked ✓ when it meets
+that, ✗ when not, ? when the cloud did not say (preflight measures the real nodes).
+
+For an existing cluster give the kubeconfig file (empty: `$KUBECONFIG` or `~/.kube/config`) and
+choose a context.
+"""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clusters: list[Any] = []
+
+    @property
+    def cloud(self) -> str:
+        return str(self.value("target.cloud"))
+
+    def compose_body(self) -> Iterable[Any]:
+        if self.cloud == "sandbox":
+            info = adapters.sandbox_cluster()
+            yield Static(f"The sandbox runs an emulated Kubernetes {info['version']} cluster on "
+                         f"{info['where']}; nodes are {info['nodes']}.", classes="intro", id="sandbox-info")
+            return
+        if self.cloud == "existing":
+            yield Static("Which kubeconfig and context reach the cluster?", classes="intro")
+            yield self.field("target.kubeconfig", "Kubeconfig file", placeholder="~/.kube/config")
+            yield OptionList(id="contexts", classes="found")
+            yield self.field("target.context", "Context")
+            return
+        yield Static("Clusters found (Enter to choose one):", classes="intro")
+        table: DataTable[str] = DataTable(id="clusters", cursor_type="row", classes="found")
+        table.add_columns("Name", "Location", "Version", "Nodes", "Node sizes")
+        yield table
+        yield self.field("target.region", "Region")
+        yield self.field("target.cluster", "Cluster name")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        if self.cloud == "existing":
+            self.load_contexts()
+        elif self.cloud in adapters.CLOUDS:
+            self.discover()
+
+    def load_contexts(self) -> None:
+        names, current = adapters.kube_contexts(self.value("target.kubeconfig"))
+        box = self.query_one("#contexts", OptionList)
+        box.clear_options()
+        for name in names:
+            box.add_option(Option(name + ("  (current)" if name == current else ""), id=name))
+
+    def on_input_changed(self, event: FieldInput.Changed) -> None:
+        super().on_input_changed(event)
+        if isinstance(event.input, FieldInput) and event.input.path == "target.kubeconfig":
+            self.load_contexts()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self._set_field("target.context", event.option.id)
+
+    def _set_field(self, path: str, value: Any) -> None:
+        self.draft.set(path, value)
+        for inp in self.query(FieldInput):
+            if inp.path == path:
+                with inp.prevent(inp.Changed):
+                    inp.value = to_text(value)
+        self.revalidate()
+
+    @work(exclusive=True, group="discover", exit_on_error=False)
+    async def discover(self) -> None:
+        self.start_busy("discover", "listing clusters")
+        self.clusters = await asyncio.to_thread(adapters.list_clusters, self.cloud, self.draft.data)
+        table = self.query_one("#clusters", DataTable)
+        table.clear()
+        for i, c in enumerate(self.clusters):
+            table.add_row(*cluster_row(c), key=str(i))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        c = self.clusters[int(event.row_key.value or 0)]
+        self._set_field("target.region", c.location)
+        self._set_field("target.cluster", c.name)

@@ -1,0 +1,106 @@
+"""Data services: PostgreSQL, the Redis cluster and the ClickHouse backup bucket, prefilled from discovery."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
+from textual import work
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from hfwizard import adapters
+
+from .base import FieldInput, StepScreen, to_text
+
+
+class DataScreen(StepScreen):
+    STEP = "data"
+    TITLE = "Data services"
+    HELP = """\
+Highflame keeps its state in a managed **PostgreSQL 17.2+** (4 vCPU / 8 GiB at least) and a
+**Redis 7.1+ cluster** (4 GiB per node), and backs ClickHouse up to a bucket (S3, GCS or Azure Blob).
+
+What the wizard finds with your cloud credential is listed at the top; Enter on one fills its fields.
+Passwords take references only (`env:NAME`, `file:PATH`, `keyring:SERVICE/NAME`, `k8s:SECRET/KEY`):
+the value itself is never written anywhere by the wizard.
+
+Redis endpoints: `host:port`, separated by commas. Preflight connects to each service before anything
+is installed.
+"""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.choices: list[tuple[str, Any]] = []
+
+    @property
+    def cloud(self) -> str:
+        return str(self.value("target.cloud"))
+
+    def compose_body(self) -> Iterable[Any]:
+        if self.cloud == "sandbox":
+            yield Static("The sandbox has no data services: their checks are skipped and the emulated "
+                         "cluster gets placeholders.", classes="intro", id="sandbox-info")
+            return
+        if self.cloud in adapters.CLOUDS:
+            yield Static("Found with your credential (Enter fills the fields):", classes="intro")
+            yield OptionList(id="found", classes="found")
+        yield Static("PostgreSQL", classes="section")
+        yield self.field("postgres.host", "Host")
+        yield self.field("postgres.port", "Port", kind="int", ranged=True)
+        yield self.field("postgres.database", "Database")
+        yield self.field("postgres.user", "User")
+        yield self.field("postgres.password", "Password (reference)", kind="ref", placeholder="env:PGPASSWORD")
+        yield self.field("postgres.sslmode", "TLS mode")
+        yield Static("Redis cluster", classes="section")
+        yield self.field("redis.endpoints", "Endpoints (host:port, …)", kind="list")
+        yield self.field("redis.password", "AUTH token (reference)", kind="ref", placeholder="env:REDIS_AUTH")
+        yield Static("ClickHouse backups", classes="section")
+        yield self.field("clickhouse.backup.provider", "Provider (s3, gcs, azure)")
+        yield self.field("clickhouse.backup.bucket", "Bucket")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        if self.cloud in adapters.CLOUDS:
+            self.discover()
+
+    @work(exclusive=True, group="discover", exit_on_error=False)
+    async def discover(self) -> None:
+        self.start_busy("discover", "looking for databases, caches and buckets")
+        found = await asyncio.to_thread(adapters.discover_data_services, self.cloud, self.draft.data)
+        box = self.query_one("#found", OptionList)
+        self.choices = [("postgres", p) for p in found.postgres] + [("redis", r) for r in found.redis] + \
+                       [("bucket", b) for b in found.buckets]
+        for i, (kind, item) in enumerate(self.choices):
+            box.add_option(Option(f"{kind:<8} {item.name}  {getattr(item, 'version', '') or ''}", id=str(i)))
+        for note in found.notes:
+            box.add_option(Option(f"note     {note}", disabled=True))
+        # Prefill: the first of each kind, only where the operator has not answered.
+        for kind in ("postgres", "redis", "bucket"):
+            first = next((item for k, item in self.choices if k == kind), None)
+            if first is not None:
+                self.apply(kind, first, only_empty=True)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        kind, item = self.choices[int(event.option.id or 0)]
+        self.apply(kind, item, only_empty=False)
+
+    def apply(self, kind: str, item: Any, *, only_empty: bool) -> None:
+        answers: dict[str, Any] = {}
+        if kind == "postgres":
+            answers = {"postgres.host": item.endpoint, "postgres.port": item.port}
+        elif kind == "redis":
+            answers = {"redis.endpoints": list(item.endpoints), "redis.tls": item.tls}
+        elif kind == "bucket":
+            answers = {"clickhouse.backup.bucket": item.name.split("/")[-1],
+                       "clickhouse.backup.provider": {"aws": "s3", "gcp": "gcs"}.get(self.cloud, "azure")}
+        for path, value in answers.items():
+            if value is None or (only_empty and self.draft.get(path) not in (None, [], "")):
+                continue
+            self.draft.set(path, value)
+            for inp in self.query(FieldInput):
+                if inp.path == path:
+                    with inp.prevent(inp.Changed):
+                        inp.value = to_text(value)
+        self.revalidate()

@@ -1,0 +1,182 @@
+"""Welcome: find saved or interrupted installs and offer Resume, Start over or Export; or begin a new one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from pydantic import ValidationError
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from hfwizard.draft import Draft
+from hfwizard.installs import Install, list_installs
+from hfwizard.profile import Metadata
+from hfwizard.profile_io import format_errors
+
+if TYPE_CHECKING:
+    from .app import WizardApp
+
+STEP_TITLES = {"target": "Target", "credentials": "Credentials", "cluster": "Cluster", "data": "Data services",
+               "sizing": "Sizing", "modules": "Modules", "clerk": "Clerk", "ingress": "Ingress and TLS",
+               "review": "Review", "preflight": "Preflight"}
+
+
+def describe(inst: Install) -> str:
+    state = inst.state()
+    if state == "new":
+        if Draft.exists(inst.path.parent.parent, inst.name):
+            step = Draft.load(inst.path.parent.parent, inst.name).step
+            return f"answers saved, at {STEP_TITLES.get(step, step)}"
+        return "no answers yet"
+    return {"interrupted": "install interrupted: resumable", "failed": "install failed: resumable",
+            "done": "installed"}.get(state, state)
+
+
+class WelcomeScreen(Screen[None]):
+    TITLE = "Welcome"
+    HELP = """\
+**hfwizard** installs the Highflame platform into your Kubernetes cluster.
+
+* **Resume** carries on with the selected install: back to the step you were on, or, when its install
+  was interrupted, the install itself from where it stopped.
+* **Start over** forgets the selected install's answers (the cluster is not touched).
+* **Export** writes the selected install's profile (secret references only) for a headless
+  `hfwizard install --profile FILE`.
+* **New install**: give a short name (lowercase letters, digits, dashes); it names the install's
+  state folder.
+
+Keys: Tab / Shift+Tab move, Enter presses, Ctrl+N next, Ctrl+B back, F1 help, Ctrl+Q quit.
+"""
+    CSS_PATH = Path(__file__).parent / "welcome_screen.tcss"
+    BINDINGS: ClassVar = [Binding("ctrl+n", "new", "New install", priority=True)]
+
+    def __init__(self) -> None:
+        super().__init__(id="welcome-screen")
+        self.installs: list[Install] = []
+
+    @property
+    def wizard(self) -> WizardApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        self.installs = list_installs(self.wizard.state_root)
+        yield Static("Highflame installer", id="step-title")
+        with Vertical(id="welcome-body"):
+            yield Static("Install the Highflame AI-security platform on your Kubernetes cluster "
+                         "(AWS, GCP, Azure, an existing cluster, or a local sandbox).", classes="intro")
+            if self.installs:
+                yield Label("Installs found in the state folder:")
+                yield OptionList(*[Option(f"{i.name:<20} {describe(i)}", id=i.name) for i in self.installs],
+                                 id="installs")
+                with Horizontal(classes="buttons"):
+                    yield Button("Resume", id="resume", variant="primary")
+                    yield Button("Start over", id="start-over")
+                    yield Button("Export", id="export")
+            with Horizontal(classes="field-line"):
+                yield Label("New install name", classes="field-label")
+                yield Input(self._free_name(), id="new-name", classes="field")
+            yield Static("", id="e-new-name", classes="error", markup=False)
+            with Horizontal(classes="buttons"):
+                yield Button("New install", id="new", variant="default" if self.installs else "primary")
+        yield Footer()
+
+    def _free_name(self) -> str:
+        taken = {i.name for i in self.installs}
+        if "highflame" not in taken:
+            return "highflame"
+        n = 2
+        while f"highflame-{n}" in taken:
+            n += 1
+        return f"highflame-{n}"
+
+    def on_mount(self) -> None:
+        if self.installs:
+            options = self.query_one("#installs", OptionList)
+            options.highlighted = 0
+            self.query_one("#resume", Button).focus()
+        else:
+            self.query_one("#new-name", Input).focus()
+
+    def selected(self) -> Install | None:
+        if not self.installs:
+            return None
+        idx = self.query_one("#installs", OptionList).highlighted
+        return self.installs[idx] if idx is not None else None
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self._name_problem(event.value)
+
+    def _name_problem(self, name: str) -> str | None:
+        problem = None
+        try:
+            Metadata(name=name)
+        except ValidationError as exc:
+            problem = format_errors(exc, Metadata)[0]
+        if problem is None and any(i.name == name for i in self.installs):
+            problem = f"an install named {name} exists: select it above and Resume or Start over"
+        self.query_one("#e-new-name", Static).update(f"✗ {problem}" if problem else "")
+        self.query_one("#new", Button).disabled = problem is not None
+        return problem
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.action_new()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.resume()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        match event.button.id:
+            case "resume":
+                self.resume()
+            case "start-over":
+                inst = self.selected()
+                if inst is not None:
+                    self.wizard.open_draft(inst.name, fresh=True)
+                    self.wizard.show("target")
+            case "export":
+                self.export()
+            case "new":
+                self.action_new()
+
+    def action_new(self) -> None:
+        name = self.query_one("#new-name", Input).value.strip()
+        if self._name_problem(name) is None:
+            self.wizard.open_draft(name, fresh=True)
+            self.wizard.show("target")
+
+    def resume(self) -> None:
+        inst = self.selected()
+        if inst is None:
+            return
+        draft = self.wizard.open_draft(inst.name)
+        if inst.state() in ("interrupted", "failed"):
+            self.wizard.resume_install = True
+            self.wizard.show("install")
+        else:
+            self.wizard.show(draft.step)
+
+    def export(self) -> None:
+        from .export_modal import ExportModal
+
+        inst = self.selected()
+        if inst is None:
+            return
+        draft = Draft.load(self.wizard.state_root, inst.name)
+        try:
+            profile = draft.profile()
+        except ValidationError as exc:
+            self.notify(f"{inst.name}: the answers are not complete yet ({len(exc.errors())} problems); "
+                        "Resume and finish them first", severity="error")
+            return
+
+        def done(path: Path | None) -> None:
+            if path is not None:
+                self.notify(f"wrote {path}")
+
+        self.app.push_screen(ExportModal(profile, f"{inst.name}.yaml"), done)
