@@ -173,6 +173,69 @@ def test_recover_a_release_left_pending_by_a_killed_process(
     assert (again.revision, again.status) == (4, "deployed")
 
 
+_PARENT_SCRIPT = """
+import asyncio, sys
+from hfwizard.engine.helm_embedded import EmbeddedHelm
+helm = EmbeddedHelm(sys.argv[1])
+asyncio.run(helm.install_or_upgrade("orphan", sys.argv[2], "default", {}, timeout_s=120))
+"""
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # ended while we looked
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie nobody reaps has ended all the same
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG and /proc are Linux")
+def test_helm_child_ends_when_its_parent_is_killed(
+    cluster: ClusterThread, kubeconfig: Path, demo_chart: Path
+) -> None:
+    """Emulated API (kmock + our shim; no real API server here): the process calling Helm is SIGKILLed
+    while Helm waits; Helm's child, in a session of its own, must not run on and race a `resume`."""
+    assert cluster.controllers is not None
+    cluster.controllers.hold("orphan-*")
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _PARENT_SCRIPT, str(kubeconfig), str(demo_chart)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not any(r.get("status") == "pending-install" for r in _release_records(cluster, "default", "orphan")):
+            assert time.monotonic() < deadline and parent.poll() is None, "Helm never started waiting"
+            time.sleep(0.05)
+        (child,) = _children(parent.pid)
+        assert _running(child)
+        parent.kill()
+        parent.wait(10)
+        killed = time.monotonic()
+        while _running(child):
+            assert time.monotonic() - killed < 3.0, f"Helm's child {child} outlived its parent"
+            time.sleep(0.05)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait(10)
+    # It ended through SIGTERM's path: Helm cancelled and recorded the release as failed.
+    assert [r.get("status") for r in _release_records(cluster, "default", "orphan")] == ["failed"]
+
+
 def test_release_survives_sigkill_of_the_emulator(
     emulator_process: EmulatorProcess, demo_chart: Path
 ) -> None:

@@ -198,7 +198,7 @@ class Engine:
             return ExitCode.LOCKED, "locked", str(exc)
         try:
             if self._helm is None:
-                self._helm = make_backend(prof, self.options, self.install_dir)
+                self._helm = make_backend(prof, self.options)
             if lock.lease.took_over_from is not None:
                 self._log("lock", f"took over the install lock left by {lock.lease.took_over_from.describe()}, "
                                   "which no longer runs", level="warning")
@@ -463,7 +463,9 @@ class Engine:
         else from Helm itself (a storage driver other than Secrets)."""
         assert self._kube is not None and self._helm is not None
         record = await asyncio.to_thread(self._kube.release_record, self.plan.namespace, name)
-        if record is not None:
+        if record is not None or _helm_records_in_secrets():
+            # With the Secrets driver, Helm finds a release by this very label query, so "no record"
+            # is Helm's answer too; asking it would start a child (~0.2 s) just to hear "not found".
             return record
         try:
             info = await self._helm.status(name, self.plan.namespace)
@@ -628,6 +630,12 @@ def _helm_level(line: str) -> str:
     return {"DEBUG": "debug", "WARNING": "warning", "WARN": "warning", "ERROR": "error"}.get(word, "info")
 
 
+def _helm_records_in_secrets() -> bool:
+    """Whether Helm keeps release records in Secrets: its default, changed only through HELM_DRIVER
+    (read by the helm binary; the embedded SDK is never given a driver, so it always uses Secrets)."""
+    return os.environ.get("HELM_DRIVER", "").strip().lower() in ("", "secret", "secrets")
+
+
 def _kebab(name: str) -> str:
     return "".join(f"-{c.lower()}" if c.isupper() else c for c in name)
 
@@ -659,7 +667,7 @@ def _k8s_refs(profile: InstallProfile) -> list[str]:
     return [r for r in refs if r is not None and parse_ref(r).kind is RefKind.K8S]
 
 
-def make_backend(profile: InstallProfile, options: EngineOptions, install_dir: Path) -> HelmBackend:
+def make_backend(profile: InstallProfile, options: EngineOptions) -> HelmBackend:
     """The Helm backend the profile chose: embedded (Go SDK in a child process) or the operator's helm."""
     from hfwizard.profile import HelmBackend as Choice
 
@@ -669,37 +677,9 @@ def make_backend(profile: InstallProfile, options: EngineOptions, install_dir: P
         return HelmCli(profile.install.helm_binary, kubeconfig=options.kubeconfig, context=options.context)
     from hfwizard.engine.helm_embedded import EmbeddedHelm
 
-    env = {**os.environ, "HFWIZARD_HELM_PARENT": str(os.getpid())}
-    return EmbeddedHelm(options.kubeconfig, options.context, python=_child_launcher(install_dir), env=env)
-
-
-def _child_launcher(install_dir: Path) -> str:
-    """A launcher for Helm's child process that ends it when we die.
-
-    EmbeddedHelm starts its child in a new session (so a terminal's Ctrl+C reaches us, not Helm), which
-    also means a SIGKILLed installer would leave Helm running on, racing the `resume` that follows.
-    The launcher asks the kernel for SIGTERM on parent death (prctl PR_SET_PDEATHSIG) before Helm
-    starts; SIGTERM makes the child cancel Helm's context, so the release is recorded as failed.
-    """
-    import sys
-
-    from hfwizard.state import atomic_write
-
-    path = install_dir / "helm-child"
-    code = ("import ctypes,os,runpy,signal,sys\n"
-            "ctypes.CDLL(None).prctl(1, signal.SIGTERM)\n"
-            "if str(os.getppid()) != os.environ.get('HFWIZARD_HELM_PARENT'): sys.exit(3)\n"
-            "sys.argv = sys.argv[2:]\n"
-            "runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)\n")
-    text = f"#!/bin/sh\nexec {json.dumps(sys.executable)} -c {_sh_quote(code)} \"$@\"\n"
-    if not path.exists() or path.read_text() != text:
-        atomic_write(path, text)
-        path.chmod(0o700)
-    return str(path)
-
-
-def _sh_quote(text: str) -> str:
-    return "'" + text.replace("'", "'\"'\"'") + "'"
+    # Its child ends with us on its own (parent-death signal), so a SIGKILLed installer leaves no Helm
+    # call running to race the `resume`.
+    return EmbeddedHelm(options.kubeconfig, options.context)
 
 
 def install_signal_handlers(engine: Engine) -> Callable[[], None]:

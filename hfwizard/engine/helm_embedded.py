@@ -4,6 +4,8 @@ Why a child: client-go and klog write straight to file descriptor 2, which would
 screen, and a ctypes call into Go cannot be interrupted from Python. In a child, its stderr lines
 become log events, and cancelling is ending the child (SIGTERM cancels Helm's context first, so
 Helm records the release as failed rather than leaving it pending; SIGKILL after a grace period).
+The child also ends with us: it runs in its own session, so nothing else would stop a Helm call that
+an installer killed with SIGKILL left behind, racing the `resume` that follows (see `_die_with_parent`).
 
 Protocol: the parent writes one JSON request to the child's stdin (values travel there, never in
 argv or the environment, as they may hold secrets) and reads one JSON answer from its stdout.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import os
 import signal
@@ -38,6 +41,7 @@ from hfwizard.engine.helm import (
 __all__ = ["EmbeddedHelm"]
 
 _GRACE_S = 5.0  # after SIGTERM, how long Helm gets to record the cancellation before SIGKILL
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _ERROR_CONTEXT_LINES = 20
 
 
@@ -194,6 +198,8 @@ class EmbeddedHelm:
             self._python,
             "-m",
             "hfwizard.engine.helm_embedded",
+            "--parent",
+            str(os.getpid()),  # lets the child tell that we died before it could ask to die with us
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -262,7 +268,33 @@ async def _end(proc: asyncio.subprocess.Process) -> None:
 # child side: `python -m hfwizard.engine.helm_embedded` (imports the Go library only here)
 
 
+def _die_with_parent(parent: int | None) -> None:
+    """Ask the kernel for SIGTERM when the parent dies; exit at once if it already has.
+
+    SIGTERM then takes the same path as a cancel from a living parent: Helm's context is cancelled
+    and the release is recorded as failed, which `resume` handles without a pending-release recovery.
+    The death signal is tied to the parent *thread* that started us; asyncio starts children from its
+    loop's thread, which outlives every call awaited on that loop. Not Linux: no prctl, and the
+    parent check in `_child_main`'s wait loop notices the death within its polling interval instead.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    # The parent may have died between starting us and the prctl: no signal comes for that one.
+    if parent is not None and os.getppid() != parent:
+        sys.exit(3)
+
+
+def _parent_arg(argv: list[str]) -> int | None:
+    if "--parent" in argv:
+        with contextlib.suppress(IndexError, ValueError):
+            return int(argv[argv.index("--parent") + 1])
+    return None  # started by hand or by a test: no parent to outlive
+
+
 def _child_main() -> int:
+    parent = _parent_arg(sys.argv[1:])
+    _die_with_parent(parent)
     # Keep the JSON answer channel private: anything Go prints to fd 1 goes to stderr (the log).
     answer_fd = os.dup(1)
     os.dup2(2, 1)
@@ -298,12 +330,32 @@ def _child_main() -> int:
         except Exception as exc:  # the parent must get an answer, whatever broke
             outcome["error"], outcome["kind"] = f"{type(exc).__name__}: {exc}", "internal"
 
+    def orphaned() -> bool:
+        return parent is not None and os.getppid() != parent
+
+    cancelled = threading.Event()
+
+    def cancel() -> None:
+        cancelled.set()
+        if orphaned():
+            # Nobody reads our pipes any more: a log line written to them while Helm records the
+            # failure would raise EPIPE in Go or Python; the log has no reader, so drop it.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+        context.cancel()
+
     # SIGTERM cancels Helm's context so the release is recorded as failed, not left pending.
-    signal.signal(signal.SIGTERM, lambda *_: context.cancel())
+    signal.signal(signal.SIGTERM, lambda *_: cancel())
     worker = threading.Thread(target=work, name="helm", daemon=True)
     worker.start()
     while worker.is_alive():
         worker.join(0.2)  # short joins keep the main thread free to run the signal handler
+        if not cancelled.is_set() and orphaned():  # where no death signal is sent (not Linux)
+            cancel()
+    if orphaned():
+        return 3  # the answer has no reader
     if "error" in outcome:
         json.dump({"ok": False, "error": outcome["error"], "kind": outcome.get("kind")}, answer)
     else:
