@@ -18,6 +18,9 @@ from hfwizard.profile import Cloud, InstallProfile
 
 if TYPE_CHECKING:
     from hfwizard.checks.cloud import CloudAccess
+    from hfwizard.cloud.aws import AwsOptions
+    from hfwizard.cloud.azure import AzureOptions
+    from hfwizard.cloud.gcp import GcpOptions
 
 log = logging.getLogger("hfwizard.preflight")
 
@@ -37,6 +40,12 @@ class PreflightSettings:
     context: str | None = None  # overrides target.context
     base_dir: Path | None = None  # where relative file: references are resolved (the profile's folder)
     ca_file: str | None = None  # a CA bundle for the HTTPS checks (TLS-inspecting proxy); else the system's
+    # Where each cloud's calls go (private endpoints, a CA bundle; the tests' loopback stand-ins). None:
+    # the public endpoints. The profile's own fields (region, project, endpointUrl, authorityHost...)
+    # are laid over these; for GCP and Azure, ca_file above stands in for a missing ca_bundle.
+    aws: AwsOptions | None = None
+    gcp: GcpOptions | None = None
+    azure: AzureOptions | None = None
 
 
 @dataclass(frozen=True)
@@ -123,13 +132,11 @@ def build_checks(profile: InstallProfile, settings: PreflightSettings) -> list[C
                            secret_ref=clerk.secret_key, ca_file=settings.ca_file, timeout_for=timeout_for,
                            secret_optional=profile.is_sandbox)
 
-    access, why_not = _cloud_access(profile, getter, default, cloud_for_backup=False,
-                                    base_dir=settings.base_dir)
+    access, why_not = _cloud_access(profile, getter, default, settings, cloud_for_backup=False)
     backup = profile.clickhouse.backup
     from hfwizard.checks.blob import cloud_of
 
-    bucket_access, _ = _cloud_access(profile, getter, default, cloud_for_backup=True,
-                                     base_dir=settings.base_dir)
+    bucket_access, _ = _cloud_access(profile, getter, default, settings, cloud_for_backup=True)
     if bucket_access is not None and bucket_access.cloud != cloud_of(backup.provider.value):
         bucket_access = None
     checks.append(bucket_check(bucket_access, backup.bucket, backup.provider.value,
@@ -252,7 +259,7 @@ def _missing(checks: list[Check], finding: str, remedy: str) -> list[Check]:
 
 def _cloud_access(profile: InstallProfile, getter: Callable[[str | None], Callable[[],
                                                                                    Awaitable[str | None]]],
-                  default: float, *, cloud_for_backup: bool, base_dir: Path | None = None,
+                  default: float, settings: PreflightSettings, *, cloud_for_backup: bool,
                   ) -> tuple[CloudAccess | None, str]:
     """Which cloud account to check, from the profile: the target cloud, or (for the bucket, or for an
     existing cluster) the cloud the backup bucket lives in."""
@@ -271,7 +278,7 @@ def _cloud_access(profile: InstallProfile, getter: Callable[[str | None], Callab
     region = profile.target.region or profile.clickhouse.backup.region
     if cloud == "aws":
         aws = creds.aws
-        return CloudAccess("aws", region=region, timeout_s=timeout,
+        return CloudAccess("aws", region=region, timeout_s=timeout, options=settings.aws,
                            aws_profile=aws.profile if aws else None,
                            aws_endpoint_url=aws.endpoint_url if aws else None,
                            aws_access_key_id=getter(aws.access_key_id) if aws and aws.access_key_id else None,
@@ -281,16 +288,34 @@ def _cloud_access(profile: InstallProfile, getter: Callable[[str | None], Callab
         gcp = creds.gcp
         key = gcp.service_account_key if gcp else None
         key_file = key.removeprefix("file:") if key and key.startswith("file:") else None
-        if key_file and base_dir is not None and not Path(key_file).expanduser().is_absolute():
-            key_file = str(base_dir / key_file)  # relative to the profile, as file: references are
-        return CloudAccess("gcp", region=region, timeout_s=timeout, gcp_project=gcp.project if gcp else None,
-                           gcp_key_file=key_file), ""
+        if key_file and settings.base_dir is not None and not Path(key_file).expanduser().is_absolute():
+            key_file = str(settings.base_dir / key_file)  # relative to the profile, as file: references are
+        return CloudAccess("gcp", region=region, timeout_s=timeout, options=_with_ca(settings.gcp, "gcp", settings),
+                           gcp_project=gcp.project if gcp else None, gcp_key_file=key_file, gcp_key_ref=key), ""
     az = creds.azure
     return CloudAccess("azure", region=region, timeout_s=timeout,
+                       options=_with_ca(settings.azure, "azure", settings),
                        azure_subscription=az.subscription_id if az else None,
                        azure_tenant=az.tenant_id if az else None,
                        azure_client_id=az.client_id if az else None,
-                       azure_secret_ref=az.client_secret if az else None), ""
+                       azure_client_secret=getter(az.client_secret) if az and az.client_secret else None,
+                       azure_secret_ref=az.client_secret if az else None,
+                       azure_authority_host=az.authority_host if az else None,
+                       azure_management_endpoint=az.management_endpoint if az else None), ""
+
+
+def _with_ca(options: GcpOptions | AzureOptions | None, cloud: str,
+             settings: PreflightSettings) -> GcpOptions | AzureOptions | None:
+    """The cloud's options with the preflight's CA bundle when they name none: a TLS-inspecting proxy
+    re-signs the cloud APIs' traffic as it does the registry's."""
+    if settings.ca_file is None or (options is not None and options.ca_bundle):
+        return options
+    if options is None:
+        from hfwizard.cloud.azure import AzureOptions
+        from hfwizard.cloud.gcp import GcpOptions
+
+        options = GcpOptions() if cloud == "gcp" else AzureOptions()
+    return replace(options, ca_bundle=settings.ca_file)
 
 
 # ---- running -------------------------------------------------------------------------------------

@@ -134,7 +134,13 @@ class AzureCredentials(Section):
     client_id: str | None = Field(default=None, pattern=r"^[0-9a-fA-F-]{36}$")
     """Service principal's application id (leave empty to use the Azure CLI login or managed identity)."""
     client_secret: Ref | None = None
-    """Service principal's secret, as a reference."""
+    """Service principal's secret, as a reference (env:, file: or keyring:)."""
+    authority_host: str | None = Field(default=None, pattern=r"^https://[^\s/]+/?$")
+    """Entra ID sign-in host for a sovereign or private cloud, e.g. https://login.microsoftonline.us
+    (Azure Government) or https://login.chinacloudapi.cn; empty: the public cloud."""
+    management_endpoint: str | None = Field(default=None, pattern=r"^https://[^\s/]+/?$")
+    """Azure Resource Manager endpoint to match, e.g. https://management.usgovcloudapi.net;
+    empty: https://management.azure.com."""
 
 
 class Credentials(Section):

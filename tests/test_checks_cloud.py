@@ -13,6 +13,8 @@ from hfwizard.checks.blob import check_bucket
 from hfwizard.checks.cloud import CloudAccess, check_identity
 from hfwizard.checks.inputs import fixed_secret, secret_getter
 
+pytestmark = pytest.mark.usefixtures("no_egress")
+
 KEY_ID = "AKIACANARYKEYID00001"
 SECRET = "Canary-AWS-secret-7c1d0e9f-do-not-leak"
 
@@ -42,7 +44,7 @@ async def test_identity_through_sts(cloud_env: Path, moto_url: str) -> None:
     assert got.status is Status.PASS, got
     assert "123456789012" in got.finding
     assert SECRET not in repr(got) and KEY_ID not in repr(got)
-    assert _leftover_key_files() == before  # the private key file went away with the check
+    assert _leftover_key_files() == before  # the keys stayed in memory: no credentials file was written
 
 
 async def test_identity_without_credentials_fails(cloud_env: Path, moto_url: str) -> None:

@@ -130,3 +130,31 @@ async def test_tls_to_a_plain_port_is_a_protocol_failure(closed_port: int) -> No
         server.close()
     out = await tls_handshake("127.0.0.1", closed_port, timeout=2)
     assert out.failure is TlsFailure.TCP and out.tcp.failure is TcpFailure.REFUSED
+
+
+async def test_name_mismatch_through_a_connect_proxy_fails_fast(tls_server: Callable[..., object]) -> None:
+    from tests.standins import ConnectProxy
+
+    port, ca = await tls_server("db.other.invalid")  # type: ignore[misc]
+    target = f"127.0.0.1:{port}"
+
+    async def tunnel(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> str | None:
+        writer.write(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        return None if head.split(b" ", 2)[1] == b"200" else head.decode(errors="replace")
+
+    proxy = ConnectProxy().start()
+    try:
+        started = time.monotonic()
+        out = await tls_handshake("127.0.0.1", proxy.port, timeout=5, server_name="127.0.0.1", ca_file=ca,
+                                  starttls=tunnel, peer=target)
+        took = time.monotonic() - started
+    finally:
+        proxy.stop()
+    assert out.failure is TlsFailure.NAME_MISMATCH
+    # The follow-up that reads the certificate's names went through the same CONNECT tunnel: it got
+    # them, at once, instead of waiting on a proxy that never saw a CONNECT line.
+    assert out.cert_names == ("db.other.invalid",) and took < 1.5
+    assert proxy.targets == [target, target]
+    assert out.detail == f"certificate of {target} is not valid for 127.0.0.1; it is for db.other.invalid"

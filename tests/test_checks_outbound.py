@@ -130,6 +130,9 @@ async def test_name_mismatch_is_explained_through_the_proxy(tmp_path: Path, monk
             got = await check_destination(registry_destination(s.url), timeout=5, ca_file=other.ca_file)
         assert got.status is Status.FAIL and got.details["stage"] == "tls"
         assert f"127.0.0.1:{s.port}" in got.finding and "registry.other.invalid" in got.finding
+        # The probe, net's verified handshake that classifies the refusal, and its chain-only look at the
+        # certificate's names: every one through the tunnel.
+        assert proxy.targets == [s.host] * 3
     finally:
         proxy.stop()
 

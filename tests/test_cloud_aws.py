@@ -294,3 +294,31 @@ def test_help_does_not_import_the_sdks() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_static_keys_held_in_memory(
+    aws: AwsProvider, moto_url: str, cloud_env: Path, caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    key_id = "AKIASTATICMEMORY0001"
+    cred = aws.static_credential(key_id, CANARY, region="us-east-1")
+    assert cred.kind == "aws-static" and cred.details["access_key_id"] == "…0001"
+    result = aws.validate(cred)
+    assert result.ok and result.identity and result.identity.account == "123456789012", result.findings
+    boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="x",
+                 aws_secret_access_key="y").create_bucket(Bucket="hf-static-keys")
+    assert aws.bucket_probe(cred, "hf-static-keys").ok
+    from hfwizard.cloud.base import ClusterInfo
+
+    eks = ClusterInfo(Cloud.AWS, "hf-eks", "us-east-1", "1.32", "https://127.0.0.1:6443", None)
+    with pytest.raises(CloudError) as refused:  # the exec plugin could only get the keys from a file
+        aws.kubeconfig_for(cred, eks, cloud_env / "kc")
+    assert refused.value.finding.code == "aws/static-keys-no-exec"
+    assert key_id not in repr(cred) + str(cred) + repr(result)
+    out, errs = capfd.readouterr()
+    # (botocore's own DEBUG lines show the key id inside the SigV4 Credential= scope: an identifier,
+    # never the secret.)
+    for where, blob in (("credential", repr(cred) + str(cred)), ("results", repr(result)),
+                        ("logs", caplog.text), ("stdout", out), ("stderr", errs)):
+        assert CANARY not in blob, where

@@ -10,53 +10,12 @@ from pathlib import Path
 import pytest
 
 from hfwizard.cloud.base import CloudError, CloudProvider, FoundCredential
-from hfwizard.cloud.gcp import GcpOptions, GcpProvider
-from tests.fixtures.cloud import CANARY, GCP_PROJECT, StandIn, TlsFiles
+from hfwizard.cloud.gcp import GcpProvider
+from tests.fixtures.cloud import CANARY, GCP_PROJECT, SA_EMAIL, StandIn, TlsFiles
+from tests.fixtures.cloud import gcp_options as options
+from tests.fixtures.cloud import write_sa_key as write_key
 
 pytestmark = pytest.mark.usefixtures("no_egress")
-
-SA_EMAIL = f"hf-installer@{GCP_PROJECT}.iam.gserviceaccount.com"
-
-
-def options(stand: StandIn, tls: TlsFiles) -> GcpOptions:
-    u = stand.url
-    return GcpOptions(
-        token_uri=f"{u}/token",
-        container_url=u,
-        sqladmin_url=u,
-        redis_url=f"{u}/redis",
-        storage_url=u,
-        compute_url=u,
-        resourcemanager_url=u,
-        timeout_s=5,
-        ca_bundle=tls.ca_file,
-    )
-
-
-def write_key(path: Path, stand: StandIn) -> Path:
-    from cryptography.hazmat.primitives import serialization
-
-    pem = (
-        stand.state["private_key"]
-        .private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        .decode()
-    )
-    path.write_text(
-        json.dumps(
-            {
-                "type": "service_account",
-                "project_id": GCP_PROJECT,
-                "private_key_id": "0123456789abcdef0123",
-                "private_key": pem,
-                "client_email": SA_EMAIL,
-                "client_id": "1234567890",
-                "token_uri": "https://oauth2.googleapis.com/token",
-            }
-        )
-    )  # overridden by the options: never contacted
-    return path
 
 
 def write_gcloud(home: Path, refresh_token: str) -> Path:
@@ -236,3 +195,22 @@ def test_secrets_stay_out_of_results_and_logs(
     for where, blob in (("results", text), ("logs", caplog.text), ("stdout", out), ("stderr", err)):
         assert CANARY not in blob, where
         assert "PRIVATE KEY" not in blob, where
+
+
+def test_bucket_probe_writes_deletes_and_names_what_failed(gcp: GcpProvider, gcp_standin: StandIn) -> None:
+    cred = kinds(gcp.discover_credentials())["gcp-service-account"]
+    ok = gcp.bucket_probe(cred, "hf-clickhouse-backups")
+    assert ok.ok and ok.message == "gs://hf-clickhouse-backups accepts writes and deletes", ok
+    assert gcp_standin.state["objects"] == {}  # the probe object was deleted again
+    uploads = [c for c in gcp_standin.calls if c.startswith("POST /upload/storage/v1/b/hf-clickhouse-backups/o")]
+    deletes = [c for c in gcp_standin.calls if c.startswith("DELETE /storage/v1/b/hf-clickhouse-backups/o/")]
+    assert len(uploads) == len(deletes) == 1
+    missing = gcp.bucket_probe(cred, "hf-no-such-bucket")
+    assert (missing.ok, missing.code) == (False, "gcp/bucket-not-found")
+    assert missing.message == "bucket gs://hf-no-such-bucket does not exist"
+    assert missing.remedy and "gcloud storage buckets create gs://hf-no-such-bucket" in missing.remedy
+    denied = gcp.bucket_probe(cred, "read-only-bucket")
+    assert (denied.ok, denied.code) == (False, "gcp/permission-denied")
+    assert denied.message == "permission denied: storage.objects.create on gs://read-only-bucket"
+    assert denied.remedy and f"serviceAccount:{SA_EMAIL}" in denied.remedy
+    assert "roles/storage.objectUser" in denied.remedy

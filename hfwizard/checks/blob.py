@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from hfwizard.checks.base import Check, CheckResult, Status, result
-from hfwizard.checks.cloud import CloudAccess, CredentialProblem, sign_in, signed_in
+from hfwizard.checks.cloud import CloudAccess, CredentialProblem, sign_in
 from hfwizard.checks.threads import in_thread
 from hfwizard.errors import SecretError
 
@@ -31,8 +31,7 @@ async def check_bucket(access: CloudAccess, bucket: str | None, provider_name: s
     except CredentialProblem as exc:
         return result(CHECK_ID, TITLE, Status.FAIL, f"cannot check {target}: {exc.message}", exc.remedy,
                       started)
-    with signed_in(signed):
-        finding = await in_thread(signed.provider.bucket_probe, signed.credential, target)
+    finding = await in_thread(signed.provider.bucket_probe, signed.credential, target)
     if finding.ok:
         return result(CHECK_ID, TITLE, Status.PASS, finding.message, None, started, bucket=target)
     return result(CHECK_ID, TITLE, Status.FAIL, finding.message, finding.remedy, started, bucket=target,

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hfwizard.checks.base import Check, CheckResult, Status, result
 from hfwizard.checks.inputs import SecretGetter
 from hfwizard.checks.threads import in_thread
 from hfwizard.errors import SecretError
 
+if TYPE_CHECKING:
+    from hfwizard.cloud.aws import AwsOptions
+    from hfwizard.cloud.azure import AzureOptions
+    from hfwizard.cloud.gcp import GcpOptions
+
 CHECK_ID = "cloud/identity"
-_PREFLIGHT_PROFILE = "hfwizard-preflight"
 
 
 class CredentialProblem(Exception):
@@ -36,6 +36,9 @@ class CloudAccess:
     cloud: str  # aws, gcp, azure
     region: str | None = None
     timeout_s: float = 8.0
+    # Where the cloud's calls go (private endpoints, sovereign clouds, a CA bundle, the tests' stand-ins);
+    # None: the public endpoints. The profile's fields below are laid over it.
+    options: AwsOptions | GcpOptions | AzureOptions | None = None
     # AWS
     aws_profile: str | None = None
     aws_endpoint_url: str | None = None
@@ -44,24 +47,24 @@ class CloudAccess:
     # GCP
     gcp_project: str | None = None
     gcp_key_file: str | None = None  # a service-account key file (file: reference)
+    gcp_key_ref: str | None = None  # the profile's reference, whatever its kind
     # Azure
     azure_subscription: str | None = None
     azure_tenant: str | None = None
     azure_client_id: str | None = None
-    azure_secret_ref: str | None = None  # only env:AZURE_CLIENT_SECRET is usable (see _azure)
+    azure_client_secret: SecretGetter | None = field(default=None, repr=False)
+    azure_secret_ref: str | None = None  # the reference itself, to name it in findings
+    azure_authority_host: str | None = None
+    azure_management_endpoint: str | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Signed:
-    """A provider and a credential ready for it; `close` removes anything made for the occasion."""
+    """A provider and a credential ready for it. Secrets the profile resolved to stay in memory, sealed
+    inside the credential: nothing is written to disk or the environment for the occasion."""
 
     provider: Any
     credential: Any
-    cleanup: list[Path] = field(default_factory=list)
-
-    def close(self) -> None:
-        for path in self.cleanup:
-            shutil.rmtree(path, ignore_errors=True)
 
 
 async def sign_in(access: CloudAccess) -> Signed:
@@ -71,39 +74,28 @@ async def sign_in(access: CloudAccess) -> Signed:
     if access.cloud == "gcp":
         return await in_thread(_gcp, access)
     if access.cloud == "azure":
-        return await in_thread(_azure, access)
+        secret = await access.azure_client_secret() if access.azure_client_secret else None
+        return await in_thread(_azure, access, secret)
     raise CredentialProblem(f"no cloud credentials to check for {access.cloud}")
 
 
 async def _aws(access: CloudAccess) -> Signed:
     from hfwizard.cloud.aws import AwsOptions, AwsProvider
-    from hfwizard.cloud.base import Cloud, FoundCredential
 
+    base = access.options if isinstance(access.options, AwsOptions) else AwsOptions()
+    provider = AwsProvider(replace(base, endpoint_url=access.aws_endpoint_url or base.endpoint_url,
+                                   region=access.region or base.region, timeout_s=access.timeout_s))
     key_id = await access.aws_access_key_id() if access.aws_access_key_id else None
     secret = await access.aws_secret_access_key() if access.aws_secret_access_key else None
     if (key_id is None) != (secret is None):
         raise CredentialProblem("credentials.aws has only one of accessKeyId and secretAccessKey",
                                 "give both, or neither (a named profile or SSO instead)")
     if key_id is not None and secret is not None:
-        # The AWS layer reads static keys from a credentials file or the environment. Changing the
-        # process environment would leak into other threads, so the keys go into a private 0600 file
-        # in a 0700 directory that is removed as soon as the check ends.
-        folder = Path(tempfile.mkdtemp(prefix="hfwizard-aws-"))
-        creds = folder / "credentials"
-        fd = os.open(creds, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(f"[{_PREFLIGHT_PROFILE}]\naws_access_key_id = {key_id.strip()}\n"
-                     f"aws_secret_access_key = {secret.strip()}\n")
-        options = AwsOptions(endpoint_url=access.aws_endpoint_url, region=access.region,
-                             timeout_s=access.timeout_s, credentials_file=creds,
-                             config_file=folder / "config")
-        cred = FoundCredential(Cloud.AWS, "aws-profile", "credentials.aws (static keys)",
-                               "the install profile",
-                               access.region, {"profile": _PREFLIGHT_PROFILE})
-        return Signed(AwsProvider(options), cred, [folder])
-    provider = AwsProvider(AwsOptions(endpoint_url=access.aws_endpoint_url, region=access.region,
-                                      timeout_s=access.timeout_s))
+        return Signed(provider, provider.static_credential(key_id, secret, name="credentials.aws (static keys)",
+                                                           source="the install profile", region=access.region))
     if access.aws_profile:
+        from hfwizard.cloud.base import Cloud, FoundCredential
+
         cred = FoundCredential(Cloud.AWS, "aws-profile", access.aws_profile, "credentials.aws.profile",
                                access.region, {"profile": access.aws_profile})
         return Signed(provider, cred)
@@ -122,7 +114,14 @@ async def _aws(access: CloudAccess) -> Signed:
 def _gcp(access: CloudAccess) -> Signed:
     from hfwizard.cloud.gcp import GcpOptions, GcpProvider
 
-    provider = GcpProvider(GcpOptions(project=access.gcp_project, timeout_s=access.timeout_s))
+    base = access.options if isinstance(access.options, GcpOptions) else GcpOptions()
+    provider = GcpProvider(replace(base, project=access.gcp_project or base.project, timeout_s=access.timeout_s))
+    if access.gcp_key_ref and not access.gcp_key_file:
+        # The Google layer loads keys from files; checking Application Default Credentials instead
+        # would report on an identity the install will not use.
+        raise CredentialProblem(f"credentials.gcp.serviceAccountKey is {access.gcp_key_ref}: only file: "
+                                "references are supported for service-account keys",
+                                "save the key JSON to a 0600 file and use file:PATH")
     if access.gcp_key_file:
         cred = provider.credential_from_file(Path(access.gcp_key_file), "credentials.gcp.serviceAccountKey")
         if cred is None:
@@ -138,33 +137,41 @@ def _gcp(access: CloudAccess) -> Signed:
     return Signed(provider, usable[0])
 
 
-def _azure(access: CloudAccess) -> Signed:
+def _azure(access: CloudAccess, secret: str | None) -> Signed:
     from hfwizard.cloud.azure import AzureOptions, AzureProvider
 
-    provider = AzureProvider(AzureOptions(subscription=access.azure_subscription, timeout_s=access.timeout_s))
+    base = access.options if isinstance(access.options, AzureOptions) else AzureOptions()
+    provider = AzureProvider(replace(
+        base, subscription=access.azure_subscription or base.subscription, timeout_s=access.timeout_s,
+        authority_host=access.azure_authority_host or base.authority_host,
+        management_endpoint=(access.azure_management_endpoint or base.management_endpoint).rstrip("/")))
+    if secret is not None and not access.azure_client_id:
+        raise CredentialProblem("credentials.azure has a clientSecret but no clientId",
+                                "set credentials.azure.clientId to the service principal's application id")
+    if access.azure_client_id and secret is not None:
+        tenant = access.azure_tenant or os.environ.get("AZURE_TENANT_ID")
+        if not tenant:
+            raise CredentialProblem("credentials.azure has a clientId and clientSecret but no tenantId",
+                                    "set credentials.azure.tenantId (az account show --query tenantId)")
+        return Signed(provider, provider.client_secret_credential(
+            tenant, access.azure_client_id, secret, subscription_id=access.azure_subscription,
+            source=f"credentials.azure.clientSecret ({access.azure_secret_ref})"))
     found = provider.discover_credentials()
     if access.azure_client_id:
-        if access.azure_secret_ref not in (None, "env:AZURE_CLIENT_SECRET"):
-            raise CredentialProblem("the Azure layer takes a "
-                                    "service principal's secret from AZURE_CLIENT_SECRET "
-                                    f"only; credentials.azure.clientSecret is {access.azure_secret_ref}",
-                                    "export AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET and set "
-                                    "clientSecret: env:AZURE_CLIENT_SECRET")
-        found = [c for c in found if c.kind == "azure-env"]
+        # No secret in the profile: a certificate or federated token for this application, from the
+        # environment, is the only way left to sign in as it.
+        found = [c for c in found if c.kind == "azure-env" and c.details.get("client_id") == access.azure_client_id]
+        if not found:
+            raise CredentialProblem(f"credentials.azure.clientId {access.azure_client_id} has no clientSecret, "
+                                    "and the environment has no certificate or federated token for it",
+                                    "set credentials.azure.clientSecret to a reference (env:, file: or "
+                                    "keyring:), or export AZURE_CLIENT_CERTIFICATE_PATH")
     if not found:
         raise CredentialProblem("no Azure credentials: no service principal in "
                                 "the environment and no Azure CLI "
                                 "login", "run: az login (or export AZURE_TENANT_ID, AZURE_CLIENT_ID, "
                                 "AZURE_CLIENT_SECRET)")
     return Signed(provider, found[0])
-
-
-@contextlib.contextmanager
-def signed_in(signed: Signed) -> Iterator[Signed]:
-    try:
-        yield signed
-    finally:
-        signed.close()
 
 
 async def check_identity(access: CloudAccess, title: str = "Cloud identity") -> CheckResult:
@@ -176,8 +183,7 @@ async def check_identity(access: CloudAccess, title: str = "Cloud identity") -> 
                       started)
     except CredentialProblem as exc:
         return result(CHECK_ID, title, Status.FAIL, exc.message, exc.remedy, started)
-    with signed_in(signed):
-        validation = await in_thread(signed.provider.validate, signed.credential)
+    validation = await in_thread(signed.provider.validate, signed.credential)
     bad = [f for f in validation.findings if not f.ok]
     if validation.identity is None or bad:
         first = bad[0] if bad else None

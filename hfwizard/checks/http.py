@@ -221,20 +221,14 @@ async def http_get(url: str, *, timeout: float, headers: Mapping[str, str] | Non
 
 
 async def _explain_tls(host: str, port: int, via: Proxy | None, ca_file: str | None, timeout: float) -> str:
-    """Why a certificate was refused, in net's words (name mismatch, untrusted, expired...)."""
+    """Why a certificate was refused, in net's words (name mismatch, untrusted, expired...), reaching the
+    host the same way the probe did: straight, or through the proxy's CONNECT tunnel."""
     if via is None:
         again = await tls_handshake(host, port, timeout=timeout, ca_file=ca_file)
     else:
         async def connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> str | None:
             return await _tunnel((reader, writer), host, port, via)
 
-        # Chain only: net's own name-mismatch follow-up reconnects without the CONNECT exchange, which
-        # a proxy never answers. A chain that verifies here means the name was what failed.
         again = await tls_handshake(via.host, via.port, timeout=timeout, server_name=host, ca_file=ca_file,
-                                    starttls=connect, check_hostname=False)
-        if again.ok:
-            names = f"; it is for {', '.join(again.cert_names)}" if again.cert_names else ""
-            return f"certificate of {_hostport(host, port)} is not valid for {host}{names}"
-        # net names the proxy's address; say which host the certificate was for.
-        return again.detail.replace(_hostport(via.host, via.port), _hostport(host, port))
+                                    starttls=connect, peer=_hostport(host, port))
     return again.detail if not again.ok else f"certificate of {_hostport(host, port)} was refused"

@@ -209,12 +209,14 @@ async def tls_handshake(
     verify: bool = True,
     check_hostname: bool = True,
     starttls: StartTls | None = None,
+    peer: str | None = None,
 ) -> TlsOutcome:
     """Connect and complete a TLS handshake within `timeout` seconds in all.
 
     `server_name` is sent as SNI and checked against the certificate (default: `host`); `ca_file`
     replaces the system CAs; `verify=False` only proves TLS works; `starttls` runs first on the plain
-    connection for protocols that switch to TLS in-band.
+    connection for protocols that switch to TLS in-band, or to open a proxy's CONNECT tunnel. `peer`
+    names the far end in details when it is not host:port (the tunnelled target behind a proxy).
     """
     started = time.monotonic()
     deadline = started + timeout
@@ -234,7 +236,7 @@ async def tls_handshake(
     tcp, streams = await open_tcp(host, port, timeout)
     if streams is None:
         return done(False, TlsFailure.TCP, tcp.detail, tcp)
-    where = _fmt(host, port)
+    where = peer or _fmt(host, port)
     ok = False
     try:
         try:
@@ -248,7 +250,13 @@ async def tls_handshake(
             return done(False, TlsFailure.TIMEOUT,
                         f"TLS handshake with {where} timed out after {timeout:g} s", tcp)
         except ssl.SSLCertVerificationError as exc:
-            return await _verification_failed(exc, host, port, name, ca_file, deadline, tcp, done)
+            # A second look at the certificate must reach the same peer the same way: through the
+            # same starttls exchange (or proxy tunnel), else it talks to something else or hangs.
+            def again(budget: float) -> Awaitable[TlsOutcome]:
+                return tls_handshake(host, port, timeout=budget, server_name=name, ca_file=ca_file,
+                                     check_hostname=False, starttls=starttls, peer=peer)
+
+            return await _verification_failed(exc, where, name, ca_file, deadline, tcp, done, again)
         except (ssl.SSLError, ConnectionError, asyncio.IncompleteReadError, EOFError) as exc:
             reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
             return done(False, TlsFailure.PROTOCOL, f"TLS handshake with {where} failed: {reason}", tcp)
@@ -268,9 +276,9 @@ async def tls_handshake(
         await close_streams(streams, abort=not ok)
 
 
-async def _verification_failed(exc: ssl.SSLCertVerificationError, host: str, port: int, name: str,
-                               ca_file: str | None, deadline: float, tcp: TcpOutcome,
-                               done: Callable[..., TlsOutcome]) -> TlsOutcome:
+async def _verification_failed(exc: ssl.SSLCertVerificationError, where: str, name: str, ca_file: str | None,
+                               deadline: float, tcp: TcpOutcome, done: Callable[..., TlsOutcome],
+                               again: Callable[[float], Awaitable[TlsOutcome]]) -> TlsOutcome:
     code = exc.verify_code
     message = exc.verify_message or str(exc)
     if code in _NAME_CODES:
@@ -278,20 +286,16 @@ async def _verification_failed(exc: ssl.SSLCertVerificationError, host: str, por
         names: tuple[str, ...] = ()
         remaining = deadline - time.monotonic()
         if remaining > 0.05:
-            again = await tls_handshake(host, port, timeout=remaining, server_name=name, ca_file=ca_file,
-                                        check_hostname=False)
-            names = again.cert_names
+            names = (await again(remaining)).cert_names
         listed = f"; it is for {', '.join(names)}" if names else ""
-        return done(False, TlsFailure.NAME_MISMATCH,
-                    f"certificate of {_fmt(host, port)} is not valid for {name}{listed}", tcp,
-                    cert_names=names)
+        return done(False, TlsFailure.NAME_MISMATCH, f"certificate of {where} is not valid for {name}{listed}",
+                    tcp, cert_names=names)
     if code in _EXPIRED_CODES:
-        return done(False, TlsFailure.EXPIRED, f"certificate of {_fmt(host, port)} has expired", tcp)
+        return done(False, TlsFailure.EXPIRED, f"certificate of {where} has expired", tcp)
     if code in _NOT_YET_CODES:
-        return done(False, TlsFailure.NOT_YET_VALID, f"certificate of {_fmt(host, port)} is not valid yet",
-                    tcp)
+        return done(False, TlsFailure.NOT_YET_VALID, f"certificate of {where} is not valid yet", tcp)
     if code in _UNTRUSTED_CODES:
         source = f"CA file {ca_file}" if ca_file else "the system's trusted CAs"
-        return done(False, TlsFailure.UNTRUSTED,
-                    f"certificate of {_fmt(host, port)} is not signed by {source} ({message})", tcp)
-    return done(False, TlsFailure.ERROR, f"certificate of {_fmt(host, port)} rejected: {message}", tcp)
+        return done(False, TlsFailure.UNTRUSTED, f"certificate of {where} is not signed by {source} ({message})",
+                    tcp)
+    return done(False, TlsFailure.ERROR, f"certificate of {where} rejected: {message}", tcp)

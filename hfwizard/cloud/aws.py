@@ -25,9 +25,11 @@ from hfwizard.cloud.base import (
     FoundCredential,
     Identity,
     NodePool,
+    Sealed,
     Validation,
     exec_user,
     home_relative,
+    load_sdk,
     mask,
     write_kubeconfig,
 )
@@ -36,6 +38,9 @@ if TYPE_CHECKING:
     import boto3
 
 log = logging.getLogger("hfwizard.cloud.aws")
+
+# Imported under load_sdk's lock before first use (see there).
+AWS_SDK = ("botocore.session", "botocore.config", "botocore.client", "botocore.credentials", "boto3")
 
 TOKEN_PREFIX = "k8s-aws-v1."
 # EKS accepts a presigned GetCallerIdentity URL for 15 minutes whatever X-Amz-Expires says; clients
@@ -212,13 +217,41 @@ class AwsProvider:
             )
         return found
 
+    def static_credential(
+        self,
+        access_key_id: str,
+        secret_access_key: str,
+        session_token: str | None = None,
+        *,
+        name: str = "static keys",
+        source: str = "given keys",
+        region: str | None = None,
+    ) -> FoundCredential:
+        """An "aws-static" credential: keys already in hand (resolved from the profile's references),
+        kept in memory only. Nothing goes to a credentials file or the process environment, which other
+        threads share."""
+        keys = {"access_key_id": access_key_id.strip(), "secret_access_key": secret_access_key.strip()}
+        if session_token:
+            keys["session_token"] = session_token.strip()
+        return FoundCredential(
+            Cloud.AWS,
+            "aws-static",
+            name,
+            source,
+            region,
+            {"access_key_id": mask(keys["access_key_id"]), "session_token": "yes" if session_token else "no"},
+            Sealed(**keys),
+        )
+
     # --- sessions and clients --------------------------------------------------------------------
 
     def _session(self, credential: FoundCredential, region: str | None = None) -> boto3.Session:
+        load_sdk(*AWS_SDK)
         import boto3
         import botocore.session
 
-        bs = botocore.session.Session(profile=credential.details.get("profile"))
+        static = credential.kind == "aws-static"
+        bs = botocore.session.Session(profile=None if static else credential.details.get("profile"))
         config_path, creds_path = self._config_paths()
         bs.set_config_variable("config_file", str(config_path))
         bs.set_config_variable("credentials_file", str(creds_path))
@@ -226,6 +259,13 @@ class AwsProvider:
             env = os.environ
             bs.set_credentials(
                 env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env.get("AWS_SESSION_TOKEN")
+            )
+        elif static:
+            sealed = credential.sealed or Sealed()
+            bs.set_credentials(
+                sealed.reveal("access_key_id"),
+                sealed.reveal("secret_access_key"),
+                sealed.reveal("session_token"),
             )
         if self.options.endpoint_url:
             _pin_endpoint(bs, self.options.endpoint_url)
@@ -235,6 +275,7 @@ class AwsProvider:
         return region or credential.region or self.options.region
 
     def _client(self, session: boto3.Session, service: str) -> Any:
+        load_sdk(*AWS_SDK)
         from botocore.config import Config
 
         config = Config(
@@ -629,6 +670,17 @@ class AwsProvider:
         if static_token:
             token, _ = self.eks_token(credential, cluster.name, cluster.location)
             user: dict[str, Any] = {"token": token}
+        elif credential.kind == "aws-static":
+            # The exec plugin runs in kubectl's process later; keys held in memory here cannot reach it
+            # without being written into the kubeconfig, which never happens.
+            raise CloudError(
+                Finding(
+                    False,
+                    "aws/static-keys-no-exec",
+                    "static keys held in memory cannot be handed to the kubeconfig's exec plugin",
+                    "use a named profile (aws configure --profile NAME), or ask for a static token",
+                )
+            )
         else:
             args = ["aws", "--cluster", cluster.name, "--region", cluster.location]
             if credential.details.get("profile"):
@@ -701,6 +753,7 @@ def _region_problem(region: str | None, credential: FoundCredential) -> Finding 
 @functools.cache
 def _known_regions() -> frozenset[str]:
     """Every region botocore's bundled endpoint data names, in every partition (offline)."""
+    load_sdk(*AWS_SDK)
     import botocore.session
 
     session = botocore.session.get_session()

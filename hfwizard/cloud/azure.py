@@ -26,14 +26,27 @@ from hfwizard.cloud.base import (
     FoundCredential,
     Identity,
     NodePool,
+    Sealed,
     Validation,
     exec_user,
     home_relative,
     jwt_claims,
+    load_sdk,
     write_kubeconfig,
 )
 
 log = logging.getLogger("hfwizard.cloud.azure")
+
+# Imported under load_sdk's lock before first use (see there).
+AZURE_SDK = (
+    "azure.core.exceptions",
+    "azure.core.pipeline",
+    "azure.core.pipeline.policies",
+    "azure.core.pipeline.transport",
+    "azure.core.rest",
+    "azure.core",
+    "azure.identity",
+)
 
 # The Entra ID application every AAD-enabled AKS API server accepts tokens for (fixed by Microsoft).
 AKS_SERVER_SCOPE = "6dae42f8-4368-4678-94ff-3960e28e3630/.default"
@@ -167,9 +180,34 @@ class AzureProvider:
             )
         return found
 
+    def client_secret_credential(
+        self,
+        tenant_id: str,
+        client_id: str,
+        secret: str,
+        *,
+        subscription_id: str | None = None,
+        source: str = "given secret",
+    ) -> FoundCredential:
+        """An "azure-client-secret" credential: a service principal whose secret is already in hand
+        (resolved from the profile's reference of any kind), handed to azure-identity from memory."""
+        details = {"tenant_id": tenant_id, "client_id": client_id, "auth": "secret"}
+        if subscription_id:
+            details["subscription_id"] = subscription_id
+        return FoundCredential(
+            Cloud.AZURE,
+            "azure-client-secret",
+            f"service principal {client_id}",
+            source,
+            None,
+            details,
+            Sealed(client_secret=secret),
+        )
+
     # --- credentials and HTTP ----------------------------------------------------------------------
 
     def _transport(self) -> Any:
+        load_sdk(*AZURE_SDK)
         from azure.core.pipeline.transport import RequestsTransport
 
         return RequestsTransport(
@@ -180,6 +218,7 @@ class AzureProvider:
 
     def _credential(self, credential: FoundCredential) -> Any:
         """An azure-identity credential; secrets are read from the environment here and handed over."""
+        load_sdk(*AZURE_SDK)
         import azure.identity as ai
 
         kw: dict[str, Any] = {"transport": self._transport(), "retry_total": 1}
@@ -189,6 +228,14 @@ class AzureProvider:
         if disable is None:
             disable = bool(self.options.authority_host)
         env = os.environ
+        if credential.kind == "azure-client-secret":
+            return ai.ClientSecretCredential(
+                credential.details.get("tenant_id", ""),
+                credential.details.get("client_id", ""),
+                (credential.sealed or Sealed()).reveal("client_secret") or "",
+                disable_instance_discovery=disable,
+                **kw,
+            )
         if credential.kind == "azure-env":
             tenant, client = env.get("AZURE_TENANT_ID", ""), env.get("AZURE_CLIENT_ID", "")
             if env.get("AZURE_CLIENT_SECRET"):
@@ -245,6 +292,7 @@ class AzureProvider:
         return tok.token, dt.datetime.fromtimestamp(tok.expires_on, dt.UTC)
 
     def _client(self, credential: FoundCredential, scope: str) -> Any:
+        load_sdk(*AZURE_SDK)
         from azure.core import PipelineClient
         from azure.core.pipeline.policies import BearerTokenCredentialPolicy, HeadersPolicy, RetryPolicy
 
@@ -269,6 +317,7 @@ class AzureProvider:
         headers: dict[str, str] | None = None,
         content: bytes | None = None,
     ) -> Any:
+        load_sdk(*AZURE_SDK)
         from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError, ServiceResponseError
         from azure.core.rest import HttpRequest
 
@@ -676,6 +725,7 @@ class AzureProvider:
     def bucket_probe(self, credential: FoundCredential, bucket: str) -> Finding:
         """Put and delete a block blob in "account/container" with an Entra token (the data-plane role
         ClickHouse's backups will need), not with an account key."""
+        load_sdk(*AZURE_SDK)
         from azure.core import PipelineClient
         from azure.core.pipeline.policies import BearerTokenCredentialPolicy, RetryPolicy
 
@@ -717,7 +767,7 @@ class AzureProvider:
                 b"hfwizard write probe\n",
             )
         except CloudError as exc:
-            return exc.finding
+            return _probe_finding(exc.finding, account, container)
         try:
             self._send(
                 client,
@@ -787,6 +837,18 @@ class AzureProvider:
         if aad and static_token:
             token, _ = self.access_token(credential, AKS_SERVER_SCOPE)
             user: dict[str, Any] = {"token": token}
+        elif aad and credential.kind == "azure-client-secret":
+            # The exec plugin runs later in kubectl's process; a secret held in memory here could only
+            # reach it through the kubeconfig, which never carries one.
+            raise CloudError(
+                Finding(
+                    False,
+                    "azure/secret-no-exec",
+                    "a client secret held in memory cannot be handed to the kubeconfig's exec plugin",
+                    "export AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET and use that "
+                    "credential, or ask for a static token",
+                )
+            )
         elif aad:
             args = ["azure", "--kind", credential.kind]
             if credential.details.get("tenant_id"):
@@ -840,12 +902,16 @@ def _auth_finding(exc: Exception, credential: FoundCredential) -> Finding:
     tenant = credential.details.get("tenant_id", "the tenant")
     name = type(exc).__name__
     if code == "7000215":
+        where = (
+            f"store it where {credential.source} points"
+            if credential.kind == "azure-client-secret"
+            else "set AZURE_CLIENT_SECRET"
+        )
         return Finding(
             False,
             "azure/invalid-client-secret",
             f"Entra ID rejected the client secret of {client} (AADSTS7000215)",
-            f"create a new secret (az ad app credential reset --id {client} --append) "
-            "and set AZURE_CLIENT_SECRET",
+            f"create a new secret (az ad app credential reset --id {client} --append) and {where}",
         )
     if code == "7000222":
         return Finding(
@@ -902,6 +968,10 @@ def _http_finding(resp: Any, action: str) -> Finding:
     except (ValueError, AttributeError):
         err = {}
     code = str(err.get("code", "")) if isinstance(err, dict) else ""
+    # The Blob service answers in XML and names the error in a header; ARM answers in JSON.
+    code = code or str(resp.headers.get("x-ms-error-code", ""))
+    if code in ("ContainerNotFound", "ResourceNotFound") and "blobs" in action:
+        return Finding(False, "azure/container-not-found", f"{action}: the container does not exist ({code})")
     if code in ("MissingSubscriptionRegistration", "NoRegisteredProviderFound"):
         return Finding(
             False,
@@ -920,3 +990,24 @@ def _http_finding(resp: Any, action: str) -> Finding:
     if resp.status_code == 404:
         return Finding(False, "azure/not-found", f"{action}: not found ({code or 404})", "check the names")
     return Finding(False, "azure/http-error", f"{action} failed: HTTP {resp.status_code} {code}".strip())
+
+
+def _probe_finding(finding: Finding, account: str, container: str) -> Finding:
+    """A blob-write failure said in terms of the bucket the profile names."""
+    if finding.code == "azure/container-not-found":
+        return Finding(
+            False,
+            finding.code,
+            f"container {container} does not exist in storage account {account}",
+            f"create it: az storage container create --account-name {account} --name {container} "
+            "--auth-mode login",
+        )
+    if finding.code == "azure/permission-denied":
+        return Finding(
+            False,
+            finding.code,
+            f"not allowed to write blobs in {account}/{container}: {finding.message}",
+            "assign this identity Storage Blob Data Contributor on the container or storage account "
+            "(a data-plane role: Owner or Contributor alone is not enough)",
+        )
+    return finding

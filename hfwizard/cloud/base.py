@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import importlib
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -27,9 +29,42 @@ class Cloud(StrEnum):
     AZURE = "azure"
 
 
+class Sealed:
+    """Secret values a credential carries in memory (static keys or a client secret resolved from the
+    profile's references), so they never have to be written to a file or the process environment.
+
+    repr/str show only the names; `reveal` is the one way to a value. Pickling is refused, so the values
+    cannot ride along into a journal, a cache or a child process; copies share the one instance.
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, **values: str) -> None:
+        self._values = dict(values)
+
+    def reveal(self, name: str) -> str | None:
+        return self._values.get(name)
+
+    def __repr__(self) -> str:
+        return f"Sealed({', '.join(sorted(self._values))})"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:
+        raise TypeError("sealed credential secrets are never pickled")
+
+    def __copy__(self) -> Sealed:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Sealed:
+        return self
+
+
 @dataclass(frozen=True)
 class FoundCredential:
-    """A credential source found on this machine. It holds where the secret lives, never the secret.
+    """A credential source found on this machine. It holds where the secret lives, never the secret,
+    except for the in-memory kinds made from the profile's references ("aws-static",
+    "azure-client-secret"), whose values sit in `sealed`: masked, and out of repr and comparisons.
 
     `details` are non-secret facts for the screen (profile region, role ARN, tenant, a masked key id).
     """
@@ -40,6 +75,7 @@ class FoundCredential:
     source: str  # where it came from: "~/.aws/config [profile prod]", "environment (AZURE_CLIENT_ID)"
     region: str | None = None  # the default region/location the source names, if any
     details: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    sealed: Sealed | None = field(default=None, repr=False, hash=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -232,6 +268,27 @@ def provider_for(
 
 
 # --- helpers shared by the three clouds -------------------------------------------------------------
+
+_SDK_LOCK = threading.Lock()
+_SDK_LOADED: set[str] = set()
+
+
+def load_sdk(*modules: str) -> None:
+    """Import a cloud SDK's modules before first use, one thread at a time.
+
+    Providers run in worker threads, and the preflight signs in for several checks at once. Two threads
+    importing azure-core for the first time through different modules deadlock on its circular imports
+    (Python raises _DeadlockError in one, ImportError in the other); one lock around the first import
+    of each SDK rules that out. After that it costs a set lookup.
+    """
+    if _SDK_LOADED.issuperset(modules):
+        return
+    with _SDK_LOCK:
+        for name in modules:
+            if name not in _SDK_LOADED:
+                importlib.import_module(name)
+                _SDK_LOADED.add(name)
+
 
 
 def home_relative(path: Path | str) -> str:

@@ -28,11 +28,21 @@ from hfwizard.cloud.base import (
     Validation,
     exec_user,
     home_relative,
+    load_sdk,
     mask,
     write_kubeconfig,
 )
 
 log = logging.getLogger("hfwizard.cloud.gcp")
+
+# Imported under load_sdk's lock before first use (see there).
+GCP_SDK = (
+    "requests",
+    "google.auth",
+    "google.auth.transport.requests",
+    "google.oauth2.credentials",
+    "google.oauth2.service_account",
+)
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform", "https://www.googleapis.com/auth/userinfo.email")
 
@@ -208,6 +218,7 @@ class GcpProvider:
 
     def _load(self, path: Path) -> Any:
         """google-auth credentials from a file. The secret stays inside google-auth's object."""
+        load_sdk(*GCP_SDK)
         import google.auth
         from google.oauth2 import credentials as user_credentials
         from google.oauth2 import service_account
@@ -247,6 +258,7 @@ class GcpProvider:
 
     def _request(self) -> Any:
         """A google-auth transport Request whose every call is bounded by the options' timeout."""
+        load_sdk(*GCP_SDK)
         import requests
         from google.auth.transport.requests import Request
 
@@ -287,6 +299,7 @@ class GcpProvider:
         return str(creds.token), expiry
 
     def _session(self, credential: FoundCredential) -> Any:
+        load_sdk(*GCP_SDK)
         from google.auth.transport.requests import AuthorizedSession
 
         creds = self._load(self._credential_file(credential))
@@ -303,6 +316,7 @@ class GcpProvider:
         method: str = "GET",
         data: bytes | None = None,
     ) -> dict[str, Any]:
+        load_sdk(*GCP_SDK)
         import requests
 
         try:
@@ -639,7 +653,7 @@ class GcpProvider:
                 data=b"hfwizard write probe\n",
             )
         except CloudError as exc:
-            return exc.finding
+            return _probe_finding(exc.finding, bucket, credential)
         try:
             self._get(
                 session,
@@ -795,6 +809,28 @@ def _http_finding(resp: Any, action: str, project: str) -> Finding:
             "check the project and names",
         )
     return Finding(False, "gcp/http-error", f"{action} failed: HTTP {resp.status_code} {message}".strip())
+
+
+def _probe_finding(finding: Finding, bucket: str, credential: FoundCredential) -> Finding:
+    """A failed probe upload said in terms of the bucket, not of the project-wide API call."""
+    if finding.code == "gcp/not-found":
+        return Finding(
+            False,
+            "gcp/bucket-not-found",
+            f"bucket gs://{bucket} does not exist",
+            f"create it: gcloud storage buckets create gs://{bucket}, or fix clickhouse.backup.bucket",
+        )
+    if finding.code == "gcp/permission-denied":
+        email = credential.details.get("client_email")
+        member = f"serviceAccount:{email}" if email else "<this identity>"
+        return Finding(
+            False,
+            finding.code,
+            f"permission denied: storage.objects.create on gs://{bucket}",
+            f"grant roles/storage.objectUser on the bucket: gcloud storage buckets add-iam-policy-binding "
+            f"gs://{bucket} --member {member} --role roles/storage.objectUser",
+        )
+    return finding
 
 
 def _estimate_machine(machine_type: str) -> tuple[int | None, float | None]:
