@@ -7,6 +7,7 @@ Cloud calls are synchronous: front ends run them in a thread.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -150,35 +151,86 @@ def _engine_module(name: str, what: str) -> Any:
         raise
 
 
-async def run_preflight(profile: InstallProfile) -> AsyncIterator[Event]:
-    """Check events for `profile` (CheckStarted / CheckFinished ... PreflightFinished)."""
-    mod = _engine_module("hfwizard.preflight", "preflight")
-    async for event in mod.run_preflight(profile):
-        yield event
+@contextlib.asynccontextmanager
+async def _cluster(profile: InstallProfile, state_dir: Path) -> AsyncIterator[tuple[str | None, str | None]]:
+    """(kubeconfig, context) reaching the profile's cluster while the block runs.
 
-
-async def run_install(profile: InstallProfile, state_dir: Path) -> AsyncIterator[Event]:
-    """Step events of installing `profile` with its journal in `state_dir`; an unfinished run resumes.
-
-    Closing the iterator (a cancelled worker, Ctrl-C) cancels the engine, which journals the running
-    steps as interrupted: the install stays resumable.
+    For the sandbox that is the emulated cluster the rehearsal driver starts (hfwizard.sandbox.rehearsal,
+    as `hfwizard sandbox` does) with its objects in the install's state dir, so a preflight, an install
+    and a resume in later processes all see one cluster; it stops when the block ends.
     """
-    if profile.is_sandbox:
-        # The sandbox needs its emulated cluster started around the engine; that driver lives with the
-        # sandbox (hfwizard.sandbox.rehearsal) and the wizard uses it once it exists.
-        mod = _engine_module("hfwizard.sandbox.rehearsal", "the sandbox rehearsal")
-        events = getattr(mod, "rehearsal_events", None)
-        if events is None:
-            raise NotAvailable("the sandbox rehearsal in this build offers no event stream to the wizard",
-                               remedy="run `hfwizard sandbox` from a shell")
-        async for event in events(profile, state_dir):
-            yield event
+    if not profile.is_sandbox:
+        yield profile.target.kubeconfig, profile.target.context
         return
-    mod = _engine_module("hfwizard.engine.engine", "the install engine")
-    engine = mod.Engine(profile, state_dir, options=mod.EngineOptions(
-        kubeconfig=profile.target.kubeconfig, context=profile.target.context))
-    async for event in engine.run():
-        yield event
+    rehearsal = _engine_module("hfwizard.sandbox.rehearsal", "the sandbox rehearsal")
+    state_dir.mkdir(parents=True, exist_ok=True)
+    async with rehearsal.running_emulator(state_dir) as kubeconfig:
+        # Always the emulator's kubeconfig: a rehearsal never reaches for $KUBECONFIG's real cluster.
+        yield kubeconfig, rehearsal.CONTEXT
+
+
+async def run_preflight(profile: InstallProfile, state_dir: Path) -> AsyncIterator[Event]:
+    """Check events for `profile` (CheckStarted / CheckFinished ... PreflightFinished).
+
+    The sandbox's checks run against its emulated cluster, started for them; the data services a
+    rehearsal has none of come back skipped (hfwizard.preflight decides which), never passed.
+    """
+    mod = _engine_module("hfwizard.preflight", "preflight")
+    async with _cluster(profile, state_dir) as (kubeconfig, context):
+        settings = mod.PreflightSettings(kubeconfig=kubeconfig, context=context)
+        async for event in mod.run_preflight(profile, settings):
+            yield event
+
+
+class InstallRun:
+    """One run of the install of `profile` (a fresh one, or the resume of an unfinished one: the engine
+    decides from the journal in `state_dir`).
+
+    `events()` streams the engine's events; InstallFinished is always last. `cancel()` asks the engine to
+    stop: the running steps are journalled as interrupted and the run ends with exit code 3, resumable,
+    so the caller keeps reading `events()` to the end rather than dropping the stream.
+    """
+
+    def __init__(self, profile: InstallProfile, state_dir: Path) -> None:
+        self.profile = profile
+        self.state_dir = state_dir
+        self.exit_code: int | None = None
+        self._engine: Any = None
+        self._cancelled = False
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        if self._engine is not None:
+            self._engine.cancel()
+
+    async def events(self) -> AsyncIterator[Event]:
+        from hfwizard.errors import ExitCode
+        from hfwizard.events import InstallFinished
+
+        mod = _engine_module("hfwizard.engine.engine", "the install engine")
+        async with _cluster(self.profile, self.state_dir) as (kubeconfig, context):
+            if self._cancelled:  # cancelled while the cluster started: nothing was changed
+                self.exit_code = int(ExitCode.INTERRUPTED)
+                yield InstallFinished("interrupted", self.exit_code, "cancelled before any step started")
+                return
+            self._engine = mod.Engine(self.profile, self.state_dir,
+                                      options=mod.EngineOptions(kubeconfig=kubeconfig, context=context))
+            async for event in self._engine.run():
+                yield event
+            self.exit_code = self._engine.exit_code
+
+
+def run_install(profile: InstallProfile, state_dir: Path) -> AsyncIterator[Event]:
+    """`InstallRun(profile, state_dir).events()`, for a front end that never cancels (plain mode: Ctrl-C
+    closes the stream, and the engine still journals the running steps as interrupted)."""
+    return InstallRun(profile, state_dir).events()
+
+
+def install_steps(profile: InstallProfile) -> list[tuple[str, str]]:
+    """(step id, title) of the install's plan in order, so a front end can list every step up front."""
+    from hfwizard.engine.plan import build_plan
+
+    return [(step.id, step.title) for step in build_plan(profile).steps]
 
 
 def last_installed_profile(install_path: Path) -> InstallProfile | None:

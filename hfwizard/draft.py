@@ -8,15 +8,15 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import annotated_types
-from pydantic import BaseModel, ValidationError
+from typing import TYPE_CHECKING, Any
 
 from hfwizard.installs import PROFILE_FILE
-from hfwizard.profile import InstallProfile
-from hfwizard.profile_io import apply_preset, format_errors, parse_yaml, save_profile, to_plain
 from hfwizard.state import atomic_write, install_dir
+
+# The profile model (pydantic, a quarter second to build) is imported where it is used: the wizard's
+# Welcome screen lists drafts and their steps without it, so the first screen comes sooner.
+if TYPE_CHECKING:
+    from hfwizard.profile import InstallProfile
 
 DRAFT_FILE = "draft.yaml"
 POSITION_FILE = "wizard.json"
@@ -57,6 +57,11 @@ class Problem:
 
 def problems(data: dict[str, Any]) -> list[Problem]:
     """Validate the whole draft with the profile model; one Problem per `format_errors` line."""
+    from pydantic import ValidationError
+
+    from hfwizard.profile import InstallProfile
+    from hfwizard.profile_io import apply_preset, format_errors
+
     try:
         InstallProfile.model_validate(apply_preset(data))
     except ValidationError as exc:
@@ -117,6 +122,9 @@ _DEFAULTS: dict[str, Any] | None = None
 
 def effective(data: dict[str, Any], path: str) -> Any:
     """What the profile would hold at `path`: the answer, else the preset's value, else the default."""
+    from hfwizard.profile import InstallProfile
+    from hfwizard.profile_io import apply_preset
+
     global _DEFAULTS
     if _DEFAULTS is None:
         _DEFAULTS = InstallProfile().model_dump(mode="json", by_alias=True)
@@ -127,6 +135,11 @@ def effective(data: dict[str, Any], path: str) -> Any:
 
 def field_range(path: str) -> tuple[float | None, float | None]:
     """The (minimum, maximum) the profile model allows at `path`, read from the model's own constraints."""
+    import annotated_types
+    from pydantic import BaseModel
+
+    from hfwizard.profile import InstallProfile
+
     model: type[BaseModel] | None = InstallProfile
     info = None
     for key in path.split("."):
@@ -177,6 +190,8 @@ class Draft:
     @classmethod
     def load(cls, root: Path, name: str) -> Draft:
         """The saved draft, else the install's saved profile, else a fresh draft."""
+        from hfwizard.profile_io import parse_yaml, to_plain
+
         draft = cls(root, name)
         folder = root / "installs" / name
         for candidate in (folder / DRAFT_FILE, folder / PROFILE_FILE):
@@ -187,14 +202,20 @@ class Draft:
                         draft.data = loaded
                         break
         draft.data.setdefault("metadata", {})["name"] = name
-        pos = folder / POSITION_FILE
-        if pos.is_file():
-            with contextlib.suppress(ValueError, OSError):
-                step = json.loads(pos.read_text("utf-8")).get("step")
-                if step in STEPS:
-                    draft.step = step
+        draft.step = cls.saved_step(root, name)
         draft._saved = copy.deepcopy(draft.data)
         return draft
+
+    @staticmethod
+    def saved_step(root: Path, name: str) -> str:
+        """The step the wizard was last on for this install (the first step when none was saved)."""
+        pos = root / "installs" / name / POSITION_FILE
+        if pos.is_file():
+            with contextlib.suppress(ValueError, OSError, AttributeError):
+                step = json.loads(pos.read_text("utf-8")).get("step")
+                if step in STEPS:
+                    return str(step)
+        return STEPS[0]
 
     @classmethod
     def exists(cls, root: Path, name: str) -> bool:
@@ -222,10 +243,15 @@ class Draft:
         atomic_write(self.dir / POSITION_FILE, json.dumps({"step": step}) + "\n")
 
     def profile(self) -> InstallProfile:
+        from hfwizard.profile import InstallProfile
+        from hfwizard.profile_io import apply_preset
+
         return InstallProfile.model_validate(apply_preset(self.data))
 
     def finish(self) -> Path:
         """Write the complete profile as the install's profile (what install, resume and export read)."""
+        from hfwizard.profile_io import save_profile
+
         return save_profile(self.dir / PROFILE_FILE, self.profile())
 
     def reset(self) -> None:

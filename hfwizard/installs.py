@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hfwizard.errors import BadInput
-from hfwizard.profile_io import LoadedProfile, load_profile
+
+if TYPE_CHECKING:
+    from hfwizard.profile_io import LoadedProfile
 
 PROFILE_FILE = "profile.yaml"
 JOURNAL_FILE = "journal.jsonl"
@@ -33,6 +35,10 @@ class Install:
     def load_profile(self) -> LoadedProfile:
         if not self.profile_path.exists():
             raise BadInput(f"install {self.name!r} has no saved profile ({self.profile_path})")
+        # Imported here: building the profile model costs a quarter second, and listing installs (the
+        # wizard's first screen, `hfwizard status`) does not need it.
+        from hfwizard.profile_io import load_profile
+
         return load_profile(self.profile_path)
 
     def state(self) -> str:

@@ -223,7 +223,7 @@ def run_plain(state_root: Path, name: str | None = None) -> int:
         if not questionary.confirm("Run preflight checks now?", default=True).unsafe_ask():
             return ExitCode.OK
         draft.save_step("preflight")
-        results = asyncio.run(_consume(adapters.run_preflight(profile)))
+        results = asyncio.run(_consume(adapters.run_preflight(profile, draft.dir)))
         failed = [e.result for e in results if isinstance(e, CheckFinished) and e.result.status.value == "fail"]
         skip = list(draft.get("preflight.skip") or [])
         for r in failed:

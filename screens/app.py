@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -13,6 +15,10 @@ from textual.screen import Screen
 from hfwizard.draft import STEPS, Draft
 
 # Every screen in walking order; the question steps come from hfwizard.draft so plain mode asks the same.
+# Set by the start-up benchmark only: the app writes CLOCK_MONOTONIC to this file once the Welcome screen
+# is mounted and painted, then exits.
+READY_MARKER_ENV = "HFWIZARD_BENCH_READY_MARKER"
+
 ORDER: tuple[str, ...] = ("welcome", *STEPS, "preflight", "install", "done")
 
 
@@ -58,6 +64,19 @@ class WizardApp(App[int]):
 
     def on_mount(self) -> None:
         self.push_screen(_screen_for("welcome"))
+
+    def on_ready(self) -> None:
+        # Only benchmarks/bench_wizard.py sets this: it times process start to the first screen.
+        marker = os.environ.get(READY_MARKER_ENV)
+        if marker:
+            self.call_after_refresh(self._first_screen_ready, marker)
+
+    def _first_screen_ready(self, marker: str) -> None:
+        if self.screen.id != "welcome-screen" or not self.screen.is_mounted:
+            self.call_after_refresh(self._first_screen_ready, marker)
+            return
+        Path(marker).write_text(f"{time.monotonic()}\n", "utf-8")
+        self.exit(0)
 
     def open_draft(self, name: str, *, fresh: bool = False) -> Draft:
         self.draft = Draft.load(self.state_root, name)

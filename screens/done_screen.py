@@ -31,11 +31,19 @@ install headless (`hfwizard install --profile FILE --yes`) for a second region o
         if p.clerk.publishable_key:
             lines.append(f"Sign-in:   https://{clerk_frontend_host(p.clerk.publishable_key)}")
         lines.append(f"Namespace: {p.target.namespace}   Release: {p.target.release}")
-        lines += ["", "Next:",
-                  f"  1. Point DNS for {p.ingress.domain or 'your domain'} at the ingress load balancer.",
-                  "  2. Add the console URL to the Clerk application's allowed origins.",
-                  "  3. Export the profile and keep it with your infrastructure code.",
-                  "  4. `hfwizard status` shows this install; `hfwizard resume` repairs a partial one."]
+        if p.is_sandbox:
+            # A rehearsal: the URLs are what a real install would serve; nothing runs behind them.
+            lines[0] = "Highflame is installed in the sandbox (a rehearsal: nothing runs)."
+            lines += ["", "Next:",
+                      "  1. Start a new install with your cloud or cluster as the target.",
+                      "  2. Export this profile as a starting point for it.",
+                      "  3. `hfwizard status` shows this install; its emulated cluster is kept with it."]
+        else:
+            lines += ["", "Next:",
+                      f"  1. Point DNS for {p.ingress.domain or 'your domain'} at the ingress load balancer.",
+                      "  2. Add the console URL to the Clerk application's allowed origins.",
+                      "  3. Export the profile and keep it with your infrastructure code.",
+                      "  4. `hfwizard status` shows this install; `hfwizard resume` repairs a partial one."]
         yield Static("\n".join(lines), id="done-text", markup=False)
         yield Button("Export…", id="export")
 

@@ -48,9 +48,13 @@ the image registry. Each line opens (Enter) to show what was found and how to fi
 
     @work(exclusive=True, group="preflight", exit_on_error=False)
     async def run_checks(self) -> None:
-        self.start_busy("preflight", "checking")
+        profile = self.draft.profile()
+        # The sandbox's checks need its emulated cluster: the rehearsal driver starts it first.
+        self.start_busy("preflight", "starting the emulated cluster" if profile.is_sandbox else "checking")
         try:
-            async for event in adapters.run_preflight(self.draft.profile()):
+            async for event in adapters.run_preflight(profile, self.draft.dir):
+                if self.busy.get("preflight") != "checking":
+                    self.start_busy("preflight", "checking")
                 self.on_check_event(event)
         except HfwizardError as exc:
             self.unavailable = str(exc)

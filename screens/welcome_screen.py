@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from pydantic import ValidationError
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -15,8 +14,6 @@ from textual.widgets.option_list import Option
 
 from hfwizard.draft import Draft
 from hfwizard.installs import Install, list_installs
-from hfwizard.profile import Metadata
-from hfwizard.profile_io import format_errors
 
 if TYPE_CHECKING:
     from .app import WizardApp
@@ -30,7 +27,7 @@ def describe(inst: Install) -> str:
     state = inst.state()
     if state == "new":
         if Draft.exists(inst.path.parent.parent, inst.name):
-            step = Draft.load(inst.path.parent.parent, inst.name).step
+            step = Draft.saved_step(inst.path.parent.parent, inst.name)
             return f"answers saved, at {STEP_TITLES.get(step, step)}"
         return "no answers yet"
     return {"interrupted": "install interrupted: resumable", "failed": "install failed: resumable",
@@ -109,9 +106,21 @@ Keys: Tab / Shift+Tab move, Enter presses, Ctrl+N next, Ctrl+B back, F1 help, Ct
         return self.installs[idx] if idx is not None else None
 
     def on_input_changed(self, event: Input.Changed) -> None:
+        if event.value == self._free_name():
+            # Our own proposal (the Input reports it as it mounts) is free and well formed by
+            # construction: no need to build the profile model before the first screen shows.
+            self.query_one("#e-new-name", Static).update("")
+            self.query_one("#new", Button).disabled = False
+            return
         self._name_problem(event.value)
 
     def _name_problem(self, name: str) -> str | None:
+        # The profile model is imported on the first keystroke, not before the screen shows.
+        from pydantic import ValidationError
+
+        from hfwizard.profile import Metadata
+        from hfwizard.profile_io import format_errors
+
         problem = None
         try:
             Metadata(name=name)
@@ -167,6 +176,8 @@ Keys: Tab / Shift+Tab move, Enter presses, Ctrl+N next, Ctrl+B back, F1 help, Ct
         inst = self.selected()
         if inst is None:
             return
+        from pydantic import ValidationError
+
         draft = Draft.load(self.wizard.state_root, inst.name)
         try:
             profile = draft.profile()

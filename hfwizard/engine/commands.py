@@ -39,7 +39,7 @@ def cmd_resume(*, state_root: Path, name: str | None, json: bool, yes: bool, rep
     if profile.is_sandbox:
         from hfwizard.sandbox.rehearsal import run_sandbox
 
-        return run_sandbox(state_root, json=json, profile=profile)
+        return run_sandbox(state_root, json=json, profile=profile, idir=inst.path)
     kc, ctx = kubeconfig or profile.target.kubeconfig, context or profile.target.context
     # The preflight ran before the first attempt; a resume goes straight to the engine, which checks
     # each finished step against the cluster itself.

@@ -7,6 +7,7 @@ started again from that file and the engine resumes from its journal.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import json
@@ -14,7 +15,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from importlib import resources
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from hfwizard.state import install_dir
 
 STATE_FILE = "cluster-state.json"
 KUBECONFIG_FILE = "kubeconfig"
+CONTEXT = "sandbox"  # the context the emulator writes into its kubeconfig
 BANNER = ("REHEARSAL: installing the bundled reference charts into an emulated Kubernetes cluster on this "
           "machine. No cloud, no real cluster, no data services are touched.")
 
@@ -35,7 +37,7 @@ def sandbox_profile(idir: Path) -> InstallProfile:
     text = resources.files("hfwizard.profiles").joinpath("sandbox.yaml")
     profile = load_profile(Path(str(text))).profile
     profile.target.kubeconfig = str(idir / KUBECONFIG_FILE)
-    profile.target.context = "sandbox"
+    profile.target.context = CONTEXT
     return profile
 
 
@@ -45,50 +47,102 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)
 
 
+def delays(ready_delay: float | None = None, step_delay: float | None = None) -> tuple[float, float]:
+    """The controller player's (ready delay, step delay): the arguments, else the environment's, else short
+    visible ones, so the progress bars move as they would on a cluster, only faster."""
+    rd = float(os.environ.get("HFWIZARD_SANDBOX_READY_DELAY", "0.5")) if ready_delay is None else ready_delay
+    sd = float(os.environ.get("HFWIZARD_SANDBOX_STEP_DELAY", "0.1")) if step_delay is None else step_delay
+    return rd, sd
+
+
+def start_emulator(idir: Path, *, ready_delay: float, step_delay: float) -> subprocess.Popen[str]:
+    """Spawn the emulated cluster (state kept in `idir`); it is not serving until `wait_ready` returns.
+
+    Spawning does not block, so an event loop may call it; PR_SET_PDEATHSIG ties the child to the
+    calling *thread*, so call it from a thread that lives as long as the cluster is needed.
+    """
+    cmd = [sys.executable, "-m", "hfwizard.sandbox.emulator", "--state", str(idir / STATE_FILE),
+           "--port", "0", "--kubeconfig", str(idir / KUBECONFIG_FILE), "--context", CONTEXT,
+           "--ready-delay", str(ready_delay), "--step-delay", str(step_delay)]
+    with open(idir / "emulator.log", "a", encoding="utf-8") as log:  # the child keeps its own copy
+        os.chmod(idir / "emulator.log", 0o600)
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True,
+                                preexec_fn=_die_with_parent)
+
+
+def wait_ready(proc: subprocess.Popen[str], idir: Path) -> None:
+    """Block until the emulator says it serves (its kubeconfig is then written); raise if it never does."""
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    try:
+        ready = json.loads(line)
+    except ValueError:
+        ready = {}
+    if ready.get("event") != "ready":
+        stop_emulator(proc)
+        raise HfwizardError("the emulated cluster did not start", remedy=f"see {idir / 'emulator.log'}")
+
+
+def stop_emulator(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM (the emulator saves its state and exits), SIGKILL if it has not gone within 10 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
 @contextlib.contextmanager
 def emulator(idir: Path, *, ready_delay: float, step_delay: float) -> Iterator[subprocess.Popen[str]]:
     """Start the emulated cluster (state kept in `idir`), wait until it serves, stop it afterwards."""
-    cmd = [sys.executable, "-m", "hfwizard.sandbox.emulator", "--state", str(idir / STATE_FILE),
-           "--port", "0", "--kubeconfig", str(idir / KUBECONFIG_FILE),
-           "--ready-delay", str(ready_delay), "--step-delay", str(step_delay)]
-    log = open(idir / "emulator.log", "a", encoding="utf-8")  # noqa: SIM115 - closed below
-    os.chmod(idir / "emulator.log", 0o600)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, preexec_fn=_die_with_parent)
+    proc = start_emulator(idir, ready_delay=ready_delay, step_delay=step_delay)
     try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        try:
-            ready = json.loads(line)
-        except ValueError:
-            ready = {}
-        if ready.get("event") != "ready":
-            raise HfwizardError("the emulated cluster did not start", remedy=f"see {idir / 'emulator.log'}")
+        wait_ready(proc, idir)
         yield proc
     finally:
+        stop_emulator(proc)
+
+
+@contextlib.asynccontextmanager
+async def running_emulator(idir: Path, *, ready_delay: float | None = None,
+                           step_delay: float | None = None) -> AsyncIterator[str]:
+    """`emulator` for an event loop (the wizard): yields the kubeconfig path; the loop never blocks on it.
+
+    Spawned on the loop's thread (see start_emulator); the waits run in worker threads.
+    """
+    rd, sd = delays(ready_delay, step_delay)
+    proc = start_emulator(idir, ready_delay=rd, step_delay=sd)
+    try:
+        await asyncio.to_thread(wait_ready, proc, idir)
+        yield str(idir / KUBECONFIG_FILE)
+    finally:
+        # SIGTERM at once, so the emulator goes even when this wait is cancelled in its turn.
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        log.close()
+        await asyncio.to_thread(stop_emulator, proc)
 
 
 def run_sandbox(state_root: Path, *, json: bool, profile: InstallProfile | None = None,
-                ready_delay: float | None = None, step_delay: float | None = None) -> int:
-    """Install (or resume installing) the sandbox rehearsal; returns the exit code."""
+                ready_delay: float | None = None, step_delay: float | None = None,
+                idir: Path | None = None) -> int:
+    """Install (or resume installing) the sandbox rehearsal; returns the exit code.
+
+    `idir` is the install's state dir when resuming a sandbox install of another name (the wizard lets
+    the operator name it); by default the install is called "sandbox".
+    """
     from hfwizard.engine.console import RunSettings, run_install
 
-    idir = install_dir(state_root, "sandbox")
+    idir = idir or install_dir(state_root, "sandbox")
     if profile is None:
         profile = sandbox_profile(idir)
         save_profile(idir / PROFILE_FILE, profile)
-    # Short, visible delays: the progress bars move as they would on a cluster, only faster.
-    rd = float(os.environ.get("HFWIZARD_SANDBOX_READY_DELAY", "0.5")) if ready_delay is None else ready_delay
-    sd = float(os.environ.get("HFWIZARD_SANDBOX_STEP_DELAY", "0.1")) if step_delay is None else step_delay
+    rd, sd = delays(ready_delay, step_delay)
     kubeconfig = str(idir / KUBECONFIG_FILE)
     with emulator(idir, ready_delay=rd, step_delay=sd):
         # Always the emulator's kubeconfig: a rehearsal never reaches for $KUBECONFIG's real cluster.
-        return run_install(profile, idir, RunSettings(json=json, kubeconfig=kubeconfig, context="sandbox",
+        return run_install(profile, idir, RunSettings(json=json, kubeconfig=kubeconfig, context=CONTEXT,
                                                       replan=False, banner=BANNER))
