@@ -5,6 +5,10 @@ delay) and the same embedded Helm backend making the same two calls (same charts
 `create_namespace`: the baseline's namespace exists beforehand, so the engine's namespace step counts
 as overhead), so the ratio isolates what the engine adds: namespace, Secrets, lock (file + Lease),
 journal fsyncs, readiness polling, verification. Baseline and engine alternate which goes first.
+Both use `EmbeddedHelm(kubeconfig, context)` exactly as the engine makes it. The engine starts its
+first Helm child ahead (`prewarm()`), so that it loads Helm while the engine imports the kubernetes
+client and runs its first steps; the baseline has no such work to overlap (a `prewarm()` just before
+its first call would gain nothing), so it simply calls. Both close the backend inside their timing.
 
 - warm: in this process, with the kubernetes client imported before any timing (the baseline's own
   modules are imported at the top of this file, so neither side pays imports inside its timing);
@@ -75,11 +79,11 @@ async def engine_run(profile: InstallProfile, idir: Path, *,
 async def baseline_run(profile: InstallProfile) -> float:
     """The same Helm calls, made directly: upgrade --install of ClickHouse, then of the platform, with
     the arguments the engine passes (wait, no create_namespace: the namespace is made beforehand)."""
-    helm = EmbeddedHelm(profile.target.kubeconfig, "sandbox")
     t0 = time.perf_counter()
-    for rel in values.releases(profile):
-        await helm.install_or_upgrade(rel.release, chart_ref(rel), profile.target.namespace, rel.values,
-                                      version=rel.chart_version, wait=True, timeout_s=300)
+    async with EmbeddedHelm(profile.target.kubeconfig, "sandbox") as helm:
+        for rel in values.releases(profile):
+            await helm.install_or_upgrade(rel.release, chart_ref(rel), profile.target.namespace, rel.values,
+                                          version=rel.chart_version, wait=True, timeout_s=300)
     return time.perf_counter() - t0
 
 
@@ -98,10 +102,10 @@ if kind == "baseline":
     from hfwizard.engine.helm_embedded import EmbeddedHelm
 
     async def run():
-        helm = EmbeddedHelm(kubeconfig, "sandbox")
-        for rel in values.releases(profile):
-            await helm.install_or_upgrade(rel.release, chart_ref(rel), profile.target.namespace, rel.values,
-                                          version=rel.chart_version, wait=True, timeout_s=300)
+        async with EmbeddedHelm(kubeconfig, "sandbox") as helm:
+            for rel in values.releases(profile):
+                await helm.install_or_upgrade(rel.release, chart_ref(rel), profile.target.namespace,
+                                              rel.values, version=rel.chart_version, wait=True, timeout_s=300)
 else:
     from hfwizard.engine.engine import Engine, EngineOptions
 

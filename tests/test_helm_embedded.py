@@ -254,3 +254,153 @@ def test_release_survives_sigkill_of_the_emulator(
         ).revision
         == 2
     )
+
+
+def _gone(pid: int) -> bool:
+    """Ended and reaped: no process, not even a zombie, under that pid."""
+    return not Path(f"/proc/{pid}").exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc is Linux")
+def test_a_warm_child_serves_the_next_call_and_is_ended_on_close(
+    cluster: ClusterThread, kubeconfig: Path, demo_chart: Path
+) -> None:
+    """Emulated API (kmock + our shim; no real API server here): a child started ahead (`prewarm`, as
+    the engine does) serves the next call, Helm's log still reaches the call's sink; with `warm=True`
+    each call starts the next one; closing the backend ends (and reaps) those nobody claimed."""
+    logs: list[str] = []
+
+    async def scenario() -> list[int]:
+        async with EmbeddedHelm(kubeconfig) as helm:
+            await helm.prewarm()
+            (first,) = helm.warm_pids
+            assert _running(first) and first in _children(os.getpid())
+            await helm.prewarm()  # one is ready: no second child
+            assert helm.warm_pids == [first]
+            info = await helm.install_or_upgrade("warm", demo_chart, "default", {}, timeout_s=30, on_log=logs.append)
+            assert (info.revision, info.status) == (1, "deployed")
+            assert helm.last_pid == first and _gone(first)
+            assert helm.warm_pids == []  # not `warm`: nothing started ahead of the next call
+            helm.warm = True
+            assert (await helm.status("warm", "default")).revision == 1
+            cold = helm.last_pid
+            assert cold is not None and cold != first and _gone(cold)
+            (second,) = helm.warm_pids  # started while that call ran
+            assert _running(second)
+            assert (await helm.history("warm", "default"))[-1].revision == 1
+            assert helm.last_pid == second and _gone(second)
+            (third,) = helm.warm_pids
+            assert _running(third)
+        assert helm.warm_pids == []
+        return [first, cold, second, third]
+
+    pids = asyncio.run(scenario())
+    assert all(_gone(pid) for pid in pids)
+    assert not set(pids) & set(_children(os.getpid()))
+    assert any("waiting for resources" in line for line in logs)  # log lines of a warm child arrive
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc is Linux")
+def test_a_warm_child_is_not_used_with_another_environment(
+    demo_chart: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No cluster needed (`render` is offline): a warm child started before the environment changed is
+    ended, and the call gets a child with the environment as it is now. Closing right after a
+    prewarm ends children that are still loading Helm."""
+
+    async def scenario() -> list[int]:
+        helm = EmbeddedHelm()
+        try:
+            await helm.prewarm(2)
+            stale = helm.warm_pids
+            assert len(stale) == 2
+            monkeypatch.setenv("HFWIZARD_HELM_DEBUG", "0")
+            rendered = await helm.render("demo", demo_chart, "apps", {})
+            assert "demo/templates/all.yaml" in rendered
+            served = helm.last_pid
+            assert served is not None and served not in stale
+            deadline = time.monotonic() + 5
+            while not all(_gone(pid) for pid in stale):  # SIGTERMed when passed over, reaped by the loop
+                assert time.monotonic() < deadline, f"stale warm children {stale} still there"
+                await asyncio.sleep(0.05)
+            await helm.prewarm(2)
+            loading = helm.warm_pids
+            assert len(loading) == 2
+        finally:
+            started = time.monotonic()
+            await helm.aclose()
+            assert time.monotonic() - started < 2.0
+        return [*stale, served, *loading]
+
+    for pid in asyncio.run(scenario()):
+        assert _gone(pid)
+
+
+_WARM_PARENT_SCRIPT = """
+import asyncio, sys, time
+from hfwizard.engine.helm_embedded import EmbeddedHelm
+
+async def main():
+    helm = EmbeddedHelm(sys.argv[1], warm=True)
+    await helm.prewarm()
+    print(*helm.warm_pids, flush=True)
+    await asyncio.sleep(120)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG and /proc are Linux")
+@pytest.mark.parametrize("settle", [0.0, 2.0], ids=["loading-helm", "waiting-for-request"])
+def test_a_warm_child_ends_when_its_parent_is_killed(kubeconfig: Path, settle: float) -> None:
+    """A SIGKILLed installer leaves no warm child behind, whether it was still loading Helm or
+    already waiting for its request."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _WARM_PARENT_SCRIPT, str(kubeconfig)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        assert _running(child) and child in _children(parent.pid)
+        time.sleep(settle)
+        assert _running(child)
+        parent.kill()
+        parent.wait(10)
+        killed = time.monotonic()
+        while _running(child):
+            assert time.monotonic() - killed < 3.0, f"warm child {child} outlived its parent"
+            time.sleep(0.05)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait(10)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc is Linux")
+def test_the_engine_ends_its_warm_child_when_no_release_claims_it(
+    cluster: ClusterThread, kubeconfig: Path, tmp_path: Path
+) -> None:
+    """Emulated API (kmock + our shim; no real API server here): the engine starts Helm's first child
+    before its own set-up; a run interrupted before any release step leaves no child behind."""
+    from hfwizard.engine.engine import Engine, EngineOptions
+    from hfwizard.events import StepStarted
+    from hfwizard.sandbox.rehearsal import sandbox_profile
+
+    profile = sandbox_profile(tmp_path)
+    profile.target.kubeconfig = str(kubeconfig)
+
+    async def scenario() -> tuple[int | None, list[int]]:
+        engine = Engine(profile, tmp_path / "install",
+                        options=EngineOptions(kubeconfig=str(kubeconfig), context="sandbox"))
+        warm: list[int] = []
+        async for event in engine.run():
+            if isinstance(event, StepStarted) and event.step_id == "namespace":
+                helm = engine._helm
+                assert isinstance(helm, EmbeddedHelm)
+                warm = helm.warm_pids
+                engine.cancel()
+        return engine.exit_code, warm
+
+    code, warm = asyncio.run(scenario())
+    assert code == 3 and len(warm) == 1
+    assert _gone(warm[0]) and warm[0] not in _children(os.getpid())

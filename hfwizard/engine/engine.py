@@ -103,6 +103,7 @@ class Engine:
         self.plan: Plan = build_plan(profile)
         self.journal = Journal(install_dir)
         self._helm = helm
+        self._owns_helm = helm is None  # a backend the engine makes, it also warms up and closes
         self._kube = kube
         self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -183,6 +184,24 @@ class Engine:
                     "  -> put the answers back, or run `hfwizard resume --replan` to carry on with the new ones")
         self.resumed = unfinished
         self._deadline = time.monotonic() + prof.install.timeout_seconds
+        if self._helm is None:
+            self._helm = make_backend(prof, self.options)
+        prewarm = getattr(self._helm, "prewarm", None) if self._owns_helm else None
+        if prewarm is not None and any(s.kind is StepKind.RELEASE for s in self.plan.steps):
+            # Helm's first child starts and loads the Go SDK (about 0.15 s) while this process imports
+            # the kubernetes client (about 0.6 s) and runs the lock, namespace and Secrets steps, when
+            # no other Helm child runs (so the memory peak is unchanged). Only the process starts
+            # early: its request, values included, goes over its stdin when the release step runs.
+            await prewarm()
+        try:
+            return await self._locked_run(previous if unfinished else JournalState(), phash, data)
+        finally:
+            aclose = getattr(self._helm, "aclose", None) if self._owns_helm else None
+            if aclose is not None:
+                await aclose()  # a warm child no step claimed (a failure, a cancel) ends here
+
+    async def _locked_run(self, previous: JournalState, phash: str, data: dict[str, Any]) -> tuple[int, str, str]:
+        prof = self.profile
         from hfwizard.engine.lock import InstallLock
 
         if self._kube is None:
@@ -197,13 +216,11 @@ class Engine:
         except LockHeld as exc:
             return ExitCode.LOCKED, "locked", str(exc)
         try:
-            if self._helm is None:
-                self._helm = make_backend(prof, self.options)
             if lock.lease.took_over_from is not None:
                 self._log("lock", f"took over the install lock left by {lock.lease.took_over_from.describe()}, "
                                   "which no longer runs", level="warning")
             with self.journal:
-                return await self._run_plan(previous if unfinished else JournalState(), phash, data)
+                return await self._run_plan(previous, phash, data)
         finally:
             await lock.__aexit__(None, None, None)
 
@@ -678,7 +695,9 @@ def make_backend(profile: InstallProfile, options: EngineOptions) -> HelmBackend
     from hfwizard.engine.helm_embedded import EmbeddedHelm
 
     # Its child ends with us on its own (parent-death signal), so a SIGKILLed installer leaves no Helm
-    # call running to race the `resume`.
+    # call running to race the `resume`. Not `warm=True`: a child loading ahead of the next release
+    # while one runs would add about 75 MiB to the install's memory peak; the engine starts only
+    # the first one ahead (`Engine._drive_inner`), while no Helm child runs.
     return EmbeddedHelm(options.kubeconfig, options.context)
 
 

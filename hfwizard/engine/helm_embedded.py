@@ -9,6 +9,15 @@ an installer killed with SIGKILL left behind, racing the `resume` that follows (
 
 Protocol: the parent writes one JSON request to the child's stdin (values travel there, never in
 argv or the environment, as they may hold secrets) and reads one JSON answer from its stdout.
+
+Warm children: a child starts Python and loads the Go library (0.15 s on an idle machine, several
+times that on a busy one or with a cold page cache) *before* it reads its request, so it can be
+started ahead of its call. With `warm=True`, `prewarm()` starts one now, and every call, once it has
+claimed its child, starts the next one, so that Helm's start-up overlaps whatever the caller does
+in between (the engine: importing the kubernetes client, the namespace and Secrets steps, the
+previous release). A warm child holds nothing but its environment: the request still goes over
+stdin when a call claims it. `aclose()` ends a warm child nobody claimed; one that outlives its
+parent ends like any child (parent-death signal, or EOF on its stdin), without touching Helm.
 """
 
 from __future__ import annotations
@@ -46,7 +55,11 @@ _ERROR_CONTEXT_LINES = 20
 
 
 class EmbeddedHelm:
-    """Helm through the Go SDK, one child process per call; fits `hfwizard.engine.helm.HelmBackend`."""
+    """Helm through the Go SDK, one child process per call; fits `hfwizard.engine.helm.HelmBackend`.
+
+    `warm=True` keeps the next call's child started ahead of time (see the module docstring); whoever
+    creates such a backend closes it with `aclose()` (or `async with`) on the event loop it used.
+    """
 
     def __init__(
         self,
@@ -56,12 +69,53 @@ class EmbeddedHelm:
         python: str = sys.executable,
         env: Mapping[str, str] | None = None,
         on_log: LogSink | None = None,
+        warm: bool = False,
     ) -> None:
         self.kubeconfig = os.fspath(kubeconfig) if kubeconfig is not None else None
         self.context = context
+        self.warm = warm
+        self.last_pid: int | None = None  # the child that served the latest call (diagnostics, tests)
         self._python = python
         self._env = dict(env) if env is not None else None
         self._on_log = on_log
+        self._warm: list[_Child] = []  # started, not yet claimed by a call; oldest first
+        self._spawning = 0
+
+    async def __aenter__(self) -> EmbeddedHelm:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    @property
+    def warm_pids(self) -> list[int]:
+        """The pids of the started children waiting for calls, the next call's first."""
+        return [child.proc.pid for child in self._warm]
+
+    async def prewarm(self, count: int = 1) -> None:
+        """Have `count` children started for the next calls (unless they are), so they load Helm
+        while we do other work. A failure to start one is not an error: a call starts its own."""
+        env = self._child_env()
+        for child in [c for c in self._warm if not c.usable(env)]:
+            self._warm.remove(child)
+            child.abandon()
+        while len(self._warm) + self._spawning < count:
+            self._spawning += 1
+            try:
+                child = await self._spawn(env)
+            except OSError:
+                return
+            finally:
+                self._spawning -= 1
+            self._warm.append(child)
+
+    async def aclose(self) -> None:
+        """End the warm children no call claimed, and wait for them. The backend stays usable."""
+        children, self._warm = self._warm, []
+        for child in children:
+            child.abandon()  # all are signalled before we wait for any
+        for child in children:
+            await child.end()
 
     # ---- the backend API ---------------------------------------------------------------------
 
@@ -187,13 +241,12 @@ class EmbeddedHelm:
 
     # ---- the child process -------------------------------------------------------------------
 
-    async def _call(
-        self, op: str, args: dict[str, Any], *, on_log: LogSink | None = None, timeout_s: float | None = None
-    ) -> Any:
-        sink = on_log or self._on_log
-        request = json.dumps({"op": op, "kubeconfig": self.kubeconfig, "context": self.context, **args})
+    def _child_env(self) -> dict[str, str]:
         env = dict(os.environ if self._env is None else self._env)
         env.setdefault("PYTHONUNBUFFERED", "1")
+        return env
+
+    async def _spawn(self, env: dict[str, str]) -> _Child:
         proc = await asyncio.create_subprocess_exec(
             self._python,
             "-m",
@@ -206,32 +259,43 @@ class EmbeddedHelm:
             env=env,
             start_new_session=True,  # a Ctrl-C on the terminal reaches us, not Helm directly
         )
-        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-        tail: deque[str] = deque(maxlen=_ERROR_CONTEXT_LINES)
+        return _Child(proc, env)
 
-        async def pump_stderr() -> None:
-            assert proc.stderr is not None
-            async for raw in proc.stderr:
-                line = raw.decode("utf-8", "replace").rstrip()
-                if not line:
-                    continue
-                tail.append(line)
-                if sink is not None:
-                    sink(line)
+    def _take_warm(self, env: dict[str, str]) -> _Child | None:
+        """The oldest warm child that can serve a call now (same environment, process and event loop,
+        alive); those that cannot are ended."""
+        while self._warm:
+            child = self._warm.pop(0)
+            if child.usable(env):
+                return child
+            child.abandon()
+        return None
 
-        pump = asyncio.create_task(pump_stderr())
+    async def _call(
+        self, op: str, args: dict[str, Any], *, on_log: LogSink | None = None, timeout_s: float | None = None
+    ) -> Any:
+        sink = on_log or self._on_log
+        request = json.dumps({"op": op, "kubeconfig": self.kubeconfig, "context": self.context, **args})
+        env = self._child_env()
+        child = self._take_warm(env) or await self._spawn(env)
+        child.claim(sink)
+        proc = child.proc
+        self.last_pid = proc.pid
+        assert proc.stdin is not None and proc.stdout is not None
         try:
             proc.stdin.write(request.encode())
             await proc.stdin.drain()
             proc.stdin.close()
+            if self.warm:
+                await self.prewarm()  # the next call's child loads Helm while this one works
             # Helm enforces its own timeout; ours only guards against a child that hangs for good.
             guard = None if timeout_s is None else timeout_s + 60.0
             output = await asyncio.wait_for(proc.stdout.read(), guard)
             await proc.wait()
-            await pump
+            await child.pump
         except BaseException:
             await _end(proc)
-            pump.cancel()
+            child.pump.cancel()
             raise
         try:
             answer = json.loads(output.decode() or "{}")
@@ -240,7 +304,7 @@ class EmbeddedHelm:
         if answer.get("ok"):
             return answer.get("result")
         message = answer.get("error") or (
-            f"Helm's child process exited with {proc.returncode}: " + (" | ".join(tail) or "no output")
+            f"Helm's child process exited with {proc.returncode}: " + (" | ".join(child.tail) or "no output")
         )
         error = error_from_text(message)
         if answer.get("kind") == "not_found" and not isinstance(error, ReleaseNotFound):
@@ -248,6 +312,79 @@ class EmbeddedHelm:
         if answer.get("kind") == "cancelled" and not isinstance(error, HelmTimeout):
             error = HelmCancelled(message)  # Helm reports a deadline as a cancelled context too
         raise error
+
+
+class _Child:
+    """One started child and the task reading its stderr. Lines a warm child writes before a call
+    claims it are kept and handed to that call's log sink when it does."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, env: dict[str, str]) -> None:
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        self.proc = proc
+        self.env = env
+        self.owner = os.getpid()
+        self.loop = asyncio.get_running_loop()
+        self.tail: deque[str] = deque(maxlen=_ERROR_CONTEXT_LINES)
+        self._claimed = False
+        self._early: deque[str] = deque(maxlen=1000)
+        self._sink: LogSink | None = None
+        self._abandoned = False
+        self.pump = asyncio.create_task(self._pump_stderr())
+
+    async def _pump_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        async for raw in self.proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip()
+            if not line:
+                continue
+            self.tail.append(line)
+            if not self._claimed:
+                self._early.append(line)
+            elif self._sink is not None:
+                self._sink(line)
+
+    def _here(self) -> bool:
+        """Started by this process, on the event loop now running."""
+        try:
+            return asyncio.get_running_loop() is self.loop and self.owner == os.getpid()
+        except RuntimeError:
+            return False
+
+    def usable(self, env: dict[str, str]) -> bool:
+        return self._here() and self.env == env and self.proc.returncode is None and not self.pump.done()
+
+    def claim(self, sink: LogSink | None) -> None:
+        self._claimed, self._sink = True, sink
+        while self._early:
+            line = self._early.popleft()
+            if sink is not None:
+                sink(line)
+
+    async def end(self) -> None:
+        """End an unclaimed child and reap it. It has no request, so SIGTERM ends it without any
+        Helm work to cancel (before its request, SIGTERM keeps its default action)."""
+        if not self._here():
+            self.abandon()
+            return
+        self._abandoned = True
+        await _end(self.proc)
+        with contextlib.suppress(Exception):
+            await self.pump
+
+    def abandon(self) -> None:
+        """End an unclaimed child without waiting for it: its own event loop reaps it, or, that loop
+        being closed, we do here. A forked copy of the parent leaves it to the parent."""
+        if self.owner != os.getpid() or self.proc.returncode is not None or self._abandoned:
+            return
+        self._abandoned = True
+        if self.loop.is_closed():
+            with contextlib.suppress(OSError):
+                os.kill(self.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                os.waitpid(self.proc.pid, 0)  # nothing else will reap it now
+            return
+        with contextlib.suppress(OSError):
+            os.kill(self.proc.pid, signal.SIGTERM)
 
 
 async def _end(proc: asyncio.subprocess.Process) -> None:
@@ -299,8 +436,9 @@ def _child_main() -> int:
     answer_fd = os.dup(1)
     os.dup2(2, 1)
     answer = os.fdopen(answer_fd, "w")
-    request = json.loads(sys.stdin.read())
 
+    # Load Helm before reading the request: a child started ahead of its call (a warm child) does
+    # this while the parent is busy elsewhere, and then waits here for its request.
     import logging
 
     import helm_python as helm
@@ -315,6 +453,10 @@ def _child_main() -> int:
     native_logger.propagate = False
     helm.enable_logging(level)
 
+    raw = sys.stdin.read()
+    if not raw.strip():
+        return 0  # a warm child no call claimed: its stdin was closed without a request
+    request = json.loads(raw)
     context = helm.HelmContext()
     outcome: dict[str, Any] = {}
 
