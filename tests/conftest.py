@@ -1,7 +1,65 @@
-"""Shared pytest set-up: fixture modules live in tests/fixtures/, one per kind of server."""
+"""Shared pytest set-up: fixture modules live in tests/fixtures/, one per kind of server, and a guard
+that keeps every test on this machine.
+
+The guard is an audit hook: any connection to, or name lookup of, something other than loopback is
+refused and recorded, and the session fails listing them. Child processes the tests start are
+checked by their own tests (they are pointed at loopback stand-ins).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import sys
+from typing import Any
+
+import pytest
 
 pytest_plugins = [
     "tests.fixtures.servers",
     "tests.fixtures.cluster",
     "tests.fixtures.cloud",
 ]
+
+_LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", ""}
+_violations: list[str] = []
+
+
+def _is_local(host: Any) -> bool:
+    if host is None:
+        return True
+    if isinstance(host, bytes):
+        host = host.decode(errors="replace")
+    host = str(host).split("%", 1)[0]
+    if host.lower() in _LOCAL_NAMES:
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_unspecified
+
+
+def _guard(event: str, args: tuple[Any, ...]) -> None:
+    if event == "socket.connect":
+        sock, address = args
+        if getattr(sock, "family", None) in (socket.AF_INET, socket.AF_INET6) and not _is_local(address[0]):
+            _violations.append(f"connect to {address!r}")
+            raise ConnectionRefusedError(f"tests stay on this machine: refused a connection to {address[0]}")
+    elif event == "socket.getaddrinfo" and not _is_local(args[0]):
+        _violations.append(f"name lookup of {args[0]!r}")
+        raise socket.gaierror(socket.EAI_NONAME, f"tests stay on this machine: refused to resolve {args[0]}")
+
+
+sys.addaudithook(_guard)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _violations:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = sorted(set(_violations))
+        if reporter is not None:
+            reporter.write_sep("=", "tests tried to leave this machine", red=True)
+            for line in lines:
+                reporter.write_line(line)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -56,7 +56,8 @@ def memory_keyring() -> Iterator[dict[tuple[str, str], str]]:
     store: dict[tuple[str, str], str] = {}
 
     class Memory(KeyringBackend):
-        priority = 1
+        # Below the fail backend's 0, so keyring never picks it on its own for other tests.
+        priority = -1
 
         def get_password(self, service: str, username: str) -> str | None:
             return store.get((service, username))

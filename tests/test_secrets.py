@@ -15,7 +15,9 @@ from hfwizard.secrets import RefKind, parse_ref, resolve, store_in_keyring
 class MemoryKeyring(KeyringBackend):
     """A keyring of the tests' own: this machine has no desktop keyring service."""
 
-    priority = 1  # type: ignore[assignment]
+    # Below the fail backend's 0: keyring registers every subclass and would otherwise pick this
+    # one for the whole session, hiding the missing keyring from other tests. set_keyring still uses it.
+    priority = -1  # type: ignore[assignment]
 
     def __init__(self) -> None:
         super().__init__()
