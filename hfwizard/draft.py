@@ -133,6 +133,30 @@ def effective(data: dict[str, Any], path: str) -> Any:
     return get_path(_DEFAULTS, path) if value is missing else value
 
 
+def from_text(kind: str, text: str) -> Any:
+    """Typed text to the value the draft holds; what does not convert is kept so the model explains why.
+
+    The TUI's fields and plain mode's prompts both convert with this, so a typed answer means the same in each.
+    """
+    t = text.strip()
+    if t == "":
+        return None
+    if kind == "int":
+        try:
+            return int(t)
+        except ValueError:
+            return t
+    if kind == "float":
+        try:
+            f = float(t)
+            return int(f) if f.is_integer() else f
+        except ValueError:
+            return t
+    if kind == "list":
+        return [part.strip() for part in t.split(",") if part.strip()]
+    return t
+
+
 def field_range(path: str) -> tuple[float | None, float | None]:
     """The (minimum, maximum) the profile model allows at `path`, read from the model's own constraints."""
     import annotated_types

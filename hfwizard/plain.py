@@ -11,7 +11,7 @@ from typing import Any
 import questionary
 
 from hfwizard import adapters
-from hfwizard.draft import STEPS, Draft, effective, problems, step_problems
+from hfwizard.draft import STEPS, Draft, effective, from_text, problems, step_problems
 from hfwizard.errors import ExitCode, HfwizardError
 from hfwizard.events import (
     CheckFinished,
@@ -94,26 +94,6 @@ QUESTIONS: dict[str, list[Question]] = {
 }
 
 
-def _convert(kind: str, text: str) -> Any:
-    t = text.strip()
-    if t == "":
-        return None
-    if kind == "int":
-        try:
-            return int(t)
-        except ValueError:
-            return t
-    if kind == "float":
-        try:
-            f = float(t)
-            return int(f) if f.is_integer() else f
-        except ValueError:
-            return t
-    if kind == "list":
-        return [p.strip() for p in t.split(",") if p.strip()]
-    return t
-
-
 def _show(value: Any) -> str:
     if value is None:
         return ""
@@ -143,9 +123,9 @@ def ask(draft: Draft, step: str, q: Question) -> None:
         answer = questionary.confirm(q.prompt, default=bool(current)).unsafe_ask()
     else:
         def check(text: str) -> bool | str:
-            return _reason(draft, step, q.path, _convert(q.kind, text)) or True
+            return _reason(draft, step, q.path, from_text(q.kind, text)) or True
 
-        answer = _convert(q.kind, questionary.text(q.prompt, default=_show(current), validate=check).unsafe_ask())
+        answer = from_text(q.kind, questionary.text(q.prompt, default=_show(current), validate=check).unsafe_ask())
     draft.set(q.path, answer)
     draft.save()
 

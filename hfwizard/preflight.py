@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -166,12 +166,13 @@ def _fixed(check: Check, status: Status, finding: str, remedy: str | None = None
 
 
 def _with_secret(checks: list[Check], get: Callable[[], Awaitable[str | None]], field_name: str,
-                 build: Callable[[str], list[Check]], owner: str, needs: Iterable[str]) -> list[Check]:
+                 build: Callable[[str], list[Check]], owner: str) -> list[Check]:
     """Checks built from a resolved secret. The secret is resolved inside the first check that runs
     (bounded by its timeout). When it does not resolve, `owner` fails naming the reference, the checks
-    in `needs` are skipped pointing at it, and the rest run without a password."""
+    after it (which need the login) are skipped pointing at it, and the rest run without a password."""
     memo: dict[str, asyncio.Future[tuple[dict[str, Check], SecretError | None]]] = {}
-    needs = set(needs)
+    ids = [c.id for c in checks]
+    needs = set(ids[ids.index(owner) + 1:]) if owner in ids else set()
 
     async def resolved() -> tuple[dict[str, Check], SecretError | None]:
         try:
@@ -215,9 +216,7 @@ def _postgres(profile: InstallProfile, settings: PreflightSettings,
     if not pg.host:
         return _missing(shapes, "postgres.host is not set",
                         "give the PostgreSQL endpoint (RDS, Cloud SQL, Azure Database) in postgres.host")
-    ids = [c.id for c in shapes]
-    return _with_secret(shapes, getter(pg.password), "postgres.password", build, owner="postgres/auth",
-                        needs=ids[ids.index("postgres/auth") + 1:] if "postgres/auth" in ids else ())
+    return _with_secret(shapes, getter(pg.password), "postgres.password", build, owner="postgres/auth")
 
 
 def _redis(profile: InstallProfile, settings: PreflightSettings,
@@ -238,9 +237,7 @@ def _redis(profile: InstallProfile, settings: PreflightSettings,
     if not rd.endpoints:
         return _missing(shapes, "redis.endpoints is empty",
                         "give the Redis cluster's configuration endpoint (host:port) in redis.endpoints")
-    ids = [c.id for c in shapes]
-    return _with_secret(shapes, getter(rd.password), "redis.password", build, owner="redis/auth",
-                        needs=ids[ids.index("redis/auth") + 1:] if "redis/auth" in ids else ())
+    return _with_secret(shapes, getter(rd.password), "redis.password", build, owner="redis/auth")
 
 
 def _timed(check: Check, settings: PreflightSettings) -> Check:

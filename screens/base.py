@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
-from hfwizard.draft import OWNED, Draft, Problem, effective, field_range, step_problems
+from hfwizard.draft import OWNED, Draft, Problem, effective, field_range, from_text, step_problems
 
 if TYPE_CHECKING:
     from .app import WizardApp
@@ -40,27 +40,6 @@ def to_text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
-
-
-def from_text(kind: str, text: str) -> Any:
-    """Typed text to the value the draft holds; what does not convert is kept so the model explains why."""
-    t = text.strip()
-    if t == "":
-        return None
-    if kind == "int":
-        try:
-            return int(t)
-        except ValueError:
-            return t
-    if kind == "float":
-        try:
-            f = float(t)
-            return int(f) if f.is_integer() else f
-        except ValueError:
-            return t
-    if kind == "list":
-        return [part.strip() for part in t.split(",") if part.strip()]
-    return t
 
 
 def range_hint(path: str, unit: str = "") -> str:
@@ -199,6 +178,20 @@ class StepScreen(Screen[None]):
 
     def answer(self, path: str, value: Any) -> None:
         self.draft.set(path, value)
+        self.revalidate()
+
+    def show_value(self, path: str, value: Any) -> None:
+        """Put `value` in the field for `path` without it counting as typed (for answers set in code)."""
+        for inp in self.query(FieldInput):
+            if inp.path == path:
+                with inp.prevent(inp.Changed):
+                    inp.value = to_text(value)
+
+    def refresh_fields(self) -> None:
+        """Show in every field what the draft now holds (answers, preset or default), then revalidate."""
+        for inp in self.query(FieldInput):
+            with inp.prevent(inp.Changed):
+                inp.value = to_text(self.value(inp.path))
         self.revalidate()
 
     def extra_problems(self) -> list[str]:

@@ -14,7 +14,7 @@ from textual.widgets.option_list import Option
 from hfwizard import adapters
 from hfwizard.draft import field_range
 
-from .base import FieldInput, StepScreen, to_text
+from .base import FieldInput, StepScreen
 
 
 def _within(value: float | None, path: str) -> bool | None:
@@ -107,10 +107,7 @@ choose a context.
 
     def _set_field(self, path: str, value: Any) -> None:
         self.draft.set(path, value)
-        for inp in self.query(FieldInput):
-            if inp.path == path:
-                with inp.prevent(inp.Changed):
-                    inp.value = to_text(value)
+        self.show_value(path, value)
         self.revalidate()
 
     @work(exclusive=True, group="discover", exit_on_error=False)

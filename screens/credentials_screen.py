@@ -90,14 +90,6 @@ You can also type the fields yourself. Secret fields take references only:
         self.refresh_fields()
         self.validate(cred)
 
-    def refresh_fields(self) -> None:
-        from .base import FieldInput, to_text
-
-        for inp in self.query(FieldInput):
-            with inp.prevent(inp.Changed):
-                inp.value = to_text(self.value(inp.path))
-        self.revalidate()
-
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "validate":
             event.stop()

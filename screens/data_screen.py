@@ -12,7 +12,7 @@ from textual.widgets.option_list import Option
 
 from hfwizard import adapters
 
-from .base import FieldInput, StepScreen, to_text
+from .base import StepScreen
 
 
 class DataScreen(StepScreen):
@@ -99,8 +99,5 @@ is installed.
             if value is None or (only_empty and self.draft.get(path) not in (None, [], "")):
                 continue
             self.draft.set(path, value)
-            for inp in self.query(FieldInput):
-                if inp.path == path:
-                    with inp.prevent(inp.Changed):
-                        inp.value = to_text(value)
+            self.show_value(path, value)
         self.revalidate()

@@ -9,7 +9,7 @@ from textual.widgets import RadioButton, RadioSet, Static
 
 from hfwizard.profile_io import load_preset, preset_names
 
-from .base import FieldInput, StepScreen, to_text
+from .base import StepScreen
 
 SIZE_FIELDS: tuple[tuple[str, str, str, str], ...] = (
     ("sizing.nodes.count", "Worker nodes", "int", ""),
@@ -52,10 +52,7 @@ A value you type wins over the preset's.
         # A new preset replaces the sizes typed for the old one; the fields then show the preset's values.
         for path, *_ in SIZE_FIELDS:
             self.draft.set(path, None)
-        for inp in self.query(FieldInput):
-            with inp.prevent(inp.Changed):
-                inp.value = to_text(self.value(inp.path))
-        self.revalidate()
+        self.refresh_fields()
 
 
 def _describe(name: str) -> str:

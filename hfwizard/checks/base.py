@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
+
+log = logging.getLogger(__name__)
 
 
 class Status(StrEnum):
@@ -49,3 +53,24 @@ def result(check_id: str, title: str, status: Status, finding: str, remedy: str 
     """Build a CheckResult, timing it from `started` (a time.monotonic() value) when given."""
     duration = time.monotonic() - started if started is not None else 0.0
     return CheckResult(check_id, title, status, finding, remedy, round(duration, 3), dict(details))
+
+
+class Scrubs(Protocol):
+    """A probe that can take the secrets it holds out of a text (an exception's message)."""
+
+    def scrub(self, text: str) -> str: ...
+
+
+def guarded[P: Scrubs](probe: P, fn: Callable[[P, str, str, float], Awaitable[CheckResult]], check_id: str,
+                       title: str) -> CheckFn:
+    """`fn(probe, check_id, title, started)` as a check's `run`: a crash becomes a FAIL, scrubbed by the probe."""
+    async def run() -> CheckResult:
+        started = time.monotonic()
+        try:
+            return await fn(probe, check_id, title, started)
+        except Exception as exc:  # a check reports, it never raises
+            log.debug("check %s crashed", check_id, exc_info=True)
+            return result(check_id, title, Status.FAIL,
+                          f"check could not run: {type(exc).__name__}: {probe.scrub(str(exc))}",
+                          "This is a bug in hfwizard's check; please report it.", started)
+    return run

@@ -7,14 +7,13 @@ import logging
 import math
 import re
 import struct
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from hfwizard.checks import net
-from hfwizard.checks.base import Check, CheckResult, Status, result
+from hfwizard.checks.base import Check, CheckResult, Status, guarded, result
 
 log = logging.getLogger(__name__)
 
@@ -289,22 +288,8 @@ def postgres_checks(spec: PostgresSpec, *, prefix: str = "postgres") -> list[Che
         ("version", "PostgreSQL version", _check_version, 5 * t + 2),
         ("database", "PostgreSQL database", _check_database, 5 * t + 2),
     ]
-    return [Check(f"{prefix}/{name}", title, _guarded(probe, fn, f"{prefix}/{name}", title), timeout)
+    return [Check(f"{prefix}/{name}", title, guarded(probe, fn, f"{prefix}/{name}", title), timeout)
             for name, title, fn, timeout in steps]
-
-
-def _guarded(probe: _PostgresProbe, fn: _CheckFn, check_id: str,
-             title: str) -> Callable[[], Awaitable[CheckResult]]:
-    async def run() -> CheckResult:
-        started = time.monotonic()
-        try:
-            return await fn(probe, check_id, title, started)
-        except Exception as exc:  # a check reports, it never raises
-            log.debug("check %s crashed", check_id, exc_info=True)
-            return result(check_id, title, Status.FAIL,
-                          f"check could not run: {type(exc).__name__}: {probe.scrub(str(exc))}",
-                          "This is a bug in hfwizard's check; please report it.", started)
-    return run
 
 
 def _details(spec: PostgresSpec, **more: Any) -> dict[str, Any]:

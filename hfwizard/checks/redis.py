@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from hfwizard.checks import net
-from hfwizard.checks.base import Check, CheckResult, Status, result
-
-log = logging.getLogger(__name__)
+from hfwizard.checks.base import Check, CheckResult, Status, guarded, result
 
 GIB = 1024**3
 CLUSTER_SLOTS = 16384
@@ -302,25 +298,11 @@ def redis_checks(spec: RedisSpec, *, prefix: str = "redis") -> list[Check]:
         ("cluster-state", "Redis cluster state", _check_cluster_state, 4 * t + 2),
         ("memory", "Redis memory per primary", _check_memory, 4 * t + 2),
     ]
-    return [Check(f"{prefix}/{name}", title, _guarded(probe, fn, f"{prefix}/{name}", title), timeout)
+    return [Check(f"{prefix}/{name}", title, guarded(probe, fn, f"{prefix}/{name}", title), timeout)
             for name, title, fn, timeout in steps]
 
 
 _CheckFn = Callable[["_RedisProbe", str, str, float], Awaitable[CheckResult]]
-
-
-def _guarded(probe: _RedisProbe, fn: _CheckFn, check_id: str,
-             title: str) -> Callable[[], Awaitable[CheckResult]]:
-    async def run() -> CheckResult:
-        started = time.monotonic()
-        try:
-            return await fn(probe, check_id, title, started)
-        except Exception as exc:  # a check reports, it never raises
-            log.debug("check %s crashed", check_id, exc_info=True)
-            return result(check_id, title, Status.FAIL,
-                          f"check could not run: {type(exc).__name__}: {probe.scrub(str(exc))}",
-                          "This is a bug in hfwizard's check; please report it.", started)
-    return run
 
 
 _TCP_REMEDY = {
