@@ -61,6 +61,7 @@ class WizardApp(App[int]):
         self.draft: Draft | None = None
         self.resume_install = resume_install  # the Install screen resumes the journal instead of starting
         self.exit_code = 0
+        self._showing: str | None = "welcome"  # the step last asked for (see _stale)
 
     def on_mount(self) -> None:
         self.push_screen(_screen_for("welcome"))
@@ -87,12 +88,22 @@ class WizardApp(App[int]):
     def show(self, step: str) -> None:
         if self.draft is not None and step in (*STEPS, "preflight"):
             self.draft.save_step(step)  # a wizard killed here comes back here
+        self._showing = step
         self.switch_screen(_screen_for(step))
 
+    def _stale(self, current: str) -> bool:
+        # A second Next (or Back) pressed before the screen changed comes from the screen being left:
+        # acting on it would push the next screen twice.
+        return self._showing is not None and current != self._showing
+
     def next_step(self, current: str) -> None:
+        if self._stale(current):
+            return
         self.show(ORDER[min(ORDER.index(current) + 1, len(ORDER) - 1)])
 
     def prev_step(self, current: str) -> None:
+        if self._stale(current):
+            return
         i = ORDER.index(current)
         # From Preflight, Install or Done, Back goes to Review: those screens have nothing to go back to.
         target = "review" if current in ("preflight", "install", "done") else ORDER[max(i - 1, 0)]

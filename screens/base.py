@@ -239,6 +239,12 @@ class StepScreen(Screen[None]):
             self.action_back()
 
     def action_next(self) -> None:
+        # Keys can outrun the Changed messages they caused (a paste, then Ctrl+N at once): take what
+        # the fields show now, so Next judges the answers on screen, not the last ones processed.
+        for inp in self.query(FieldInput):
+            value = from_text(inp.kind, inp.value)
+            if value != self.value(inp.path):
+                self.answer(inp.path, value)
         if not self.query_one("#next", Button).disabled:
             self.leave()
             self.wizard.next_step(self.STEP)

@@ -143,6 +143,11 @@ class Terminal:
             time.sleep(0.05)
         raise AssertionError(f"{texts!r} never appeared; the screen was:\n{screen}")
 
+    def settle(self) -> None:
+        """Give a screen just shown a moment to take its first focus: keys sent in the instant of its
+        first frame can arrive before it (no person types that fast)."""
+        time.sleep(0.5)
+
     def keys(self, *keys: str, literal: bool = False) -> None:
         for key in keys:
             subprocess.run(["tmux", "send-keys", "-t", self.session, *(["-l"] if literal else []), key], check=True)
@@ -176,15 +181,19 @@ def test_killed_mid_install_then_resumed_from_welcome(tmp_path: Path,
         term.keys("Enter")
         term.wait_for("Step 1 of 12 · Target")
         term.keys("Down", "Enter", "C-n")
-        for title in ("Credentials", "Cluster", "Data services", "Sizing", "Modules", "Clerk"):
+        for title in ("Credentials", "Cluster", "Data services", "Sizing", "Modules"):
             term.wait_for(f"· {title}")
-            if title != "Clerk":
-                term.keys("C-n")
+            term.keys("C-n")
+        term.wait_for("· Clerk")
+        term.settle()
         term.keys(PK, literal=True)
+        term.wait_for("Frontend host: clerk.example.test")
         term.keys("C-n")
         term.wait_for("· Ingress and TLS")
+        term.settle()
         term.keys("Tab")
         term.keys(DOMAIN, literal=True)
+        term.wait_for(DOMAIN)
         term.keys("Tab", "Tab", "Space", "C-n")
         term.wait_for("· Review")
         term.keys("C-n")

@@ -348,3 +348,34 @@ async def test_f1_opens_help(root: Path) -> None:
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen.id == "sizing-screen"
+
+
+async def test_next_pressed_twice_before_the_screen_changes_moves_once(root: Path) -> None:
+    """A second Next from the screen being left is ignored: acting on it pushed the next screen twice
+    and crashed the wizard (DuplicateIds) when Ctrl+N was pressed quickly."""
+    app = WizardApp(root)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_step(app, pilot, "sizing")
+        app.next_step("sizing")
+        app.next_step("sizing")  # the same screen's second Next, before the switch completes
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        assert app.screen.id == "modules-screen"
+        app.prev_step("modules")
+        app.prev_step("modules")
+        await pilot.pause()
+        assert app.screen.id == "sizing-screen"
+
+
+async def test_next_takes_what_the_fields_show(root: Path) -> None:
+    """Ctrl+N right after a paste: Next judges the text on screen, even before its Changed messages ran."""
+    app = WizardApp(root)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_step(app, pilot, "sizing")
+        inp = app.screen.query_one("#f-sizing-nodes-count", Input)
+        with inp.prevent(Input.Changed):
+            inp.value = "5"  # shown, never processed as an answer
+        app.screen.action_next()  # type: ignore[attr-defined]
+        await pilot.pause()
+        assert app.screen.id == "sizing-screen", "a node count below 6 must keep the wizard on Sizing"
+        assert app.draft is not None and app.draft.get("sizing.nodes.count") == 5
