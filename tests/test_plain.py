@@ -1,7 +1,10 @@
-"""Plain mode driven through a real pseudo-terminal with pexpect, to a saved profile."""
+"""Plain mode driven through a real pseudo-terminal with pexpect: to a saved profile, and on through
+preflight and a sandbox install to the same result the wizard reaches (releases deployed in the
+emulated cluster: the Kubernetes API is emulated, kmock + our shim, as no real API server runs here)."""
 
 from __future__ import annotations
 
+import base64
 import os
 import sys
 import time
@@ -17,8 +20,9 @@ ENTER = "\r"
 DOWN = "\x1b[B"
 
 
-def spawn(state: Path) -> pexpect.spawn:
-    env = {**os.environ, "HFWIZARD_STATE_DIR": str(state), "TERM": "xterm", "NO_COLOR": "1"}
+def spawn(state: Path, **extra: str) -> pexpect.spawn:
+    env = {**os.environ, "HFWIZARD_STATE_DIR": str(state), "TERM": "xterm", "NO_COLOR": "1", **extra}
+    env.pop("KUBECONFIG", None)
     return pexpect.spawn(sys.executable, ["-m", "hfwizard", "--plain"], cwd=str(ROOT), env=env,
                          encoding="utf-8", timeout=30, dimensions=(24, 80))
 
@@ -73,3 +77,63 @@ def test_plain_mode_to_a_saved_profile(tmp_path: Path) -> None:
     assert loaded.clerk.secret_key == "env:CLERK_SECRET_KEY"
     text = (state / "installs" / "plain-test" / "profile.yaml").read_text()
     assert "sk_live_NOTAREF" not in text
+
+
+CANARY = "sk_test_CANARYplainmode7f2e"
+
+
+@pytest.mark.timeout(180)
+def test_plain_mode_through_preflight_and_a_sandbox_install(tmp_path: Path) -> None:
+    from hfwizard.sandbox.emulator import ClusterThread
+    from hfwizard.sandbox.rehearsal import STATE_FILE
+    from tests.engine_support import release_revisions, snapshot
+
+    state = tmp_path / "state"
+    child = spawn(state, CLERK_SECRET_KEY=CANARY, HFWIZARD_SANDBOX_READY_DELAY="0.2",
+                  HFWIZARD_SANDBOX_STEP_DELAY="0")
+    child.timeout = 90
+    answer(child, "Install name", "plain-e2e")
+    child.expect("Where will Highflame run")
+    child.send(DOWN)  # "existing" -> "sandbox"
+    time.sleep(0.2)
+    child.send(ENTER)
+    answer(child, "Namespace")
+    answer(child, "Helm release name")
+    answer(child, "Sizing preset")
+    for prompt in ("Worker nodes", "Cores per node", "Memory per node", "Memory per Redis node"):
+        answer(child, prompt)
+    for _ in range(7):
+        answer(child, r"Enable .*\?")
+    answer(child, "publishable key", "pk_test_Y2xlcmsuZXhhbXBsZS50ZXN0JA")
+    answer(child, "secret key reference", "env:CLERK_SECRET_KEY")
+    answer(child, "Public domain", "hf.sandbox.local")
+    answer(child, "Ingress class")
+    child.expect(r"Serve TLS\?")
+    child.send("n")
+    child.expect(r"Run preflight checks now\?")
+    child.send("y")
+    child.expect(r"preflight: \d+ passed, \d+ warnings, 0 failed, \d+ skipped")
+    preflight_out = child.before
+    child.expect(r"Install now\?")
+    child.send("y")
+    child.expect("install ok")
+    child.expect(pexpect.EOF)
+    out = preflight_out + child.before
+    child.close()
+    assert child.exitstatus == 0, out
+    assert "[skip] postgres/" in preflight_out and "[ok  ] kubernetes/api" in preflight_out
+    assert CANARY not in out, "the Clerk secret key leaked into plain mode's output"
+    install = state / "installs" / "plain-e2e"
+    with ClusterThread(controllers=False, state_file=install / STATE_FILE) as cluster:
+        releases = release_revisions(cluster)
+        objects = snapshot(cluster)
+    assert releases == {"highflame": [(1, "deployed")], "highflame-clickhouse": [(1, "deployed")]}
+    assert {"Deployment/highflame-guardrails", "StatefulSet/highflame-clickhouse"} <= set(objects)
+    # The emulated cluster's own store holds the Secret (as a real cluster's etcd would); nothing else
+    # the install wrote may, in clear or base64.
+    encoded = base64.b64encode(CANARY.encode())
+    for path in install.rglob("*"):
+        if path.is_file() and path.name != STATE_FILE:
+            data = path.read_bytes()
+            assert CANARY.encode() not in data and encoded not in data, f"{path.name} holds the secret"
+    assert encoded in (install / STATE_FILE).read_bytes(), "the Clerk Secret was not created from the reference"
