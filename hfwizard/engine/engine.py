@@ -265,7 +265,8 @@ class Engine:
             return (ExitCode.FAILED, "failed",
                     f"step {failed} failed; fix the cause and run `hfwizard resume` to retry it")
         self.journal.append(INSTALL_FINISHED, status="ok", exit_code=0)
-        return ExitCode.OK, "ok", "Highflame is installed"
+        where = " in the sandbox (a rehearsal on an emulated cluster)" if self.profile.is_sandbox else ""
+        return ExitCode.OK, "ok", f"Highflame is installed{where}"
 
     # ---- resume: check what the journal says is done -----------------------------------------------
 
