@@ -4,6 +4,7 @@ behind every secret reference, in events, container states and container logs, n
 from __future__ import annotations
 
 import base64
+import datetime
 import io
 import json
 import secrets as pysecrets
@@ -30,6 +31,12 @@ from hfwizard.daytwo.collectors import (
 )
 from hfwizard.daytwo.redact import Redactor
 from hfwizard.daytwo.sources import cluster_secret_values, profile_secret_values
+from hfwizard.daytwo.support import (
+    history_from_backend,
+    releases_from_journal,
+    support_bundle,
+    support_bundle_after_failure,
+)
 from hfwizard.sandbox.emulator import ClusterThread
 from tests.daytwo_support import assert_no_leak
 from tests.engine_support import CANARIES, FILE_CANARY, write_profile
@@ -275,3 +282,64 @@ def test_the_emulator_serves_no_pod_logs_and_the_collector_says_so(seeded: dict[
     assert all("no log support" in p for p in report.results[0].problems)
     assert len(report.results[0].problems) == 8
     assert [n for n in _members(out) if "/logs/" in n] == []
+
+
+class _AsyncHelm:
+    """Stands in for the Helm backend's coroutine `history(release, namespace)`."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, str]] = []
+
+    async def history(self, release: str, namespace: str) -> list[dict[str, Any]]:
+        self.asked.append((release, namespace))
+        return [{"revision": 1, "status": "deployed", "description": "Install complete"}]
+
+
+def test_support_bundle_in_one_call(seeded: dict[str, Any]) -> None:
+    install, generated = seeded["install"], seeded["generated"]
+    with (install / "journal.jsonl").open("a") as fh:
+        fh.write(json.dumps({"event": "step_finished", "step": "helm/gateway", "release": "gateway"}) + "\n")
+        fh.write('{"event": "step_finished", "release": "torn')
+    assert releases_from_journal(install / "journal.jsonl") == ["gateway"]
+    document = YAML(typ="safe").load((install / "profile.yaml").read_text())
+    helm = _AsyncHelm()
+    report = support_bundle(install, profile_document=document,
+                            api_client=_client_with_logs(seeded["kubeconfig"], _fake_logs(generated)),
+                            namespace=NS, releases=["clickhouse"], history=history_from_backend(helm, NS),
+                            preflight=lambda: {"checks": []}, reason="install failed",
+                            now=datetime.datetime(2026, 11, 30, 4, 5, 6, tzinfo=datetime.UTC))
+    assert report.path == install / "support" / "hfwizard-support-canary-20261130T040506Z.tar.gz"
+    assert stat.S_IMODE(report.path.stat().st_mode) == 0o600 and not report.failed
+    assert sorted(helm.asked) == [("clickhouse", NS), ("gateway", NS)]
+    members = _members(report.path)
+    for name, data in members.items():
+        assert_no_leak(name.encode() + b"\n" + data, [*CANARIES.values(), FILE_CANARY, generated], name)
+    index = json.loads(members["hfwizard-support-canary-20261130T040506Z/collectors.json"])
+    assert index["reason"] == "install failed" and index["masking_problems"] == []
+    assert {c["name"] for c in index["collectors"]} >= {"install", "preflight", "helm", "kubernetes/logs"}
+
+
+def test_bundle_after_a_failure_without_a_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    install = tmp_path / "installs" / "canary"
+    install.mkdir(parents=True)
+    write_profile(install, tmp_path / "kubeconfig")
+    monkeypatch.delenv("HFW_CANARY_PG", raising=False)  # a reference that no longer resolves
+    for name in ("HFW_CANARY_CLERK", "HFW_CANARY_OPENAI", "HFW_CANARY_PULL"):
+        monkeypatch.setenv(name, CANARIES[name])
+    (install / "install.log").write_text(f"redis said: bad password {FILE_CANARY}\n")
+    document = YAML(typ="safe").load((install / "profile.yaml").read_text())
+    path, line = support_bundle_after_failure(install, profile_document=document,
+                                              cluster_error="connection refused by 127.0.0.1:1")
+    assert path is not None and path.exists()
+    assert line == f"support bundle: {path} (kubernetes not collected)"
+    members = _members(path)
+    for name, data in members.items():
+        assert_no_leak(data, [FILE_CANARY], name)
+    index = json.loads(next(v for k, v in members.items() if k.endswith("/collectors.json")))
+    kube = next(c for c in index["collectors"] if c["name"] == "kubernetes")
+    assert kube["outcome"] == "failed" and kube["error"] == "ConnectionError: connection refused by 127.0.0.1:1"
+    assert index["masking_problems"] == [
+        "secret reference env:HFW_CANARY_PG: environment variable HFW_CANARY_PG is not set"]
+    # Under a file, not a folder: no one (root included) can write there.
+    path, line = support_bundle_after_failure(install, out_path=install / "profile.yaml" / "sub" / "b.tgz")
+    assert path is None and line.startswith("no support bundle could be written: NotADirectoryError")
