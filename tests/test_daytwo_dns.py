@@ -7,6 +7,8 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import dns.message
 import dns.rcode
@@ -20,7 +22,9 @@ from hfwizard.daytwo.dns import (
     Resolution,
     check_records,
     dns_records,
+    handoff_lines,
     lb_from_ingress,
+    load_balancer,
     platform_hosts,
 )
 from hfwizard.errors import BadInput
@@ -180,3 +184,33 @@ def test_a_nameserver_that_never_answers_is_reported_not_hung_on() -> None:
 def test_nameserver_must_be_an_address() -> None:
     with pytest.raises(BadInput, match=r"nameserver 'dns\.example\.test'"):
         check_records([DnsRecord("api.hf.example.test", "A", "198.51.100.7")], nameservers=["dns.example.test"])
+
+
+def test_handoff_lines_list_records_then_checks() -> None:
+    records = dns_records(["api.hf.example.test", "auth.hf.example.test"], LB)
+    zone = {"api.hf.example.test": [("CNAME", LB)], LB: [("A", LB_ADDRESSES[0])]}
+    with serving(zone) as ns:
+        checks = check_records(records, nameservers=[ns], timeout=2)
+    lines = handoff_lines(records, checks)
+    assert lines[:3] == ["DNS records to create (at your DNS provider):",
+                         f"  api.hf.example.test.  CNAME  {LB}.", f"  auth.hf.example.test.  CNAME  {LB}."]
+    assert lines[3] == "DNS now:" and lines[4].startswith("  ok         api.hf.example.test")
+    assert lines[5].startswith("  missing    auth.hf.example.test")
+    assert lines[6] == "1 of 2 records resolve to the load balancer (DNS changes can take a while to be seen)"
+    assert handoff_lines(records) == lines[:3]
+
+
+def test_load_balancer_read_from_the_install_ingress(cluster: Any, kubeconfig: Path) -> None:
+    """Emulated API (kmock + our shim; no real API server here): the Ingress status the controller sets."""
+    from kubernetes import client, config
+
+    cluster.call(lambda c: c.add_namespace("highflame"))
+    api = config.new_client_from_config(str(kubeconfig))
+    networking = client.NetworkingV1Api(api)
+    networking.create_namespaced_ingress("highflame", {
+        "metadata": {"name": "platform"},
+        "spec": {"ingressClassName": "nginx", "rules": [{"host": "api.hf.example.test"}]}})
+    assert load_balancer(api, "highflame") == []
+    networking.patch_namespaced_ingress_status("platform", "highflame", {
+        "status": {"loadBalancer": {"ingress": [{"hostname": LB}]}}})
+    assert load_balancer(api, "highflame") == [LB]

@@ -19,7 +19,7 @@ from hfwizard.daytwo.bundle import Collected, Collector, FileData, describe_erro
 
 # What an install folder holds that helps support, and what it must never give away even masked:
 # the kubeconfig (cluster credentials) and the sandbox emulator's state (every Secret's data).
-INSTALL_INCLUDE = ("profile.yaml", "journal.jsonl", "*.log", "logs/*", "logs/**/*", "preflight*.json",
+INSTALL_INCLUDE = ("profile.yaml", "*.jsonl", "*.log", "logs/*", "logs/**/*", "preflight*.json",
                    "lock-holder.json", "draft.yaml", "wizard.json", "status.json")
 INSTALL_EXCLUDE = ("kubeconfig*", "cluster-state.json*", "*.key", "*.pem", "*.lock", ".*")
 LOG_TAIL_LINES = 500

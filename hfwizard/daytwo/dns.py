@@ -111,6 +111,32 @@ def lb_from_ingress(ingress: Mapping[str, Any]) -> list[str]:
     return names[:1] if names else [str(e["ip"]) for e in entries if e.get("ip")]
 
 
+def load_balancer(api_client: Any, namespace: str, *, request_timeout: float = 10.0) -> list[str]:
+    """The load balancer in front of the install's Ingresses (through a `kubernetes.client.ApiClient`):
+    the first Ingress in `namespace` whose status has one. Empty while the cloud is still making it."""
+    from kubernetes import client
+
+    listing = client.NetworkingV1Api(api_client).list_namespaced_ingress(namespace, _request_timeout=request_timeout)
+    for ingress in sorted(api_client.sanitize_for_serialization(listing).get("items") or [],
+                          key=lambda i: i["metadata"]["name"]):
+        found = lb_from_ingress(ingress)
+        if found:
+            return found
+    return []
+
+
+def handoff_lines(records: Sequence[DnsRecord], checks: Sequence[RecordCheck] | None = None) -> list[str]:
+    """What to print after an install (and in `status`): the records to create, then, when checked,
+    a line per record and how many resolve to the load balancer."""
+    lines = ["DNS records to create (at your DNS provider):", *(f"  {r.line}" for r in records)]
+    if checks is not None:
+        ok = sum(c.status is Resolution.OK for c in checks)
+        lines += ["DNS now:", *(f"  {c.line}" for c in checks),
+                  f"{ok} of {len(checks)} records resolve to the load balancer"
+                  + ("" if ok == len(checks) else " (DNS changes can take a while to be seen)")]
+    return lines
+
+
 def check_records(records: Sequence[DnsRecord], nameservers: Sequence[str | tuple[str, int]] | None = None,
                   timeout: float = DEFAULT_TIMEOUT) -> list[RecordCheck]:
     """Ask DNS about each record, hosts side by side; `nameservers` ("IP", "IP:PORT", "[IPv6]:PORT" or
