@@ -34,6 +34,8 @@ MIN_DECODE_LEN = 16
 MAX_NESTING = 2
 
 _B64_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_URLSAFE_TO_B64 = bytes.maketrans(b"-_", b"+/")
+_HEX = b"0123456789abcdefABCDEF-"
 
 # Each pattern's group "secret" is what gets masked; what is around it stays for the reader.
 _SHAPES: list[re.Pattern[bytes]] = [
@@ -41,11 +43,13 @@ _SHAPES: list[re.Pattern[bytes]] = [
     re.compile(rb"-----BEGIN [A-Z0-9 ]{1,40}-----(?P<secret>.*?)(?=-----END [A-Z0-9 ]{1,40}-----)"
                rb"|-----BEGIN [A-Z0-9 ]{1,40}-----(?P<cut>(?:[A-Za-z0-9+/=\s]|\\[nr])+)", re.S),
     # Clerk (and Stripe-like) keys: sk_live_..., sk_test_..., pk_live_..., pk_test_...
-    re.compile(rb"\b[sp]k_(?:live|test)_(?P<secret>[A-Za-z0-9_\-]{6,})"),
+    # (Patterns start with a literal where they can: the regex engine then skips ahead at C speed,
+    # twenty times faster on MBs of logs; the lookbehinds run only where the literal matched.)
+    re.compile(rb"k_(?<=[sp]k_)(?<![A-Za-z0-9][sp]k_)(?:live|test)_(?P<secret>[A-Za-z0-9_\-]{6,})"),
     # JSON Web Tokens: header.payload.signature, header and payload base64url JSON objects.
-    re.compile(rb"(?P<secret>\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*)"),
+    re.compile(rb"(?P<secret>eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*)"),
     # AWS access key ids.
-    re.compile(rb"\b(?P<secret>(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16})\b"),
+    re.compile(rb"(?P<secret>A(?:KIA|SIA|GPA|IDA|ROA|NPA|NVA|IPA)[A-Z0-9]{16})"),
     # Credentials in URLs: scheme://user:password@host
     re.compile(rb"://[^\s:/@\"']{1,200}:(?P<secret>[^\s@/\"']{3,200})@"),
 ]
@@ -203,14 +207,16 @@ def _find_all(data: bytes, needles: list[bytes]) -> list[tuple[int, int]]:
 
 
 def _decode_b64(token: bytes) -> bytes | None:
+    # Hex ids and UUIDs are the commonest long tokens in logs; base64 of text is never hex alone.
+    if not token.translate(None, _HEX):
+        return None
     token = token.rstrip(b"=")
     if len(token) % 4 == 1:
         token = token[:-1]  # a stray character after the blob: decode what stands before it
-    padded = token + b"=" * (-len(token) % 4)
-    alphabet = b"-_" if (b"-" in token or b"_" in token) else b"+/"
+    token = token.translate(_URLSAFE_TO_B64)
     try:
-        return base64.b64decode(padded, altchars=alphabet, validate=True)
-    except (binascii.Error, ValueError):
+        return binascii.a2b_base64(token + b"=" * (-len(token) % 4), strict_mode=True)
+    except binascii.Error:
         return None
 
 
