@@ -154,6 +154,11 @@ def seeded(cluster: ClusterThread, kubeconfig: Path, tmp_path: Path, monkeypatch
                                        "data": _b64({".dockerconfigjson": docker})})
     core.create_namespaced_secret(NS, {"metadata": {"name": "customer-llm"},
                                        "data": _b64({"api-key": K8S_CANARY, "org": "acme-research"})})
+    release_data = base64.b64encode(json.dumps({"config": {"token": K8S_CANARY}}).encode()).decode()
+    core.create_namespaced_secret(NS, {
+        "metadata": {"name": "sh.helm.release.v1.gateway.v1",
+                     "labels": {"owner": "helm", "name": "gateway", "version": "1", "status": "failed"}},
+        "type": "helm.sh/release.v1", "data": {"release": base64.b64encode(release_data.encode()).decode()}})
     core.create_namespaced_event(NS, {
         "metadata": {"name": "gateway.leak"}, "type": "Warning", "reason": "Unhealthy",
         "involvedObject": {"kind": "Deployment", "name": "gateway", "namespace": NS},
@@ -314,7 +319,11 @@ def test_support_bundle_in_one_call(seeded: dict[str, Any]) -> None:
     members = _members(report.path)
     for name, data in members.items():
         assert_no_leak(name.encode() + b"\n" + data, [*CANARIES.values(), FILE_CANARY, generated], name)
-    index = json.loads(members["hfwizard-support-canary-20261130T040506Z/collectors.json"])
+    top = "hfwizard-support-canary-20261130T040506Z/"
+    records = json.loads(members[top + "helm-records/release-records.json"])
+    assert records == [{"release": "gateway", "revision": 1, "status": "failed", "modifiedAt": None,
+                        "record": "sh.helm.release.v1.gateway.v1"}]
+    index = json.loads(members[top + "collectors.json"])
     assert index["reason"] == "install failed" and index["masking_problems"] == []
     assert {c["name"] for c in index["collectors"]} >= {"install", "preflight", "helm", "kubernetes/logs"}
 

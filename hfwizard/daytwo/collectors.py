@@ -76,6 +76,26 @@ def helm_history_collector(releases: Iterable[str], history: Callable[[str], Any
     return Collector("helm", collect, timeout)
 
 
+def helm_records_collector(api_client: Any, namespace: str, *, request_timeout: float = REQUEST_TIMEOUT) -> Collector:
+    """Helm's release records in the cluster, by their labels only (release, revision, status, time):
+    the history even when Helm itself cannot run. The records' data (the whole release) stays out."""
+    from kubernetes import client
+
+    def collect() -> dict[str, FileData]:
+        listing = client.CoreV1Api(api_client).list_namespaced_secret(
+            namespace, label_selector="owner=helm", _request_timeout=request_timeout)
+        rows = []
+        for secret in listing.items:
+            labels = secret.metadata.labels or {}
+            rows.append({"release": labels.get("name"), "revision": int(labels.get("version") or 0),
+                         "status": labels.get("status"), "modifiedAt": labels.get("modifiedAt"),
+                         "record": secret.metadata.name})
+        rows.sort(key=lambda r: (str(r["release"]), r["revision"]))
+        return {"release-records.json": to_json(rows)}
+
+    return Collector("helm-records", collect)
+
+
 def kubernetes_collectors(api_client: Any, namespace: str, *, tail_lines: int = LOG_TAIL_LINES,
                           log_limit_bytes: int = LOG_LIMIT_BYTES,
                           request_timeout: float = REQUEST_TIMEOUT) -> list[Collector]:

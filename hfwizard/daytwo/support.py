@@ -16,6 +16,7 @@ from hfwizard import __version__
 from hfwizard.daytwo.bundle import DEFAULT_TIMEOUT, BundleReport, Collector, describe_error, write_support_bundle
 from hfwizard.daytwo.collectors import (
     helm_history_collector,
+    helm_records_collector,
     install_dir_collector,
     json_collector,
     kubernetes_collectors,
@@ -95,7 +96,8 @@ def support_bundle(install_dir: Path, *, profile_document: Mapping[str, Any] | N
     if history is not None and wanted:
         collectors.append(helm_history_collector(wanted, history))
     if api_client is not None and namespace:
-        collectors.extend(kubernetes_collectors(api_client, namespace))
+        collectors.extend([helm_records_collector(api_client, namespace),
+                           *kubernetes_collectors(api_client, namespace)])
     else:
         why = cluster_error or "no connection to the cluster was given"
         collectors.append(Collector("kubernetes", lambda: _unreachable(why)))
