@@ -1,12 +1,11 @@
-"""The support bundle: collectors run side by side, each under its own timeout, into one masked .tar.gz.
+"""The support bundle: collectors run side by side, each under its own timeout, into one masked .tar.gz."""
 
-A collector is a name and a callable returning files (relative name -> bytes or text), or a
-`Collected` when some of its parts failed. A collector that raises or outlives its timeout is
-listed in `collectors.json` with what went wrong, and the bundle is written without it: a support
-bundle is most wanted when things are broken, so nothing in it may be fatal. Every file, every name
-and `collectors.json` itself pass through the redactor before they enter the archive, and the
-archive is written atomically, mode 0600.
-"""
+# A collector is a name and a callable returning files (relative name -> bytes or text), or a
+# `Collected` when some of its parts failed. A collector that raises or outlives its timeout is
+# listed in `collectors.json` with what went wrong, and the bundle is written without it: a support
+# bundle is most wanted when things are broken, so nothing in it may be fatal. Every file, every name
+# and `collectors.json` itself pass through the redactor before they enter the archive, and the
+# archive is written atomically, mode 0600.
 
 from __future__ import annotations
 

@@ -1,10 +1,8 @@
-"""Ready collectors for the support bundle: the install's files, the cluster (pods, events, log tails,
-nodes, version) through a `kubernetes.client.ApiClient`, Helm history through a callable, any JSON.
+"""Ready collectors for the support bundle: install files, cluster state and log tails, Helm history, JSON."""
 
-Each takes its inputs explicitly, so the front end decides where they come from (the install folder,
-the profile's kubeconfig, the Helm backend). Kubernetes objects are summarised, never dumped whole:
-a pod's spec carries environment values, which have no business in a bundle.
-"""
+# Each takes its inputs explicitly, so the front end decides where they come from (the install folder,
+# the profile's kubeconfig, the Helm backend). Kubernetes objects are summarised, never dumped whole:
+# a pod's spec carries environment values, which have no business in a bundle.
 
 from __future__ import annotations
 

@@ -1,11 +1,10 @@
-"""The DNS hand-off: which records to create for the platform's hosts, and whether they resolve there yet.
+"""The DNS hand-off: which records to create for the platform's hosts, and whether they resolve there yet."""
 
-After an install the operator points each host (control., api., gateway., auth., discovery., studio.
-under the install's domain) at the ingress load balancer: a CNAME when the load balancer has a name,
-A/AAAA records when it has addresses. `check_records` asks DNS (the machine's resolver, or the
-nameservers given) what each host resolves to now, and says per record: resolves there, resolves
-elsewhere (and what it got), does not resolve, or could not be checked.
-"""
+# After an install the operator points each host (control., api., gateway., auth., discovery., studio.
+# under the install's domain) at the ingress load balancer: a CNAME when the load balancer has a name,
+# A/AAAA records when it has addresses. `check_records` asks DNS (the machine's resolver, or the
+# nameservers given) what each host resolves to now, and says per record: resolves there, resolves
+# elsewhere (and what it got), does not resolve, or could not be checked.
 
 from __future__ import annotations
 

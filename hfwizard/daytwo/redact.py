@@ -1,16 +1,15 @@
-"""Masking secret values (in clear, base64, URL and JSON forms) and anything shaped like a key or token.
+"""Masking secret values (in clear, base64, URL and JSON forms) and anything shaped like a key or token."""
 
-A `Redactor` is built from the secret values an install knows (resolved references and generated
-passwords). `redact(data)` finds every place to mask first and rewrites once, so overlapping finds
-(a value inside a JWT inside a URL) merge into one mask. Values are found with `bytes.find` per form,
-which runs at memory speed; a few anchored regular expressions catch keys and tokens of known shapes.
-
-A value inside a larger base64 blob is caught at whatever offset it sits: base64 maps each 3-byte
-group to 4 characters, so the value's encoding at offset 0, 1 or 2 within its group has a fixed core
-of characters that depends on the value alone, and that core is searched for like any other form.
-Long base64-looking tokens are also decoded and searched, which catches a value encoded twice (a
-registry password inside a base64 `auth` inside a base64 docker config).
-"""
+# A `Redactor` is built from the secret values an install knows (resolved references and generated
+# passwords). `redact(data)` finds every place to mask first and rewrites once, so overlapping finds
+# (a value inside a JWT inside a URL) merge into one mask. Values are found with `bytes.find` per form,
+# which runs at memory speed; a few anchored regular expressions catch keys and tokens of known shapes.
+#
+# A value inside a larger base64 blob is caught at whatever offset it sits: base64 maps each 3-byte
+# group to 4 characters, so the value's encoding at offset 0, 1 or 2 within its group has a fixed core
+# of characters that depends on the value alone, and that core is searched for like any other form.
+# Long base64-looking tokens are also decoded and searched, which catches a value encoded twice (a
+# registry password inside a base64 `auth` inside a base64 docker config).
 
 from __future__ import annotations
 

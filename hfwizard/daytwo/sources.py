@@ -1,5 +1,4 @@
-"""Where the masker's secret values come from: the profile's references, resolved here, and the
-install's Secrets in the cluster (which hold the generated passwords and the `k8s:` referenced keys)."""
+"""Where the masker's secret values come from: the profile's references and the install's Secrets."""
 
 from __future__ import annotations
 

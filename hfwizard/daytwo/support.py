@@ -1,5 +1,4 @@
-"""`hfwizard support-bundle NAME` in one call: the masker built from the install's secrets, the standard
-collectors, and the bundle written under the install folder (also after a failed install)."""
+"""`hfwizard support-bundle NAME` in one call: masker, standard collectors, bundle under the install folder."""
 
 from __future__ import annotations
 
