@@ -284,3 +284,67 @@ def test_readiness_reads_the_operator_status() -> None:
     fresh = ch.keeper_installation(PROFILES["s3-irsa"])
     assert ch.readiness(fresh) == (
         False, "ClickHouseKeeperInstallation highflame/ch: not yet picked up by the operator, 0/1 hosts completed")
+
+
+def test_watch_reports_a_stall_naming_the_installation_and_an_abort_at_once() -> None:
+    chi = ch.clickhouse_installation(PROFILES["s3-irsa"])
+    watch = ch.InstallationWatch(stall_seconds=30)
+    moving = {"status": "InProgress", "hostsCompleted": 0, "action": "create StatefulSet chi-ch-highflame-0-0"}
+    assert watch.observe(_with_status(chi, moving), 0.0).failure is None
+    assert watch.observe(_with_status(chi, moving), 29.0).failure is None
+    # Progress resets the clock; then nothing changes for 30 s.
+    later = {**moving, "hostsCompleted": 1}
+    assert watch.observe(_with_status(chi, later), 29.5).failure is None
+    assert watch.observe(_with_status(chi, later), 59.0).failure is None
+    stalled = watch.observe(_with_status(chi, later), 60.0)
+    assert stalled.failure == ("stalled, no progress for 30s: ClickHouseInstallation highflame/ch: InProgress, "
+                               "1/2 hosts completed, last action: create StatefulSet chi-ch-highflame-0-0")
+    gave_up = ch.InstallationWatch(stall_seconds=30).observe(
+        _with_status(chi, {"status": "Aborted", "error": "no Keeper"}), 0.0)
+    assert gave_up.failure == "ClickHouseInstallation highflame/ch: the operator aborted it (no Keeper)"
+    done = {"status": "Completed", "hosts": 2, "hostsCompleted": 2}
+    assert ch.InstallationWatch(stall_seconds=30).observe(_with_status(chi, done), 0.0).ready
+
+
+def test_changes_list_what_a_new_profile_would_change() -> None:
+    before = ch.clickhouse_installation(PROFILES["s3-irsa"])
+    before["metadata"].update({"resourceVersion": "17", "uid": "u-1", "generation": 3})
+    before["status"] = {"status": "Completed"}
+    assert ch.changes(before, ch.clickhouse_installation(PROFILES["s3-irsa"])) == []
+    bigger = PROFILES["s3-irsa"].model_copy(deep=True)
+    bigger.clickhouse.storage_size = "1Ti"
+    bigger.clickhouse.replicas = 3
+    assert ch.changes(before, ch.clickhouse_installation(bigger)) == [
+        "spec.configuration.clusters[0].layout.replicasCount: 2 -> 3",
+        "spec.templates.volumeClaimTemplates[0].spec.resources.requests.storage: 200Gi -> 1Ti",
+    ]
+    assert ch.changes(None, before) == ["ClickHouseInstallation ch: new"]
+
+
+def test_applied_objects_come_in_dependency_order_with_an_uninstall_policy() -> None:
+    applied = ch.applied_objects(PROFILES["s3-keys"])
+    assert [(a.obj["kind"], a.wait) for a in applied] == [
+        ("ServiceAccount", "none"), ("Secret", "none"), ("ClickHouseKeeperInstallation", "installation"),
+        ("ClickHouseInstallation", "installation"), ("Job", "job"), ("CronJob", "none")]
+    assert all(a.on_uninstall in ("delete", "keep") and a.why for a in applied)
+    assert [s.name for s in ch.secret_specs(PROFILES["s3-keys"])] == [
+        "clickhouse-secrets", "clickhouse-backup-credentials"]
+    assert [s.name for s in ch.secret_specs(PROFILES["s3-irsa"])] == ["clickhouse-secrets"]
+
+
+def test_operator_values_fit_the_chart_values_schema() -> None:
+    import io
+    import tarfile
+
+    from tests.clickhouse_support import OPERATOR_CHART
+
+    with tarfile.open(OPERATOR_CHART) as tar:
+        handle = tar.extractfile("altinity-clickhouse-operator/values.schema.json")
+        assert handle is not None
+        schema = json.load(io.TextIOWrapper(handle, encoding="utf-8"))
+    values = ch.operator_values(PROFILES["sharded-mirror"])
+    jsonschema.validate(values, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"operator": {"image": {"repository": 7}}}, schema)
+    assert (ch.OPERATOR_CHART.repo, ch.OPERATOR_CHART.name, ch.OPERATOR_CHART.version) == (
+        "https://helm.altinity.com", "altinity-clickhouse-operator", "0.25.6")

@@ -59,8 +59,9 @@ def _install_operator_chart(kubeconfig: Path) -> None:
 def _apply(api: client.ApiClient, obj: dict[str, Any]) -> None:
     """Server-side apply under hfwizard's field manager, as the engine applies objects."""
     group_version = obj["apiVersion"]
+    root = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
     plural = obj["kind"].lower() + "s"
-    path = f"/apis/{group_version}/namespaces/{obj['metadata']['namespace']}/{plural}/{obj['metadata']['name']}"
+    path = f"{root}/namespaces/{obj['metadata']['namespace']}/{plural}/{obj['metadata']['name']}"
     api.call_api(path, "PATCH", header_params={"Content-Type": "application/apply-patch+yaml",
                                                "Accept": "application/json"},
                  query_params=[("fieldManager", "hfwizard"), ("force", "true")],
@@ -100,10 +101,18 @@ def test_operator_chart_then_keeper_and_server_complete(
     assert set(operator_crds()) <= served
 
     chk, chi = ch.keeper_installation(PROFILE), ch.clickhouse_installation(PROFILE)
-    _apply(api, chk)
-    _apply(api, chi)
-    for obj in (chk, chi):
-        _until(lambda obj=obj: ch.readiness(_read(api, obj))[0])
+    # In the plan's order, each waited on as the plan says.
+    for applied in ch.applied_objects(PROFILE):
+        _apply(api, applied.obj)
+        if applied.wait == "installation":
+            _until(lambda obj=applied.obj: ch.readiness(_read(api, obj))[0])
+    job = _until(lambda: _job_complete(api))
+    assert job.metadata.name == "clickhouse-setup"
+    cron = client.BatchV1Api(api).read_namespaced_cron_job("clickhouse-backup", NS)
+    assert cron.spec.schedule == PROFILE.clickhouse.backup.schedule
+    account = core.read_namespaced_service_account("clickhouse", NS)
+    assert account.metadata.annotations == {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/ch-backup"}
+    assert "backup-config.yml" in core.read_namespaced_secret("clickhouse-backup-config", NS).data
     assert ch.readiness(_read(api, chi)) == (
         True, "ClickHouseInstallation highflame/ch: Completed, 2/2 hosts completed, last action: reconcile completed")
     status = _read(api, chi)["status"]
@@ -134,10 +143,34 @@ def test_operator_chart_then_keeper_and_server_complete(
     assert claims["data-chi-ch-highflame-0-0-0"].spec.resources.requests == {"storage": "64Gi"}
     assert claims["keeper-data-chk-ch-keeper-0-0-0"].spec.resources.requests == {"storage": "20Gi"}
 
-    # Re-applying the same objects changes nothing: no new generation, no duplicate hosts.
-    _apply(api, chi)
+    # Re-applying the same objects (a resume) changes nothing: no new generation, no duplicate hosts.
+    for applied in ch.applied_objects(PROFILE):
+        assert ch.changes(_read_any(api, applied.obj), applied.obj) == [], applied.obj["kind"]
+        _apply(api, applied.obj)
     assert _read(api, chi)["metadata"]["generation"] == 1
     assert len(apps.list_namespaced_stateful_set(NS).items) == 3
+    assert len(core.list_namespaced_persistent_volume_claim(NS).items) == 3
+    # A bigger volume in the profile is a change, listed before it is applied.
+    bigger = PROFILE.model_copy(deep=True)
+    bigger.clickhouse.storage_size = "100Gi"
+    assert ch.changes(_read(api, chi), ch.clickhouse_installation(bigger)) == [
+        "spec.templates.volumeClaimTemplates[0].spec.resources.requests.storage: 64Gi -> 100Gi"]
+
+
+def _job_complete(api: client.ApiClient) -> Any:
+    job = client.BatchV1Api(api).read_namespaced_job("clickhouse-setup", NS)
+    done = any(c.type == "Complete" and c.status == "True" for c in (job.status.conditions or []))
+    return job if done else None
+
+
+def _read_any(api: client.ApiClient, obj: dict[str, Any]) -> dict[str, Any]:
+    group_version = obj["apiVersion"]
+    root = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
+    path = f"{root}/namespaces/{obj['metadata']['namespace']}/{obj['kind'].lower()}s/{obj['metadata']['name']}"
+    found: dict[str, Any] = api.call_api(path, "GET", header_params={"Accept": "application/json"},
+                                         auth_settings=["BearerToken"], response_types_map={200: "object"},
+                                         _return_http_data_only=True)
+    return found
 
 
 def test_held_back_installation_stays_in_progress(
@@ -151,10 +184,14 @@ def test_held_back_installation_stays_in_progress(
     # Its hosts come up, but the operator never reports the installation done.
     _until(lambda: len(client.AppsV1Api(api).list_namespaced_stateful_set(NS).items) == 2)
     _until(lambda: (_read(api, chi).get("status") or {}).get("hostsCompleted") == 1)
-    time.sleep(1.5)
-    ready, summary = ch.readiness(_read(api, chi))
-    assert not ready
-    assert summary.startswith("ClickHouseInstallation highflame/ch: InProgress, 1/2 hosts completed")
+    # The install's watch sees no progress and reports the stall, naming the installation.
+    watch = ch.InstallationWatch(stall_seconds=1.0)
+    started = time.monotonic()
+    while (progress := watch.observe(_read(api, chi), time.monotonic())).failure is None:
+        assert not progress.ready and time.monotonic() - started < 10
+        time.sleep(0.2)
+    assert progress.failure.startswith("stalled, no progress for 1s: ClickHouseInstallation highflame/ch: "
+                                       "InProgress, 1/2 hosts completed"), progress.failure
     operator.release("ch", NS)
     _until(lambda: ch.readiness(_read(api, chi))[0])
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import yaml
 
 from hfwizard.platform.clickhouse_scripts import BACKUP_SCRIPT, SETUP_SCRIPT
+from hfwizard.platform.clickhouse_status import InstallationWatch, aborted, changes, expected_hosts, readiness
 from hfwizard.profile import BackupProvider, InstallProfile
 from hfwizard.secrets import RefKind, parse_ref
 from hfwizard.values import MANAGED_BY, MANAGED_BY_LABEL, SecretSpec
@@ -26,10 +27,11 @@ JSON = dict[str, Any]
 
 __all__ = [
     "BACKUP_CONFIG_SECRET", "BACKUP_CREDENTIALS_SECRET", "CHI_API_VERSION", "CHK_API_VERSION", "CLUSTER",
-    "OPERATOR_CHART", "SECRET_NAME", "SERVICE_ACCOUNT", "USERS", "BackupConfig", "Endpoints", "OperatorChart",
-    "aborted", "backup_config", "backup_cronjob", "clickhouse_installation", "clickhouse_secret_spec",
-    "expected_hosts", "keeper_installation", "namespace", "operator_values", "readiness", "server_resources",
-    "service_account", "service_endpoints", "setup_job",
+    "OPERATOR_CHART", "SECRET_NAME", "SERVICE_ACCOUNT", "USERS", "AppliedObject", "BackupConfig", "Endpoints",
+    "InstallationWatch", "OperatorChart", "aborted", "applied_objects", "backup_config", "backup_cronjob", "changes",
+    "clickhouse_installation", "clickhouse_secret_spec", "expected_hosts", "keeper_installation", "namespace",
+    "operator_values", "readiness", "secret_specs", "server_resources", "service_account", "service_endpoints",
+    "setup_job",
 ]
 
 
@@ -116,15 +118,6 @@ def server_resources(profile: InstallProfile) -> JSON:
     cpu, memory = ch.cpu or cpu, ch.memory or memory
     # Memory limit equals the request: ClickHouse sizes its caches from the cgroup limit.
     return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory}}
-
-
-def expected_hosts(obj: JSON) -> int:
-    """Hosts an installation asks for: shards x replicas summed over its clusters."""
-    total = 0
-    for cluster in ((obj.get("spec") or {}).get("configuration") or {}).get("clusters") or []:
-        layout = cluster.get("layout") or {}
-        total += int(layout.get("shardsCount") or 1) * int(layout.get("replicasCount") or 1)
-    return total
 
 
 def _volume_claim(name: str, size: str, storage_class: str | None) -> JSON:
@@ -305,49 +298,6 @@ class Endpoints:
 def service_endpoints(profile: InstallProfile) -> Endpoints:
     service = f"clickhouse-{profile.clickhouse.installation}"
     return Endpoints(service=service, host=f"{service}.{namespace(profile)}.svc")
-
-
-# ---- readiness ---------------------------------------------------------------------------------
-
-def _kind_name(obj: JSON) -> str:
-    meta = obj.get("metadata") or {}
-    return f"{obj.get('kind', 'installation')} {meta.get('namespace', '')}/{meta.get('name', '?')}"
-
-
-def _last_error(status: JSON) -> str | None:
-    errors = status.get("errors") or []
-    return status.get("error") or (str(errors[-1]) if errors else None)
-
-
-def readiness(obj: JSON) -> tuple[bool, str]:
-    """Whether the operator finished a CHI/CHK (status Completed, every host there), and a summary
-    naming the installation and what its status says; the summary changes whenever progress is made."""
-    status = obj.get("status") or {}
-    state = status.get("status") or "not yet picked up by the operator"
-    want = expected_hosts(obj)
-    hosts = int(status.get("hosts") or 0)
-    completed = int(status.get("hostsCompleted") or 0)
-    parts = [f"{_kind_name(obj)}: {state}", f"{completed}/{want} hosts completed"]
-    if status.get("action"):
-        parts.append(f"last action: {status['action']}")
-    error = _last_error(status)
-    if error:
-        parts.append(f"error: {error}")
-    generation = int((obj.get("metadata") or {}).get("generation") or 0)
-    seen = status.get("generation")
-    stale = seen is not None and generation and int(seen) < generation
-    if stale:
-        parts.append(f"operator has seen generation {seen} of {generation}")
-    ready = state == "Completed" and not stale and (hosts >= want or completed >= want)
-    return ready, ", ".join(parts)
-
-
-def aborted(obj: JSON) -> str | None:
-    """A message when the operator gave up on an installation (status Aborted), else None."""
-    status = obj.get("status") or {}
-    if status.get("status") != "Aborted":
-        return None
-    return f"{_kind_name(obj)}: the operator aborted it ({_last_error(status) or 'no error recorded'})"
 
 
 # ---- backups -----------------------------------------------------------------------------------
@@ -559,3 +509,43 @@ def backup_cronjob(profile: InstallProfile) -> JSON:
                                      "template": _script_pod(profile, BACKUP_CRONJOB, BACKUP_SCRIPT, env)}},
         },
     }
+
+
+# ---- the plan's view: what is applied, in order, and what uninstall does with it ---------------
+
+@dataclass(frozen=True)
+class AppliedObject:
+    """One object hfwizard applies (server-side, its field manager) and how the plan treats it."""
+
+    step: str  # the plan step it belongs to
+    obj: JSON
+    wait: Literal["none", "installation", "job"]  # installation: readiness(); job: Complete condition
+    on_uninstall: Literal["delete", "keep"]
+    why: str
+
+
+def applied_objects(profile: InstallProfile) -> list[AppliedObject]:
+    """In order, after the operator release: Keeper before the server (it needs Keeper's Service),
+    then the setup Job (needs the server), then the backup CronJob (needs the database)."""
+    config = backup_config(profile)
+    return [
+        AppliedObject("clickhouse/identity", service_account(profile), "none", "delete",
+                      "the pods' cloud identity; nothing else uses it"),
+        AppliedObject("clickhouse/identity", config.secret, "none", "delete",
+                      "backup-config.yml holds no secret; rendered again from the profile"),
+        AppliedObject("clickhouse/keeper", keeper_installation(profile), "installation", "delete",
+                      "the operator removes its StatefulSets and Services; the Keeper volumes stay (Retain)"),
+        AppliedObject("clickhouse/server", clickhouse_installation(profile), "installation", "delete",
+                      "the operator removes its StatefulSets and Services; the data volumes stay (Retain)"),
+        AppliedObject("clickhouse/setup", setup_job(profile), "job", "delete",
+                      "a finished one-off; idempotent when run again"),
+        AppliedObject("clickhouse/backup", backup_cronjob(profile), "none", "delete",
+                      "schedules backups only while ClickHouse is installed; the backups stay in the bucket"),
+    ]
+
+
+def secret_specs(profile: InstallProfile) -> list[SecretSpec]:
+    """Secrets written from references or generated; `clickhouse-secrets` is kept on uninstall: the
+    retained volumes hold users whose passwords it has, and a reinstall must reuse them."""
+    config = backup_config(profile)
+    return [clickhouse_secret_spec(), *([config.credentials] if config.credentials else [])]
