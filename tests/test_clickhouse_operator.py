@@ -101,6 +101,7 @@ def test_operator_chart_then_keeper_and_server_complete(
     assert set(operator_crds()) <= served
 
     chk, chi = ch.keeper_installation(PROFILE), ch.clickhouse_installation(PROFILE)
+    assert chk["metadata"]["name"] == chi["metadata"]["name"] == "ch"
     # In the plan's order, each waited on as the plan says.
     for applied in ch.applied_objects(PROFILE):
         _apply(api, applied.obj)
