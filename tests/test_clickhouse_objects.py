@@ -348,3 +348,14 @@ def test_operator_values_fit_the_chart_values_schema() -> None:
         jsonschema.validate({"operator": {"image": {"repository": 7}}}, schema)
     assert (ch.OPERATOR_CHART.repo, ch.OPERATOR_CHART.name, ch.OPERATOR_CHART.version) == (
         "https://helm.altinity.com", "altinity-clickhouse-operator", "0.25.6")
+
+
+def test_without_a_bucket_backups_stay_on_the_data_volume() -> None:
+    profile = _profile({})  # the sandbox: no bucket
+    config = ch.backup_config(profile)
+    doc = yaml.safe_load(config.text)
+    assert doc["general"]["remote_storage"] == "none" and set(doc) == {"general", "clickhouse", "api"}
+    assert config.credentials is None and config.service_account_annotations == {}
+    container = ch.backup_cronjob(profile)["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert {e["name"]: e.get("value") for e in container["env"]}["BACKUP_LOCATION"] == "local"
+    validate(ch.clickhouse_installation(profile))

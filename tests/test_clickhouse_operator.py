@@ -129,6 +129,11 @@ def test_operator_chart_then_keeper_and_server_complete(
         "clickhouse.altinity.com/shard": "0", "clickhouse.altinity.com/replica": "1"}
     containers = sts["chi-ch-highflame-0-0"].spec.template.spec.containers
     assert [c.name for c in containers] == ["clickhouse", "clickhouse-backup"]
+    # The sidecar sees the server's data: the operator mounts the data volume in every container.
+    assert all(("data", "/var/lib/clickhouse") in {(m.name, m.mount_path) for m in c.volume_mounts}
+               for c in containers)
+    keeper = sts["chk-ch-keeper-0-0"].spec.template.spec.containers[0]
+    assert ("keeper-data", "/var/lib/clickhouse-keeper") in {(m.name, m.mount_path) for m in keeper.volume_mounts}
     assert sts["chk-ch-keeper-0-0"].metadata.labels["clickhouse-keeper.altinity.com/chk"] == "ch"
 
     services = {s.metadata.name: s for s in core.list_namespaced_service(NS).items}

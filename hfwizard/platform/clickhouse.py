@@ -189,10 +189,9 @@ def _backup_sidecar(profile: InstallProfile, config: BackupConfig) -> JSON:
             *config.env,
         ],
         "ports": [{"name": "backup-api", "containerPort": BACKUP_API_PORT}],
-        "volumeMounts": [
-            {"name": "data", "mountPath": "/var/lib/clickhouse"},
-            {"name": "backup-config", "mountPath": "/etc/clickhouse-backup", "readOnly": True},
-        ],
+        # The data volume is not listed: the operator mounts the dataVolumeClaimTemplate at
+        # /var/lib/clickhouse in every container of the pod, this one included.
+        "volumeMounts": [{"name": "backup-config", "mountPath": "/etc/clickhouse-backup", "readOnly": True}],
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
     }
 
@@ -225,8 +224,7 @@ def clickhouse_installation(profile: InstallProfile) -> JSON:
                         "imagePullSecrets": _pull_secrets(profile),
                         "containers": [
                             {"name": "clickhouse", "image": _image(profile, SERVER_IMAGE),
-                             "resources": server_resources(profile),
-                             "volumeMounts": [{"name": "data", "mountPath": "/var/lib/clickhouse"}]},
+                             "resources": server_resources(profile)},
                             _backup_sidecar(profile, config),
                         ],
                         "volumes": [{"name": "backup-config", "secret": {"secretName": BACKUP_CONFIG_SECRET}}],
@@ -364,52 +362,54 @@ def _runs_per_day(schedule: str) -> int:
     return max(1, (per_hour or 1) * (hours or 1))
 
 
-def backup_config(profile: InstallProfile) -> BackupConfig:
-    """The backup config for the profile's provider, preferring the cloud's workload identity."""
+def _provider_block(profile: InstallProfile, keys: dict[str, str]) -> tuple[JSON, str, dict[str, str],
+                                                                          dict[str, str]]:
+    """(the provider's config block, the identity in words, ServiceAccount annotations, pod labels)."""
     b = profile.clickhouse.backup
-    storage = _STORAGE[b.provider]
     path = b.prefix.strip("/")
-    keys = _static_keys(profile)
-    general = {"remote_storage": storage, "backups_to_keep_local": -1, "backups_to_keep_remote": 0,
-               "log_level": "info", "allow_empty_backups": True}
+    if b.provider is BackupProvider.S3:
+        block: JSON = {"bucket": b.bucket, "region": b.region or profile.target.region or "", "path": path,
+                       "compression_format": "tar"}
+        if b.role_arn:
+            return block, f"IRSA role {b.role_arn}", {"eks.amazonaws.com/role-arn": b.role_arn}, {}
+        return block, "static keys" if keys else "the node's default AWS credentials", {}, {}
+    if b.provider is BackupProvider.GCS:
+        block = {"bucket": b.bucket, "path": path, "compression_format": "tar"}
+        if b.gcp_service_account:
+            block["sa_email"] = b.gcp_service_account
+            return (block, f"GKE workload identity {b.gcp_service_account}",
+                    {"iam.gke.io/gcp-service-account": b.gcp_service_account}, {})
+        return block, "a service-account key" if keys else "the node's default Google credentials", {}, {}
+    block = {"account_name": b.account or "", "container": b.bucket, "path": path, "compression_format": "tar"}
+    if b.azure_client_id:
+        block["use_managed_identity"] = True
+        return (block, f"Azure workload identity (managed identity {b.azure_client_id})",
+                {"azure.workload.identity/client-id": b.azure_client_id}, {"azure.workload.identity/use": "true"})
+    block["use_managed_identity"] = not keys
+    return block, "a storage account key" if keys else "the node's managed identity", {}, {}
+
+
+def backup_config(profile: InstallProfile) -> BackupConfig:
+    """The backup config for the profile's provider, preferring the cloud's workload identity. Without
+    a bucket (the sandbox) backups stay on the data volume: remote_storage none."""
+    b = profile.clickhouse.backup
+    keys = _static_keys(profile) if b.bucket else {}
+    # keep_remote stays 0: the CronJob keeps BACKUP_KEEP per database, which one global count cannot.
+    general: JSON = {"remote_storage": _STORAGE[b.provider] if b.bucket else "none",
+                     "backups_to_keep_local": -1 if b.bucket else 0, "backups_to_keep_remote": 0,
+                     "log_level": "info", "allow_empty_backups": True}
+    doc: JSON = {"general": general, "clickhouse": {"host": "localhost", "port": 9000, "timeout": "30m"},
+                 "api": {"listen": f"0.0.0.0:{BACKUP_API_PORT}", "create_integration_tables": True,
+                         "allow_parallel": False}}
     annotations: dict[str, str] = {}
     labels: dict[str, str] = {}
-    block: JSON
-    if b.provider is BackupProvider.S3:
-        block = {"bucket": b.bucket or "", "region": b.region or profile.target.region or "", "path": path,
-                 "compression_format": "tar"}
-        if b.role_arn:
-            annotations["eks.amazonaws.com/role-arn"] = b.role_arn
-            identity = f"IRSA role {b.role_arn}"
-        else:
-            identity = "static keys" if keys else "the node's default AWS credentials"
-    elif b.provider is BackupProvider.GCS:
-        block = {"bucket": b.bucket or "", "path": path, "compression_format": "tar"}
-        if b.gcp_service_account:
-            annotations["iam.gke.io/gcp-service-account"] = b.gcp_service_account
-            block["sa_email"] = b.gcp_service_account
-            identity = f"GKE workload identity {b.gcp_service_account}"
-        else:
-            identity = "a service-account key" if keys else "the node's default Google credentials"
-    else:
-        block = {"account_name": b.account or "", "container": b.bucket or "", "path": path,
-                 "compression_format": "tar"}
-        if b.azure_client_id:
-            annotations["azure.workload.identity/client-id"] = b.azure_client_id
-            labels["azure.workload.identity/use"] = "true"
-            block["use_managed_identity"] = True
-            identity = f"Azure workload identity (managed identity {b.azure_client_id})"
-        else:
-            identity = "a storage account key" if keys else "the node's managed identity"
-            block["use_managed_identity"] = not keys
-    # keep_remote stays 0: the CronJob keeps BACKUP_KEEP per database, which one global count cannot.
-    doc = {"general": general, "clickhouse": {"host": "localhost", "port": 9000, "timeout": "30m"},
-           "api": {"listen": f"0.0.0.0:{BACKUP_API_PORT}", "create_integration_tables": True,
-                   "allow_parallel": False},
-           storage: block}
+    identity = "no bucket: backups stay on the data volume"
+    if b.bucket:
+        block, identity, annotations, labels = _provider_block(profile, keys)
+        doc[general["remote_storage"]] = block
     text = yaml.safe_dump(doc, sort_keys=False)
     return BackupConfig(
-        provider=storage, text=text, secret=_config_secret(profile, text), identity=identity,
+        provider=general["remote_storage"], text=text, secret=_config_secret(profile, text), identity=identity,
         credentials=_credentials_spec(keys), env=_credential_env(keys),
         service_account_annotations=annotations, pod_labels=labels)
 
@@ -494,7 +494,8 @@ def backup_cronjob(profile: InstallProfile) -> JSON:
     b = profile.clickhouse.backup
     env = [*_client_env(profile, "highflame_backup"),
            {"name": "SHARDS", "value": str(profile.clickhouse.shards)},
-           {"name": "BACKUP_KEEP", "value": str(backup_keep(profile))}]
+           {"name": "BACKUP_KEEP", "value": str(backup_keep(profile))},
+           {"name": "BACKUP_LOCATION", "value": "remote" if b.bucket else "local"}]
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",

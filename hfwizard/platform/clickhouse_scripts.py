@@ -62,13 +62,14 @@ for shard in $(seq 0 $(( SHARDS - 1 ))); do
     WHERE name NOT IN ('system', 'INFORMATION_SCHEMA', 'information_schema', 'default')")
   for db in $dbs; do
     prefix="${db}-shard${shard}-"
-    run "$host" "create_remote --tables=${db}.* ${prefix}${stamp}"
-    echo "backup ${prefix}${stamp} uploaded"
+    if [ "$BACKUP_LOCATION" = remote ]; then create=create_remote; else create=create; fi
+    run "$host" "${create} --tables=${db}.* ${prefix}${stamp}"
+    echo "backup ${prefix}${stamp} made (${BACKUP_LOCATION})"
     old=$(client --host "$host" --query "SELECT name FROM system.backup_list
-      WHERE location = 'remote' AND startsWith(name, '${prefix}')
+      WHERE location = '${BACKUP_LOCATION}' AND startsWith(name, '${prefix}')
       ORDER BY created DESC LIMIT 1000000 OFFSET ${BACKUP_KEEP}")
     for name in $old; do
-      run "$host" "delete remote ${name}"
+      run "$host" "delete ${BACKUP_LOCATION} ${name}"
       echo "backup ${name} removed (keeping the last ${BACKUP_KEEP})"
     done
   done

@@ -41,12 +41,14 @@ class _Kind:
     cr_label: str  # clickhouse.altinity.com/chi, clickhouse-keeper.altinity.com/chk
     service: str  # the installation's own Service: clickhouse-<name> / keeper-<name>
     ports: tuple[tuple[str, int], ...]
+    data_path: str  # where the data volume claim template is mounted, in every container
 
 
 CHI: Final = _Kind("clickhouse.altinity.com/v1", "ClickHouseInstallation", "clickhouse.altinity.com", "chi",
-                   "chi", "clickhouse", (("http", 8123), ("tcp", 9000)))
+                   "chi", "clickhouse", (("http", 8123), ("tcp", 9000)), "/var/lib/clickhouse")
 CHK: Final = _Kind("clickhouse-keeper.altinity.com/v1", "ClickHouseKeeperInstallation",
-                   "clickhouse-keeper.altinity.com", "chk", "chk", "keeper", (("zk", 2181), ("raft", 9444)))
+                   "clickhouse-keeper.altinity.com", "chk", "chk", "keeper", (("zk", 2181), ("raft", 9444)),
+                   "/var/lib/clickhouse-keeper")
 _KINDS: Final = {(k.api_version, k.kind): k for k in (CHI, CHK)}
 
 
@@ -321,6 +323,7 @@ class ClickHouseOperator:
         labels = self._labels(kind, obj, host)
         pod_template, claims = _templates(obj)
         pod_meta = pod_template.get("metadata") or {}
+        pod_spec = _with_data_mounts(kind, obj, pod_template.get("spec") or {})
         sts = {
             "apiVersion": "apps/v1", "kind": "StatefulSet",
             "metadata": {"name": host.name, "namespace": ns, "labels": labels, "ownerReferences": self._owner(obj)},
@@ -330,7 +333,7 @@ class ClickHouseOperator:
                 "selector": {"matchLabels": labels},
                 "template": {"metadata": {"labels": {**(pod_meta.get("labels") or {}), **labels},
                                           "annotations": pod_meta.get("annotations") or {}},
-                             "spec": pod_template.get("spec") or {}},
+                             "spec": pod_spec},
                 "volumeClaimTemplates": [{"metadata": {"name": c["name"]}, "spec": c.get("spec") or {}}
                                          for c in claims],
             },
@@ -394,3 +397,17 @@ def _settled(obj: JSON) -> bool:
     status = obj.get("status") or {}
     return status.get("status") in ("Completed", "Aborted") and int(status.get("generation") or 0) == int(
         obj["metadata"].get("generation", 1))
+
+
+def _with_data_mounts(kind: _Kind, obj: JSON, spec: JSON) -> JSON:
+    """As the operator does: the data volume claim template mounted in every container of the pod."""
+    data = (((obj.get("spec") or {}).get("defaults") or {}).get("templates") or {}).get("dataVolumeClaimTemplate")
+    if not data:
+        return spec
+    containers = []
+    for container in spec.get("containers") or []:
+        mounts = list(container.get("volumeMounts") or [])
+        if not any(m.get("name") == data or m.get("mountPath") == kind.data_path for m in mounts):
+            mounts.append({"name": data, "mountPath": kind.data_path})
+        containers.append({**container, "volumeMounts": mounts})
+    return {**spec, "containers": containers}
