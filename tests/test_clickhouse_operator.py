@@ -184,11 +184,15 @@ def test_held_back_installation_stays_in_progress(
 ) -> None:
     _install_operator_chart(kubeconfig)
     api = config.new_client_from_config(str(kubeconfig))
-    operator.hold("ch", NS)
+    chk = ch.keeper_installation(PROFILE)
+    _apply(api, chk)
+    _until(lambda: ch.readiness(_read(api, chk))[0])
+    keeper_version = _read(api, chk)["metadata"]["resourceVersion"]
+    operator.hold("ch", NS)  # the glob matches both names; the finished Keeper must stay as it is
     chi = ch.clickhouse_installation(PROFILE)
     _apply(api, chi)
     # Its hosts come up, but the operator never reports the installation done.
-    _until(lambda: len(client.AppsV1Api(api).list_namespaced_stateful_set(NS).items) == 2)
+    _until(lambda: len(client.AppsV1Api(api).list_namespaced_stateful_set(NS).items) == 3)
     _until(lambda: (_read(api, chi).get("status") or {}).get("hostsCompleted") == 1)
     # The install's watch sees no progress and reports the stall, naming the installation.
     watch = ch.InstallationWatch(stall_seconds=1.0)
@@ -200,6 +204,7 @@ def test_held_back_installation_stays_in_progress(
                                        "InProgress, 1/2 hosts completed"), progress.failure
     operator.release("ch", NS)
     _until(lambda: ch.readiness(_read(api, chi))[0])
+    assert _read(api, chk)["metadata"]["resourceVersion"] == keeper_version  # no detour through InProgress
 
 
 def test_failing_installation_is_aborted_with_its_error(

@@ -226,6 +226,13 @@ class ClickHouseOperator:
         meta = obj["metadata"]
         held, failure = self._steering(obj)
         hosts = _hosts(kind, obj)
+        if not failure and _settled(obj) and obj["status"]["status"] == "Completed":
+            # Done with this generation (a restart, or a kick for another installation): keep what it
+            # made in place, without a detour through InProgress.
+            for host in hosts:
+                await self._apply_host(kind, obj, host)
+            await self._apply_cr_service(kind, obj)
+            return
         generation = int(meta.get("generation", 1))
         task_id = f"auto-{meta.get('uid', '')[:8]}-{generation}"
         await self._status(kind, obj, hosts, "InProgress", task_id, completed=0,
