@@ -138,6 +138,7 @@ def test_s3_backup_config_uses_the_irsa_role() -> None:
     profile = PROFILES["s3-irsa"]
     doc = _backup_doc(profile)
     assert doc["general"]["remote_storage"] == "s3"
+    assert doc["api"]["listen"] == "127.0.0.1:7171"  # deletes backups, takes no password: loopback only
     assert doc["s3"] == {"bucket": "acme-hf-backups", "region": "eu-west-1", "path": "prod/clickhouse",
                          "compression_format": "tar"}
     config = ch.backup_config(profile)

@@ -188,7 +188,6 @@ def _backup_sidecar(profile: InstallProfile, config: BackupConfig) -> JSON:
             {"name": "CLICKHOUSE_BACKUP_CONFIG", "value": "/etc/clickhouse-backup/backup-config.yml"},
             *config.env,
         ],
-        "ports": [{"name": "backup-api", "containerPort": BACKUP_API_PORT}],
         # The data volume is not listed: the operator mounts the dataVolumeClaimTemplate at
         # /var/lib/clickhouse in every container of the pod, this one included.
         "volumeMounts": [{"name": "backup-config", "mountPath": "/etc/clickhouse-backup", "readOnly": True}],
@@ -399,8 +398,10 @@ def backup_config(profile: InstallProfile) -> BackupConfig:
                      "backups_to_keep_local": -1 if b.bucket else 0, "backups_to_keep_remote": 0,
                      "log_level": "info", "allow_empty_backups": True}
     doc: JSON = {"general": general, "clickhouse": {"host": "localhost", "port": 9000, "timeout": "30m"},
-                 "api": {"listen": f"0.0.0.0:{BACKUP_API_PORT}", "create_integration_tables": True,
-                         "allow_parallel": False}}
+                 # Loopback only: the API deletes backups and takes no password; the integration
+                 # tables of the server in the same pod are its only callers.
+                 "api": {"listen": f"127.0.0.1:{BACKUP_API_PORT}", "create_integration_tables": True,
+                         "integration_tables_host": "127.0.0.1", "allow_parallel": False}}
     annotations: dict[str, str] = {}
     labels: dict[str, str] = {}
     identity = "no bucket: backups stay on the data volume"
