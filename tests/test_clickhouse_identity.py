@@ -136,3 +136,39 @@ def test_the_preflight_check_skips_without_a_role_and_warns_when_aws_cannot_tell
                                               "clickhouse", 10).run())
     assert warned.status is Status.WARN, warned
     assert "canary-aws-secret" not in warned.finding + (warned.remedy or "")
+
+
+GSA = "ch-backup@acme-prod-123.iam.gserviceaccount.com"
+
+
+def test_gcs_bucket_policy_read_for_the_google_service_account() -> None:
+    from hfwizard.checks.backup_identity import gcs_bucket_verdict
+
+    # Recorded shape of GET storage/v1/b/<bucket>/iam.
+    policy = {"kind": "storage#policy", "resourceId": "projects/_/buckets/acme-hf-backups", "version": 1,
+              "etag": "CAE=", "bindings": [
+                  {"role": "roles/storage.legacyBucketOwner", "members": ["projectOwner:acme-prod-123"]},
+                  {"role": "roles/storage.objectUser", "members": [f"serviceAccount:{GSA}"]}]}
+    assert gcs_bucket_verdict(policy, GSA, "acme-hf-backups").ok is True
+    creator = {"bindings": [{"role": "roles/storage.objectCreator", "members": [f"serviceAccount:{GSA}"]}]}
+    verdict = gcs_bucket_verdict(creator, GSA, "acme-hf-backups")
+    assert verdict.ok is False and "not read back or delete" in verdict.message
+    assert verdict.remedy and "--role roles/storage.objectUser" in verdict.remedy
+    nothing = gcs_bucket_verdict({"bindings": policy["bindings"][:1]}, GSA, "acme-hf-backups")
+    assert nothing.ok is None and "project-level" in nothing.message
+    custom = {"bindings": [{"role": "projects/acme-prod-123/roles/chBackup", "members": [f"serviceAccount:{GSA}"]}]}
+    assert gcs_bucket_verdict(custom, GSA, "acme-hf-backups").ok is None
+
+
+def test_gcp_workload_identity_binding_is_required() -> None:
+    from hfwizard.checks.backup_identity import gcp_workload_identity_verdict
+
+    member = "serviceAccount:acme-prod-123.svc.id.goog[highflame/clickhouse]"
+    policy = {"version": 1, "etag": "BwYx", "bindings": [
+        {"role": "roles/iam.workloadIdentityUser", "members": [member]}]}
+    assert gcp_workload_identity_verdict(policy, GSA, "acme-prod-123", "highflame", "clickhouse").ok is True
+    other = gcp_workload_identity_verdict(policy, GSA, "acme-prod-123", "platform", "clickhouse")
+    assert other.ok is False
+    assert other.remedy == (f"gcloud iam service-accounts add-iam-policy-binding {GSA} --role "
+                            "roles/iam.workloadIdentityUser --member "
+                            "\"serviceAccount:acme-prod-123.svc.id.goog[platform/clickhouse]\"")

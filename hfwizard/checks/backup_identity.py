@@ -1,5 +1,5 @@
-"""Backup identity check (AWS): the IRSA role ClickHouse pods assume trusts their ServiceAccount and
-may write the backup bucket, as far as IAM's own policy simulation can tell."""
+"""Backup identity checks: the identity ClickHouse pods use may write the backup bucket, where the cloud can tell
+(AWS: IRSA trust and IAM's policy simulation; GCP: workload identity and bucket IAM bindings, read)."""
 
 from __future__ import annotations
 
@@ -178,3 +178,42 @@ def identity_write_check(access: CloudAccess | None, role_arn: str | None, bucke
         return result(CHECK_ID, TITLE, status, verdict.message, verdict.remedy, started, role=role_arn)
 
     return Check(CHECK_ID, TITLE, run, timeout)
+
+
+# ---- GCP: read from IAM policies (no simulation API for another principal) ---------------------
+
+# Predefined roles that let clickhouse-backup upload, read back, list and delete objects.
+_GCS_ENOUGH = {"roles/storage.admin", "roles/storage.objectAdmin", "roles/storage.objectUser"}
+_GCS_WRITE_ONLY = {"roles/storage.objectCreator", "roles/storage.legacyBucketWriter"}
+
+
+def gcs_bucket_verdict(policy: dict[str, Any], gsa: str, bucket: str) -> Verdict:
+    """A bucket's IAM policy (storage/v1 b/<bucket>/iam) read for the pods' Google service account."""
+    member = f"serviceAccount:{gsa}"
+    roles = {b.get("role", "") for b in policy.get("bindings") or [] if member in (b.get("members") or [])}
+    if roles & _GCS_ENOUGH:
+        return Verdict(True, f"{gsa} holds {', '.join(sorted(roles & _GCS_ENOUGH))} on gs://{bucket}")
+    grant = (f"gcloud storage buckets add-iam-policy-binding gs://{bucket} --member {member} "
+             "--role roles/storage.objectUser")
+    if roles & _GCS_WRITE_ONLY:
+        return Verdict(False, f"{gsa} may write gs://{bucket} but not read back or delete "
+                              f"({', '.join(sorted(roles))}): retention and restores would fail", grant)
+    custom = sorted(r for r in roles if not r.startswith("roles/"))
+    if custom:
+        return Verdict(None, f"{gsa} holds custom roles on gs://{bucket} ({', '.join(custom)}); "
+                             "their permissions are not read here")
+    # Project-level grants do not show on the bucket: absence here is not proof.
+    return Verdict(None, f"no bucket-level role for {gsa} on gs://{bucket}; a project-level grant may "
+                         "still allow it", grant)
+
+
+def gcp_workload_identity_verdict(policy: dict[str, Any], gsa: str, project: str, namespace: str,
+                                  service_account: str) -> Verdict:
+    """The Google service account's own IAM policy must let the pods' ServiceAccount act as it."""
+    member = f"serviceAccount:{project}.svc.id.goog[{namespace}/{service_account}]"
+    for binding in policy.get("bindings") or []:
+        if binding.get("role") == "roles/iam.workloadIdentityUser" and member in (binding.get("members") or []):
+            return Verdict(True, f"{member} may act as {gsa} (workload identity)")
+    return Verdict(False, f"{member} may not act as {gsa}: no roles/iam.workloadIdentityUser binding",
+                   f"gcloud iam service-accounts add-iam-policy-binding {gsa} "
+                   f"--role roles/iam.workloadIdentityUser --member \"{member}\"")
