@@ -360,3 +360,16 @@ def test_without_a_bucket_backups_stay_on_the_data_volume() -> None:
     container = ch.backup_cronjob(profile)["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
     assert {e["name"]: e.get("value") for e in container["env"]}["BACKUP_LOCATION"] == "local"
     validate(ch.clickhouse_installation(profile))
+
+
+def test_s3_credentials_without_an_access_key_id_is_a_clear_profile_error() -> None:
+    from hfwizard.errors import ProfileError
+
+    profile = _profile({"backup": {"provider": "s3", "bucket": "b-backups", "credentials": "env:HFW_CH_SK"}})
+    with pytest.raises(ProfileError) as caught:
+        ch.backup_config(profile)
+    assert "clickhouse.backup.accessKeyId" in str(caught.value) and "roleArn" in str(caught.value)
+    paired = _profile({"backup": {"provider": "s3", "bucket": "b-backups", "accessKeyId": "env:HFW_CH_AK",
+                                  "credentials": "env:HFW_CH_SK"}})
+    assert ch.backup_config(paired).credentials.entries == {  # type: ignore[union-attr]
+        "S3_ACCESS_KEY": "env:HFW_CH_AK", "S3_SECRET_KEY": "env:HFW_CH_SK"}

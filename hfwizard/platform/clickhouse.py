@@ -17,6 +17,7 @@ from typing import Any, Final, Literal
 
 import yaml
 
+from hfwizard.errors import ProfileError
 from hfwizard.platform.clickhouse_scripts import BACKUP_SCRIPT, SETUP_SCRIPT
 from hfwizard.platform.clickhouse_status import InstallationWatch, aborted, changes, expected_hosts, readiness
 from hfwizard.profile import BackupProvider, InstallProfile
@@ -324,6 +325,10 @@ _STORAGE: Final = {BackupProvider.S3: "s3", BackupProvider.GCS: "gcs", BackupPro
 def _static_keys(profile: InstallProfile) -> dict[str, str]:
     """Env name -> secret reference, for the keys clickhouse-backup reads from its environment."""
     b = profile.clickhouse.backup
+    if b.provider is BackupProvider.S3 and b.credentials and not b.access_key_id:
+        raise ProfileError("clickhouse.backup.credentials alone cannot sign S3 requests",
+                           ["clickhouse.backup.accessKeyId: required with credentials (the secret access key)"],
+                           remedy="add accessKeyId, or better, drop the keys and give roleArn (IRSA)")
     if b.provider is BackupProvider.S3 and b.access_key_id:
         secret = b.secret_access_key or b.credentials
         assert secret is not None  # the profile's validator pairs them
