@@ -309,6 +309,40 @@ class Backup(Section):
     retention_days: int = Field(default=14, ge=1, le=3650)
     credentials: Ref | None = None
     """Access key / service-account key for the bucket, when workload identity is not used."""
+    keep: int | None = Field(default=None, ge=1, le=10000)
+    """Remote backups kept (clickhouse-backup's BACKUP_KEEP); default: as many as the schedule
+    makes in retentionDays."""
+    role_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+$")
+    """S3: IAM role the ClickHouse pods assume through IRSA (preferred over static keys)."""
+    access_key_id: Ref | None = None
+    """S3: static access key id, as a reference (only when no roleArn is given)."""
+    secret_access_key: Ref | None = None
+    """S3: static secret access key, as a reference."""
+    gcp_service_account: str | None = Field(
+        default=None, pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]@[a-z][-a-z0-9]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com$")
+    """GCS: Google service account the pods act as through GKE workload identity (preferred over a key)."""
+    azure_client_id: str | None = Field(default=None, pattern=r"^[0-9a-fA-F-]{36}$")
+    """Azure Blob: client id of the managed identity federated with the pods' service account
+    (preferred over an account key in `credentials`)."""
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> Backup:
+        # `credentials` predates the key pair: with accessKeyId it stands for the secret access key.
+        if self.access_key_id is not None and self.secret_access_key is None and self.credentials is None:
+            raise ValueError("accessKeyId needs secretAccessKey (the pair signs S3 requests)")
+        if self.secret_access_key is not None and self.access_key_id is None:
+            raise ValueError("secretAccessKey needs accessKeyId (the pair signs S3 requests)")
+        own = {"roleArn": (self.role_arn, BackupProvider.S3), "accessKeyId": (self.access_key_id, BackupProvider.S3),
+               "gcpServiceAccount": (self.gcp_service_account, BackupProvider.GCS),
+               "azureClientId": (self.azure_client_id, BackupProvider.AZURE)}
+        for field, (value, provider) in own.items():
+            if value is not None and self.provider is not provider:
+                raise ValueError(f"{field} is for provider {provider.value}, but provider is {self.provider.value}")
+        identity = self.role_arn or self.gcp_service_account or self.azure_client_id
+        if identity and (self.access_key_id or self.credentials):
+            raise ValueError("choose one way into the bucket: a workload identity (roleArn, gcpServiceAccount, "
+                             "azureClientId) or static keys, not both")
+        return self
 
 
 class ClickHouse(Section):
@@ -317,6 +351,23 @@ class ClickHouse(Section):
     """StorageClass for ClickHouse volumes; default: the cluster's default class."""
     replicas: int = Field(default=2, ge=1, le=9)
     backup: Backup = Backup()
+    shards: int = Field(default=1, ge=1, le=64)
+    """Shards of the ClickHouse cluster (each with `replicas` replicas)."""
+    cpu: Quantity | None = None
+    """CPU of each ClickHouse server; default from sizing (4, the reference server; 8 on large)."""
+    memory: Quantity | None = None
+    """Memory of each ClickHouse server; default from sizing (12Gi, the reference server; 24Gi on large)."""
+    keeper_replicas: Literal[1, 3, 5] = 1
+    """ClickHouse Keeper nodes (1, or 3 / 5 for a quorum that survives node loss)."""
+    keeper_storage_size: Quantity = "20Gi"
+    """Volume of each Keeper node."""
+    image_registry: Hostname | None = None
+    """Registry mirror for the ClickHouse, Keeper, backup and operator images (default: Docker Hub)."""
+    namespace: DnsLabel | None = None
+    """Namespace of the ClickHouse installations; default: the platform's namespace."""
+    installation: DnsLabel = "ch"
+    """Name of the ClickHouseInstallation and ClickHouseKeeperInstallation (the server Service is
+    clickhouse-<name>)."""
 
 
 _PK = re.compile(r"^pk_(test|live)_([A-Za-z0-9+/=_-]+)$")
