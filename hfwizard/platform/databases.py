@@ -83,15 +83,15 @@ def database_access(conninfo: Mapping[str, Any], names: Sequence[str]) -> Databa
     """Inspect (never change) which of `names` exist, who owns them, and whether the user may create them."""
     _check_names(names)
     with _connect(conninfo) as conn:
-        user, can_create = conn.execute(
-            "SELECT current_user, rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+        user, createdb, superuser = conn.execute(
+            "SELECT current_user, rolcreatedb, rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
         rows = conn.execute("SELECT d.datname, pg_get_userbyid(d.datdba) FROM pg_database d "
                             "WHERE d.datname = ANY(%s)", (list(names),)).fetchall()
-        superuser = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]
     owners = dict(rows)
     existing = [n for n in names if n in owners]
     foreign = {n: owners[n] for n in existing if owners[n] != user and not superuser}
-    return DatabaseAccess(user, bool(can_create), existing, [n for n in names if n not in owners], foreign)
+    return DatabaseAccess(user, bool(createdb or superuser), existing, [n for n in names if n not in owners],
+                          foreign)
 
 
 def ensure_databases(conninfo: Mapping[str, Any], names: Sequence[str]) -> list[str]:
