@@ -475,6 +475,16 @@ class Platform(Section):
     account_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
     """Highflame account id (ACCOUNT_ID), when Highflame gave one."""
 
+    @field_validator("version")
+    @classmethod
+    def _shipped(cls, v: str | None) -> str | None:
+        from hfwizard.platform.catalog import available_versions
+
+        if v is not None and v not in available_versions():
+            raise ValueError(f"platform release {v} is not shipped with this hfwizard "
+                             f"(shipped: {', '.join(available_versions())})")
+        return v
+
 
 class HelmBackend(StrEnum):
     EMBEDDED = "embedded"

@@ -178,3 +178,13 @@ def test_gke_shared_ingress_routes_agree() -> None:
     assert vendor == ours
     assert [c["domain"].split(".", 1)[0] for c in tmpl["gceIngress"]["uniqueManagedCertificate"]["certificateList"]] \
         == cat.hosts
+
+
+def test_a_profile_naming_an_unshipped_release_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from hfwizard.profile import InstallProfile
+
+    assert InstallProfile.model_validate({"platform": {"version": "2025.11"}}).platform.version == "2025.11"
+    with pytest.raises(ValidationError, match=r"2030\.01 is not shipped .*2025\.11, 2026\.02"):
+        InstallProfile.model_validate({"platform": {"version": "2030.01"}})

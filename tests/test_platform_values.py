@@ -86,6 +86,19 @@ def test_every_release_renders_with_the_real_charts(cloud: str) -> None:
 
 
 @needs_charts
+def test_the_older_release_renders_too_so_upgrades_can_be_planned() -> None:
+    profile = cloud_profile("aws", **{"platform.version": "2025.11"})
+    releases = service_releases(profile)
+    assert {(r.chart, r.version) for r in releases} == {("highflame-generic", "1.0.2"), ("highflame-redteam", "1.0.4")}
+    rendered = asyncio.run(_render_all(releases))
+    for r in releases:
+        for pdb in _kind(rendered[r.release], "PodDisruptionBudget"):
+            assert ("minAvailable" in pdb["spec"]) != ("maxUnavailable" in pdb["spec"]), r.release
+        image = _kind(rendered[r.release], "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["image"]
+        assert image.endswith(":2025.11")
+
+
+@needs_charts
 def test_gke_shared_ingress_has_managed_certificates_for_the_six_hosts() -> None:
     profile = cloud_profile("gcp", **{"ingress.tls": {"enabled": True}})
     ingress = next(r for r in service_releases(profile) if r.service == "ingress")
