@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from hfwizard.platform.catalog import load_catalog
 from hfwizard.platform.secretsets import default_goff, generated_secrets, prerequisite_secrets
-from hfwizard.platform.secretspec import Generate, SecretEntry, SecretSpec, generate, materialize
-from hfwizard.platform.values import service_releases
+from hfwizard.platform.secretspec import Generate, SecretEntry, SecretSpec, describe, generate, materialize
+from hfwizard.platform.values import all_secrets, service_releases
 from tests.platform_support import cloud_profile
 
 
@@ -97,3 +97,17 @@ def test_redis_ca_and_tls_secrets_come_from_files() -> None:
     assert admin["confimaps"]["configMapData"]["REDIS_CACERT"] == "/app/certs/redis-ca.pem"
     assert {"name": "redis-cert", "mountPath": "/app/certs/redis-ca.pem", "readOnly": True,
             "subPath": "redis-ca.pem"} in admin["volumeMounts"]
+
+
+def test_describe_lists_every_secret_with_sources_and_no_values() -> None:
+    profile = cloud_profile("aws")
+    listing = [describe(s) for s in all_secrets(profile)]
+    names = [d["name"] for d in listing]
+    assert names[:4] == ["highflame-platform-secrets", "highflame-auth-keys", "highflame-oauth-keys",
+                         "highflame-signing-keys"]
+    assert "highflame-admin-env" in names and "highflame-flag-env" not in names
+    admin = next(d for d in listing if d["name"] == "highflame-admin-env")
+    assert admin["keys"]["DB_PASSWORD"] == "from env:HF_CANARY_PG"
+    assert admin["keys"]["HIGHFLAME_INTERNAL_SERVICE_SECRET"] == \
+        "from k8s:highflame-platform-secrets/internal-service-secret"
+    assert listing[0]["keys"]["jwt-secret-key"].startswith("generated once")

@@ -122,8 +122,6 @@ class Service(_Data):
     service_account: ServiceAccount = ServiceAccount()
     databases: list[str] = []
     wait_for: list[str] = []
-    secret_env: bool = True
-    """False for a service that reads no environment from Secrets (no env Secret is made)."""
     env: dict[str, str] = {}
     extra_values: dict[str, Any] = {}
     """Chart values specific to this service (the red-teaming workers)."""

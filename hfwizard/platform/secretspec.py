@@ -157,3 +157,16 @@ def rsa_public_pem(private_pem: str) -> str:
 def _dockerconfig(server: str, username: str, token: str) -> str:
     auth = base64.b64encode(f"{username}:{token}".encode()).decode("ascii")
     return json.dumps({"auths": {server: {"username": username, "password": token, "auth": auth}}})
+
+
+def describe(spec: SecretSpec) -> dict[str, object]:
+    """A spec as plain data for `hfwizard render` and the journal: where each key comes from, no value."""
+    keys: dict[str, str] = {}
+    for key, e in spec.entries.items():
+        if e.generate is not None:
+            keys[key] = f"generated once ({e.generate.kind}), kept on resume and upgrade"
+        elif e.default is not None:
+            keys[key] = "built-in default"
+        else:
+            keys[key] = f"from {e.ref}" + (" (in a template)" if e.template else "")
+    return {"name": spec.name, "type": spec.type, "purpose": spec.purpose, "keys": keys}

@@ -295,3 +295,11 @@ def _redteam_workers(extra: dict[str, Any], node_selector: dict[str, str]) -> di
         if out.get(part, {}).get("enabled", True):
             out[part] = deep_merge(out.get(part, {}), {"nodeSelector": node_selector})
     return out
+
+
+def all_secrets(profile: InstallProfile, catalog: Catalog | None = None) -> list[SecretSpec]:
+    """Every Secret the install makes, in the order to make them: generated, prerequisites, env Secrets."""
+    from hfwizard.platform.secretsets import generated_secrets
+
+    catalog = catalog or load_catalog(profile.platform.version)
+    return [*generated_secrets(catalog), *prerequisite_secrets(profile, catalog), *env_secrets(profile, catalog)]
