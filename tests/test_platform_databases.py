@@ -10,8 +10,9 @@ import pytest
 from psycopg import sql
 
 from hfwizard.platform.catalog import load_catalog
-from hfwizard.platform.databases import DatabaseError, database_access, ensure_databases
+from hfwizard.platform.databases import DatabaseError, database_access, ensure_databases, profile_conninfo
 from hfwizard.platform.values import databases
+from hfwizard.profile import InstallProfile
 from tests.fixtures.servers import PG_CREATOR, PG_PASSWORD, PG_USER, PgServer
 from tests.platform_support import cloud_profile
 
@@ -37,7 +38,9 @@ def test_the_platform_needs_five_databases() -> None:
 
 
 def test_created_once_then_nothing(pg: PgServer) -> None:
-    creator = pg.conninfo(user=PG_CREATOR, password=PG_PASSWORD)
+    profile = InstallProfile.model_validate({"postgres": {
+        "host": pg.host, "port": pg.port, "user": PG_CREATOR, "database": pg.database, "sslmode": "disable"}})
+    creator = profile_conninfo(profile, PG_PASSWORD)
     assert ensure_databases(creator, NAMES) == NAMES
     assert ensure_databases(creator, NAMES) == []
     with psycopg.connect(**pg.conninfo()) as conn:

@@ -168,7 +168,8 @@ def pull_to(dest: Path, catalog: Catalog, platform: ChartSource, operator: Chart
 
     dest.mkdir(parents=True, exist_ok=True)
     entries: dict[str, list[dict[str, Any]]] = {}
-    pins: list[tuple[ChartPin, ChartSource]] = [(p, platform) for p in catalog.pins()[:3]]
+    charts = catalog.charts
+    pins: list[tuple[ChartPin, ChartSource]] = [(p, platform) for p in (charts.generic, charts.redteam, charts.ingress)]
     pins.append((catalog.clickhouse_operator, operator or platform))
     for pin, source in pins:
         fetched = source.fetch(pin.name, pin.version)

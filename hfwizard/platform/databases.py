@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hfwizard.errors import Failed
+from hfwizard.profile import InstallProfile
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -57,6 +58,18 @@ class DatabaseAccess:
             parts.append(f"not owned by {self.user}: {owned}; the services need to own them or be granted "
                          "CREATE on their public schema")
         return ". ".join(parts)
+
+
+def profile_conninfo(profile: InstallProfile, password: str | None) -> dict[str, Any]:
+    """psycopg keyword arguments for the profile's PostgreSQL (the caller resolves the password reference)."""
+    args: dict[str, Any] = {"host": profile.postgres.host, "port": profile.postgres.port,
+                            "user": profile.postgres.user, "dbname": profile.postgres.database,
+                            "sslmode": profile.postgres.sslmode.value, "connect_timeout": 10}
+    if password is not None:
+        args["password"] = password
+    if profile.postgres.ca_cert:
+        args["sslrootcert"] = profile.postgres.ca_cert
+    return args
 
 
 def _check_names(names: Sequence[str]) -> None:

@@ -138,6 +138,8 @@ def _release(profile: InstallProfile, catalog: Catalog, name: str, enabled: list
         used.add(PLATFORM_SECRETS)
     if REGISTRY_SECRET in made:
         used.add(REGISTRY_SECRET)
+    if REDIS_CA_SECRET in made and "REDIS_CACERT" in svc.env:
+        used.add(REDIS_CA_SECRET)
     return ServiceRelease(name, release, pin.name, pin.version, values, deps, svc.module, env_spec,
                           tuple(sorted(used)))
 
@@ -251,6 +253,8 @@ def _scaling(profile: InstallProfile, svc: Service) -> dict[str, Any]:
 
 
 def _service_account(profile: InstallProfile, svc: Service, name: str, generic: bool) -> dict[str, Any]:
+    # Only services that call the Kubernetes API or the cloud get a token mounted (Highflame mounts one
+    # everywhere; nothing else reads it).
     out: dict[str, Any] = {"create": True, "automount": svc.service_account.secrets_access
                            or svc.service_account.cloud_identity, "annotations": {}}
     ident = profile.identity
