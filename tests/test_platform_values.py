@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -211,19 +212,27 @@ def _resolver(cluster: dict[str, str]) -> Any:
             return os.environ[target]
         if kind == "k8s":
             return cluster[target]
-        return f"<{ref}>"
+        if kind == "file":  # the example profiles' own files are not on this machine
+            path = Path(target).expanduser()
+            return path.read_text() if path.is_file() else f"<contents of {target}>"
+        raise AssertionError(f"unexpected reference {ref}")
     return resolve
 
 
 @pytest.mark.parametrize("cloud", ["aws", "gcp", "azure", "existing", "sandbox"])
-def test_secrets_reach_env_secrets_and_never_values(cloud: str) -> None:
-    profile = cloud_profile(cloud)
+def test_secrets_reach_env_secrets_and_never_values(cloud: str, tmp_path: Path) -> None:
+    license_jwt, public_pem = tmp_path / "license.jwt", tmp_path / "public.pem"
+    license_jwt.write_text("eyJCanary-license-jwt")
+    public_pem.write_text("-----BEGIN PUBLIC KEY-----Canary-license-key")
+    profile = cloud_profile(cloud, **{"platform.license": {"jwt": f"file:{license_jwt}",
+                                                           "publicKey": f"file:{public_pem}"}})
     catalog = load_catalog()
     releases = service_releases(profile)
     values_text = json.dumps([r.values for r in releases])
     for canary in CANARIES.values():
         assert canary not in values_text
-    assert "env:HF_CANARY" not in values_text  # not even the references travel in values
+    assert "env:HF_CANARY" not in values_text and str(tmp_path) not in values_text
+    assert "Canary-license" not in values_text  # neither the references nor what they hold travel in values
     cluster = {}
     for spec in generated_secrets(catalog):
         cluster.update({f"{spec.name}/{k}": v for k, v in generate(spec).items()})
@@ -231,8 +240,7 @@ def test_secrets_reach_env_secrets_and_never_values(cloud: str) -> None:
     for spec in [*env_secrets(profile), *prerequisite_secrets(profile, catalog)]:
         data.update({f"{spec.name}/{k}": v for k, v in materialize(spec, _resolver(cluster)).items()})
     joined = json.dumps(data)
-    expected = set(CANARIES.values()) - {CANARIES["HF_CANARY_REDIS"]}
-    for canary in expected:
+    for canary in [*CANARIES.values(), "eyJCanary-license-jwt", "Canary-license-key"]:
         assert canary in joined, f"{canary} reaches no Secret"
     assert data["highflame-admin-env/HIGHFLAME_INTERNAL_SERVICE_SECRET"] == \
         cluster["highflame-platform-secrets/internal-service-secret"]
