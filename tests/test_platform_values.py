@@ -76,6 +76,10 @@ def test_every_release_renders_with_the_real_charts(cloud: str) -> None:
             assert ("minAvailable" in pdb["spec"]) != ("maxUnavailable" in pdb["spec"]), r.release
         service = next(d for d in _kind(docs, "Service") if d["metadata"]["name"] == r.release)
         assert service["spec"]["ports"][0]["port"] == svc.port
+        if cloud == "gcp" and svc.routes:
+            backend = _kind(docs, "BackendConfig")[0]
+            assert backend["spec"]["healthCheck"]["requestPath"] == svc.probes.readiness
+            assert backend["metadata"]["name"] in service["metadata"]["annotations"]["cloud.google.com/backend-config"]
         ingresses = _kind(docs, "Ingress")
         if cloud == "gcp" or not svc.routes:
             assert not ingresses, r.release
