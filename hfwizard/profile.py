@@ -14,6 +14,18 @@ from typing import Annotated, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from hfwizard.platform.settings import (
+    HIGHFLAME_CHARTS,
+    AwsIngress,
+    AzureIngress,
+    GcpIngress,
+    License,
+    ModelProvider,
+    NodeGroups,
+    ServiceName,
+    ServiceOverride,
+    WorkloadIdentity,
+)
 from hfwizard.secrets import Ref
 
 API_VERSION: Final = "hfwizard/v1"
@@ -176,6 +188,8 @@ class Sizing(Section):
     nodes: Nodes = Nodes()
     redis: RedisSizing = RedisSizing()
     postgres: PostgresSizing = PostgresSizing()
+    node_groups: NodeGroups = NodeGroups()
+    """Node groups the platform's services select (general, and gpu for the guardrail models)."""
 
 
 class Hpa(Section):
@@ -446,6 +460,12 @@ class Ingress(Section):
     tls: Tls = Tls()
     annotations: dict[str, str] = {}
     """Extra annotations, e.g. for the cloud's load balancer."""
+    aws: AwsIngress = AwsIngress()
+    """EKS: the ALB's subnets and security groups (the certificate is tls.acmCertificateArn)."""
+    azure: AzureIngress = AzureIngress()
+    """AKS: the application gateway's settings."""
+    gcp: GcpIngress = GcpIngress()
+    """GKE: static IP, SSL policy and Cloud Armor policy of the shared ingress."""
 
 
 class Images(Section):
@@ -456,6 +476,8 @@ class Images(Section):
     pull_username: str | None = None
     pull_secret: Ref | None = None
     """Registry token for pulling images, as a reference."""
+    mirror: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*$")
+    """Registry mirror (host[:port][/path]) that replaces the platform's registry (ghcr.io) in every image."""
 
 
 class ChartSource(Section):
@@ -478,12 +500,41 @@ class ChartSource(Section):
 class Charts(Section):
     highflame: ChartSource = ChartSource(ref="bundled:highflame")
     clickhouse: ChartSource = ChartSource(ref="bundled:clickhouse")
+    repository: str = Field(default=HIGHFLAME_CHARTS, pattern=r"^(https?|oci)://\S+$")
+    """Helm repository of the platform's charts (https:// with an index.yaml, or oci://registry/path)."""
+    mirror: str | None = None
+    """A local folder of chart tarballs and index.yaml (`hfwizard charts pull --to DIR`) for air-gapped
+    sites; when set, charts come from it and nothing is fetched."""
 
 
 class Platform(Section):
     model_api_keys: dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9][-a-z0-9]{0,40}$")], Ref] = {}
     """AI model API keys (openai, anthropic ...) as references; stored in a Kubernetes Secret."""
     log_level: Literal["debug", "info", "warn", "error"] = "info"
+    version: str | None = Field(default=None, pattern=r"^[0-9]{4}\.[0-9]{2}(\.[0-9]+)?$")
+    """Highflame platform release to install (a catalog shipped with hfwizard); default: the newest."""
+    license: License = License()
+    """The license Highflame issues (two files), as references."""
+    model: ModelProvider = ModelProvider()
+    """The LLM provider red teaming and Ramparts call."""
+    models_secret: Ref | None = None
+    """Highflame's model-download secret (HIGHFLAME_MODELS_SECRET) for the guardrail models."""
+    feature_flags: Ref | None = None
+    """GO Feature Flag relay configuration (goff.yaml); default: a built-in one with every flag off."""
+    gcp_credential: Ref | None = None
+    """Google credential JSON shield uses for Model Armor (optional outside GCP)."""
+    account_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    """Highflame account id (ACCOUNT_ID), when Highflame gave one."""
+
+    @field_validator("version")
+    @classmethod
+    def _shipped(cls, v: str | None) -> str | None:
+        from hfwizard.platform.catalog import available_versions
+
+        if v is not None and v not in available_versions():
+            raise ValueError(f"platform release {v} is not shipped with this hfwizard "
+                             f"(shipped: {', '.join(available_versions())})")
+        return v
 
 
 class HelmBackend(StrEnum):
@@ -529,6 +580,10 @@ class InstallProfile(Section):
     platform: Platform = Platform()
     install: InstallOptions = InstallOptions()
     preflight: PreflightOptions = PreflightOptions()
+    services: dict[ServiceName, ServiceOverride] = {}
+    """Per platform service (admin, shield, ...): Helm values laid over hfwizard's, the escape hatch."""
+    identity: WorkloadIdentity = WorkloadIdentity()
+    """Workload identity for the services that call the cloud (IRSA role, GCP service account, Azure id)."""
 
     @model_validator(mode="after")
     def _cross_section(self) -> InstallProfile:
