@@ -98,8 +98,7 @@ class RunContext:
         ctx = StepContext(self, step)
         try:
             if self.remaining() <= 0:
-                raise StepError(f"the install ran out of its {self.profile.install.timeout_seconds}s "
-                                "(install.timeoutSeconds)", remedy="raise install.timeoutSeconds and resume")
+                raise ctx.out_of_time()
             yield ctx
             if ctx.result is None:
                 raise StepError(f"step {step.id} ended without a result")  # a bug in a step kind

@@ -118,6 +118,7 @@ async def _watch(ctx: StepContext, release: str, call: asyncio.Task[ReleaseInfo]
     """Wait for Helm while reporting ready replicas; fail as stalled when nothing moves."""
     stall = ctx.profile.install.stall_seconds
     last: tuple[int, int] | None = None
+    waiting = ""
     try:
         while True:
             done, _ = await asyncio.wait({call}, timeout=ctx.run.poll_interval)
@@ -130,16 +131,17 @@ async def _watch(ctx: StepContext, release: str, call: asyncio.Task[ReleaseInfo]
                 loads = None  # a blip of the API; Helm is still working
             if loads is not None:
                 prog = (sum(w.ready for w in loads), sum(w.desired for w in loads))
+                waiting = progress_text(loads)
                 if prog != last:
                     last = prog
                     seen[0] = time.monotonic()
-                    ctx.progress(prog[0], prog[1], progress_text(loads))
+                    ctx.progress(prog[0], prog[1], waiting)
             if loads:
                 ctx.kill_point("mid")  # Helm has applied the manifests and is waiting
             now = time.monotonic()
             if now - seen[0] > stall:
                 raise StepError(f"stalled: nothing advanced for {stall}s (install.stallSeconds)"
-                                + (f"; {last[0]}/{last[1]} replicas ready" if last else ""),
+                                + (f"; {last[0]}/{last[1]} replicas ready, {waiting}" if last else ""),
                                 remedy="look at the failing pods' events below; `hfwizard resume` retries")
             if ctx.remaining() <= 0:
                 raise ctx.out_of_time()

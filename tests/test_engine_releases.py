@@ -1,0 +1,138 @@
+"""The engine on Highflame's real charts, and independent releases run side by side.
+
+The Kubernetes API is emulated (kmock plus our shim on loopback: no real API server can run on these
+machines) and its controller player makes workloads ready; Helm is real (the Go SDK in a child). The
+charts are Highflame's own tarballs, with the EKS values templates' `${VARS}` filled with harmless
+placeholders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hfwizard.engine.context import RunContext, StepContext
+from hfwizard.engine.engine import Engine, EngineOptions
+from hfwizard.engine.plan import Plan, Step, StepKind
+from hfwizard.engine.steps.verify import verify_once
+from hfwizard.events import Event, InstallFinished, StepFailed, StepFinished, StepProgress, StepStarted
+from hfwizard.profile import InstallProfile
+from hfwizard.sandbox.emulator import ClusterThread
+from hfwizard.store.journal import Journal
+from hfwizard.values import ReleaseSpec
+from tests.engine_support import emulated_cluster
+
+HIGHFLAME = Path("/work/shared/highflame")
+CHARTS = HIGHFLAME / "charts"
+VALUES = HIGHFLAME / "iac" / "helm-values" / "EKS"
+DEMO = Path(__file__).parent / "data" / "charts" / "demo"
+
+pytestmark = pytest.mark.skipif(not CHARTS.is_dir(), reason="Highflame's charts are not on this machine")
+
+
+def _values(name: str) -> dict[str, Any]:
+    text = (VALUES / f"highflame-{name}-helm-values-tmpl.yml").read_text()
+    fills = {"DOCKER_IMAGE": f"ghcr.io/highflame/{name}", "IMAGE_TAG": "1.0.0"}
+    text = re.sub(r"\$\{([A-Z0-9_]+)\}", lambda m: fills.get(m.group(1), f"placeholder-{m.group(1).lower()}"), text)
+    return dict(yaml.safe_load(text))
+
+
+def _profile(stall: int = 60, parallel: int = 4) -> InstallProfile:
+    return InstallProfile.model_validate({
+        "apiVersion": "hfwizard/v1", "kind": "InstallProfile", "metadata": {"name": "releases"},
+        "target": {"namespace": "highflame"}, "ingress": {"enabled": False},
+        "install": {"stallSeconds": stall, "timeoutSeconds": 300, "maxParallel": parallel}})
+
+
+def _plan(releases: dict[str, tuple[Path, dict[str, Any]]], verify: bool = True) -> Plan:
+    steps = [Step("namespace", "Namespace highflame", StepKind.NAMESPACE)]
+    for name, (chart, vals) in releases.items():
+        spec = ReleaseSpec(name, name, str(chart), None, None, vals)
+        steps.append(Step(f"helm/{name}", f"release {name}", StepKind.RELEASE, ("namespace",), release=spec))
+    if verify:
+        steps.append(Step("verify", "Verify", StepKind.VERIFY, tuple(s.id for s in steps[1:])))
+    return Plan("highflame", tuple(steps))
+
+
+def _run(cluster: ClusterThread, tmp: Path, profile: InstallProfile, plan: Plan) -> tuple[int | None, list[Event]]:
+    kc = cluster.write_kubeconfig(tmp / "kubeconfig")
+    seen: list[Event] = []
+
+    async def go() -> int | None:
+        engine = Engine(profile, tmp / "install", plan=plan,
+                        options=EngineOptions(kubeconfig=str(kc), context="sandbox", poll_interval=0.2))
+        async for event in engine.run():
+            seen.append(event)
+        return engine.exit_code
+
+    return asyncio.run(go()), seen
+
+
+def test_verification_follows_what_a_generic_release_created(tmp_path: Path) -> None:
+    """highflame-generic names its objects by `fullnameOverride` (highflame-admin, not the release
+    name `admin`) and sets no instance label; highflame-redteam labels per component. Progress and
+    verification follow both from the releases' manifests."""
+    plan = _plan({"admin": (CHARTS / "highflame-generic-1.0.3.tgz", _values("admin")),
+                  "redteam": (CHARTS / "highflame-redteam-1.0.5.tgz", _values("redteam"))})
+    with emulated_cluster(ready_delay=0.3) as cluster:
+        code, seen = _run(cluster, tmp_path, _profile(), plan)
+    done = seen[-1]
+    assert isinstance(done, InstallFinished) and code == 0, [e for e in seen if isinstance(e, StepFailed)]
+    progress = " ".join(e.message for e in seen if isinstance(e, StepProgress) and e.step_id == "helm/admin")
+    assert "highflame-admin" in progress
+    verified = next(e for e in seen if isinstance(e, StepFinished) and e.step_id == "verify")
+    count = int(verified.detail.split(" ", 1)[0])
+    assert count >= 3, verified.detail  # highflame-admin plus redteam's components
+
+
+def test_a_held_back_deployment_is_named_by_progress_and_verification(tmp_path: Path) -> None:
+    """The controller player never lets highflame-admin turn ready: the release step stalls naming it,
+    and a verification pass over what the release created names it too."""
+    plan = _plan({"admin": (CHARTS / "highflame-generic-1.0.3.tgz", _values("admin"))})
+    profile = _profile(stall=5)
+    with emulated_cluster(ready_delay=0.3) as cluster:
+        assert cluster.controllers is not None
+        cluster.controllers.hold("highflame-admin")
+        code, seen = _run(cluster, tmp_path, profile, plan)
+        failed = [e for e in seen if isinstance(e, StepFailed)]
+        assert code == 1 and [e.step_id for e in failed] == ["helm/admin"], failed
+        assert "waiting for highflame-admin 0/1" in failed[0].error, failed[0].error
+        assert any("pod/highflame-admin" in line for line in failed[0].pod_events), failed[0].pod_events
+
+        from hfwizard.engine.kube import Kube, connect
+
+        kube = Kube(connect(str(tmp_path / "kubeconfig"), "sandbox"))
+        run = RunContext(profile, plan, Journal(tmp_path / "j.jsonl"), kube, None, seen.append,  # type: ignore[arg-type]
+                         _no_fence, deadline=time.monotonic() + 60)
+        problems, loads = verify_once(StepContext(run, plan.step("verify")))
+    assert "Deployment highflame-admin: 0/1 ready" in problems, problems
+    assert any(w.name == "highflame-admin" and not w.is_ready for w in loads)
+
+
+async def _no_fence() -> None:
+    return None
+
+
+def test_independent_releases_run_side_by_side_at_most_max_parallel(tmp_path: Path) -> None:
+    """Five independent releases of the demo chart with install.maxParallel 2: two run at a time,
+    never three; each one finishes on its own."""
+    plan = _plan({f"par-{i}": (DEMO, {}) for i in range(5)}, verify=False)
+    with emulated_cluster(ready_delay=1.0) as cluster:
+        code, seen = _run(cluster, tmp_path, _profile(parallel=2), plan)
+    assert code == 0, [e for e in seen if isinstance(e, StepFailed)]
+    running, peak = set(), 0
+    for e in seen:
+        if isinstance(e, StepStarted) and e.step_id.startswith("helm/"):
+            running.add(e.step_id)
+            peak = max(peak, len(running))
+        elif isinstance(e, StepFinished) and e.step_id.startswith("helm/"):
+            running.discard(e.step_id)
+    assert peak == 2
+    assert sorted(e.step_id for e in seen if isinstance(e, StepFinished)) == sorted(
+        ["namespace", *(f"helm/par-{i}" for i in range(5))])
