@@ -12,19 +12,20 @@ import asyncio
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import yaml
 
-from hfwizard.engine.context import RunContext, StepContext
+from hfwizard.engine.context import RunContext, StepContext, StepResult
 from hfwizard.engine.engine import Engine, EngineOptions
 from hfwizard.engine.plan import Plan, Step, StepKind
+from hfwizard.engine.steps import StepRunner, register
 from hfwizard.engine.steps.verify import verify_once
 from hfwizard.events import Event, InstallFinished, StepFailed, StepFinished, StepProgress, StepStarted
 from hfwizard.profile import InstallProfile
 from hfwizard.sandbox.emulator import ClusterThread
-from hfwizard.store.journal import Journal
+from hfwizard.store.journal import Journal, StepState
 from hfwizard.values import ReleaseSpec
 from tests.engine_support import emulated_cluster
 
@@ -136,3 +137,44 @@ def test_independent_releases_run_side_by_side_at_most_max_parallel(tmp_path: Pa
     assert peak == 2
     assert sorted(e.step_id for e in seen if isinstance(e, StepFinished)) == sorted(
         ["namespace", *(f"helm/par-{i}" for i in range(5))])
+
+
+class _Probe(StepRunner):
+    """A step kind the run loop has never heard of: it writes a ConfigMap, and on resume checks it."""
+
+    runs: ClassVar[list[str]] = []
+
+    async def run(self, ctx: StepContext) -> StepResult:
+        await ctx.fence()
+        await asyncio.to_thread(ctx.kube.core.create_namespaced_config_map, ctx.namespace,
+                                {"metadata": {"name": ctx.id.replace("/", "-")}, "data": {"k": "v"}})
+        self.runs.append(ctx.id)
+        ctx.note(action="probe")
+        return StepResult(f"probe {ctx.id} done", {"made": ctx.id})
+
+    async def still_done(self, ctx: StepContext, record: StepState) -> tuple[bool, str]:
+        found = await asyncio.to_thread(ctx.kube.core.list_namespaced_config_map, ctx.namespace)
+        names = {c.metadata.name for c in found.items}
+        return ctx.id.replace("/", "-") in names and record.record.get("made") == ctx.id, "ConfigMap present"
+
+
+register("probe")(_Probe)
+
+
+def test_a_new_step_kind_plugs_in_without_the_run_loop_knowing(tmp_path: Path) -> None:
+    """A kind registered from outside runs, is journalled and reported by the run loop; a second run
+    (the first one left unfinished by a failing step after it) skips it through its own `still_done`."""
+    probe = Step("probe/a", "Probe", "probe", ("namespace",))  # type: ignore[arg-type]
+    broken = Step("helm/broken", "Broken", StepKind.RELEASE, ("probe/a",),
+                  release=ReleaseSpec("broken", "broken", str(tmp_path / "no-such-chart"), None, None, {}))
+    plan = Plan("highflame", (Step("namespace", "Namespace", StepKind.NAMESPACE), probe, broken))
+    _Probe.runs.clear()
+    with emulated_cluster() as cluster:
+        code, seen = _run(cluster, tmp_path, _profile(), plan)
+        assert code == 1 and _Probe.runs == ["probe/a"]
+        assert any(isinstance(e, StepFinished) and e.step_id == "probe/a" and e.detail == "probe probe/a done"
+                   for e in seen)
+        code, seen = _run(cluster, tmp_path, _profile(), plan)
+    assert code == 1 and _Probe.runs == ["probe/a"]  # not run again
+    skipped = [e for e in seen if isinstance(e, StepFinished) and e.status == "skipped"]
+    assert [e.step_id for e in skipped] == ["namespace", "probe/a"]
