@@ -22,7 +22,8 @@ from hfwizard.engine.engine import Engine, EngineOptions
 from hfwizard.engine.plan import Plan, Step, StepKind
 from hfwizard.engine.steps import StepRunner, register
 from hfwizard.engine.steps.verify import verify_once
-from hfwizard.events import Event, InstallFinished, StepFailed, StepFinished, StepProgress, StepStarted
+from hfwizard.engine.workloads import release_objects
+from hfwizard.events import Event, InstallFinished, LogLine, StepFailed, StepFinished, StepProgress, StepStarted
 from hfwizard.profile import InstallProfile
 from hfwizard.sandbox.emulator import ClusterThread
 from hfwizard.store.journal import Journal, StepState
@@ -75,13 +76,18 @@ def _run(cluster: ClusterThread, tmp: Path, profile: InstallProfile, plan: Plan)
     return asyncio.run(go()), seen
 
 
-def test_verification_follows_what_a_generic_release_created(tmp_path: Path) -> None:
+@pytest.mark.parametrize("driver", ["secret", "configmap"], ids=["records-read-through-the-api", "asked-of-helm"])
+def test_verification_follows_what_a_generic_release_created(tmp_path: Path, driver: str,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """highflame-generic names its objects by `fullnameOverride` (highflame-admin, not the release
     name `admin`) and sets no instance label; highflame-redteam labels per component. Progress and
-    verification follow both from the releases' manifests."""
+    verification follow both from the releases' manifests: read from Helm's release records, or,
+    where Helm is said to keep them elsewhere (HELM_DRIVER), asked of Helm (the embedded child
+    parses the manifest and returns kinds and names only)."""
+    monkeypatch.setenv("HELM_DRIVER", driver)
     plan = _plan({"admin": (CHARTS / "highflame-generic-1.0.3.tgz", _values("admin")),
                   "redteam": (CHARTS / "highflame-redteam-1.0.5.tgz", _values("redteam"))})
-    with emulated_cluster(ready_delay=0.3) as cluster:
+    with emulated_cluster(ready_delay=2.0) as cluster:  # slow enough to be seen waiting
         code, seen = _run(cluster, tmp_path, _profile(), plan)
     done = seen[-1]
     assert isinstance(done, InstallFinished) and code == 0, [e for e in seen if isinstance(e, StepFailed)]
@@ -90,6 +96,8 @@ def test_verification_follows_what_a_generic_release_created(tmp_path: Path) -> 
     verified = next(e for e in seen if isinstance(e, StepFinished) and e.step_id == "verify")
     count = int(verified.detail.split(" ", 1)[0])
     assert count >= 3, verified.detail  # highflame-admin plus redteam's components
+    if driver == "configmap":
+        assert not any(isinstance(e, LogLine) and "release" in e.line and "no Helm record" in e.line for e in seen)
 
 
 def test_a_held_back_deployment_is_named_by_progress_and_verification(tmp_path: Path) -> None:
@@ -111,7 +119,8 @@ def test_a_held_back_deployment_is_named_by_progress_and_verification(tmp_path: 
         kube = Kube(connect(str(tmp_path / "kubeconfig"), "sandbox"))
         run = RunContext(profile, plan, Journal(tmp_path / "j.jsonl"), kube, None, seen.append,  # type: ignore[arg-type]
                          _no_fence, deadline=time.monotonic() + 60)
-        problems, loads = verify_once(StepContext(run, plan.step("verify")))
+        made = {"admin": release_objects(kube, "highflame", "admin")}
+        problems, loads = verify_once(StepContext(run, plan.step("verify")), made)
     assert "Deployment highflame-admin: 0/1 ready" in problems, problems
     assert any(w.name == "highflame-admin" and not w.is_ready for w in loads)
 
@@ -178,3 +187,21 @@ def test_a_new_step_kind_plugs_in_without_the_run_loop_knowing(tmp_path: Path) -
     assert code == 1 and _Probe.runs == ["probe/a"]  # not run again
     skipped = [e for e in seen if isinstance(e, StepFinished) and e.status == "skipped"]
     assert [e.step_id for e in skipped] == ["namespace", "probe/a"]
+
+
+def test_the_embedded_helm_lists_a_release_s_objects_without_their_contents(tmp_path: Path) -> None:
+    """The child parses the manifest (which can hold rendered Secrets) and returns kinds and names,
+    the same list the engine reads from Helm's release record through the API."""
+    plan = _plan({"admin": (CHARTS / "highflame-generic-1.0.3.tgz", _values("admin"))}, verify=False)
+    with emulated_cluster() as cluster:
+        code, _ = _run(cluster, tmp_path, _profile(), plan)
+        assert code == 0
+        from hfwizard.engine.helm_embedded import EmbeddedHelm
+        from hfwizard.engine.kube import Kube, connect
+
+        kc = str(tmp_path / "kubeconfig")
+        rows = asyncio.run(EmbeddedHelm(kc, "sandbox").release_objects("admin", "highflame"))
+        via_api = release_objects(Kube(connect(kc, "sandbox")), "highflame", "admin")
+    assert ("Deployment", "highflame-admin", "highflame") in rows
+    assert via_api is not None and sorted(rows) == sorted((o.kind, o.name, o.namespace) for o in via_api)
+    assert all(len(row) == 3 for row in rows)

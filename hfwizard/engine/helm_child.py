@@ -260,6 +260,11 @@ def _run(helm: Any, context: Any, request: Mapping[str, Any]) -> Any:
             return _strip(result)
         if op == "status":
             return _strip(cfg.status(request["release"]))
+        if op == "objects":
+            from hfwizard.engine.workloads import parse_manifest
+
+            manifest = str(cfg.status(request["release"]).get("manifest") or "")
+            return [(o.kind, o.name, o.namespace) for o in parse_manifest(manifest, namespace or "default")]
         if op == "history":
             return [_strip(row) for row in cfg.history(request["release"])]
         if op == "list":

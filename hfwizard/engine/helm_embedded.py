@@ -152,6 +152,11 @@ class EmbeddedHelm:
             await self._call("status", {"release": release, "namespace": namespace})
         )
 
+    async def release_objects(self, release: str, namespace: str) -> list[tuple[str, str, str]]:
+        """The manifest is parsed in the child: only kinds and names cross (it can hold Secrets)."""
+        rows = await self._call("objects", {"release": release, "namespace": namespace})
+        return [(str(k), str(n), str(ns)) for k, n, ns in rows]
+
     async def history(self, release: str, namespace: str) -> list[ReleaseInfo]:
         rows = await self._call("history", {"release": release, "namespace": namespace})
         return [ReleaseInfo.from_summary(row) for row in rows]

@@ -135,11 +135,6 @@ def workload_states(kube: Kube, objects: list[ManifestObject]) -> list[Workload]
     return sorted(out, key=lambda w: (w.kind, w.name))
 
 
-def release_workloads(kube: Kube, namespace: str, release: str) -> list[Workload]:
-    """The workloads the release's latest revision lists, with their readiness ([] before its record)."""
-    return workload_states(kube, release_objects(kube, namespace, release) or [])
-
-
 def objects_of(kube: Kube, kind: str, objects: list[ManifestObject]) -> list[dict[str, Any]]:
     """The cluster's copies of the objects of `kind` among `objects` (missing ones left out)."""
     out: list[dict[str, Any]] = []
@@ -149,9 +144,8 @@ def objects_of(kube: Kube, kind: str, objects: list[ManifestObject]) -> list[dic
     return out
 
 
-def release_pod_events(kube: Kube, namespace: str, release: str, limit: int = 10) -> list[str]:
-    """Why the release's unready pods wait (the pods its workloads select), and their last warnings."""
-    objects = release_objects(kube, namespace, release) or []
+def pod_events(kube: Kube, namespace: str, objects: list[ManifestObject], limit: int = 10) -> list[str]:
+    """Why the unready pods of these workloads wait (the pods they select), and their last warnings."""
     selectors = []
     for kind in WORKLOAD_KINDS:
         for item in objects_of(kube, kind, objects):

@@ -23,7 +23,14 @@ from hfwizard.engine.context import StepContext, StepError, StepResult
 from hfwizard.engine.helm import PENDING_STATUSES, ChartRef, HelmError, ReleaseInfo, ReleaseNotFound
 from hfwizard.engine.plan import StepKind
 from hfwizard.engine.steps.base import StepRunner, register
-from hfwizard.engine.workloads import Workload, progress_text, release_pod_events, release_workloads
+from hfwizard.engine.workloads import (
+    ManifestObject,
+    Workload,
+    pod_events,
+    progress_text,
+    release_objects,
+    workload_states,
+)
 from hfwizard.errors import HfwizardError
 from hfwizard.store.journal import StepState
 
@@ -62,7 +69,7 @@ class ReleaseStep(StepRunner):
             info = await _watch(ctx, name, call, progress_seen)
         except (HelmError, StepError) as exc:
             await _after_failure(ctx, name, base)
-            events = tuple(await asyncio.to_thread(release_pod_events, ctx.kube, ns, name))
+            events = tuple(await failing_pods(ctx, name))
             message = f"Helm: {exc.message}" if isinstance(exc, HelmError) else exc.message
             raise StepError(message, exc.remedy, events) from None
         return StepResult(f"release {name} {info.status} at revision {info.revision} ({info.chart})",
@@ -93,6 +100,27 @@ async def release_record(ctx: StepContext, name: str) -> tuple[int, str] | None:
     except ReleaseNotFound:
         return None
     return info.revision, info.status
+
+
+async def manifest_objects(ctx: StepContext, release: str) -> list[ManifestObject] | None:
+    """What the release's latest revision lists: from Helm's record through the API (no Helm start),
+    else from Helm itself (another storage driver). None when the release has no record."""
+    if helm_records_in_secrets():
+        return await asyncio.to_thread(release_objects, ctx.kube, ctx.namespace, release)
+    try:
+        rows = await ctx.helm.release_objects(release, ctx.namespace)
+    except ReleaseNotFound:
+        return None
+    return [ManifestObject(kind, name, ns) for kind, name, ns in rows]
+
+
+async def failing_pods(ctx: StepContext, release: str) -> list[str]:
+    """The release's unready pods: why they wait, and their last Warning events."""
+    try:
+        objects = await manifest_objects(ctx, release) or []
+    except HelmError:
+        return []
+    return await asyncio.to_thread(pod_events, ctx.kube, ctx.namespace, objects)
 
 
 def _adoptable(ctx: StepContext, name: str, current: tuple[int, str] | None, vhash: str) -> StepResult | None:
@@ -126,7 +154,8 @@ async def _watch(ctx: StepContext, release: str, call: asyncio.Task[ReleaseInfo]
                 return call.result()
             loads: list[Workload] | None
             try:
-                loads = await asyncio.to_thread(release_workloads, ctx.kube, ctx.namespace, release)
+                objects = await manifest_objects(ctx, release)
+                loads = await asyncio.to_thread(workload_states, ctx.kube, objects or [])
             except Exception:
                 loads = None  # a blip of the API; Helm is still working
             if loads is not None:

@@ -10,15 +10,8 @@ from hfwizard import values
 from hfwizard.engine.context import StepContext, StepError, StepResult
 from hfwizard.engine.plan import StepKind
 from hfwizard.engine.steps.base import StepRunner, register
-from hfwizard.engine.workloads import (
-    ManifestObject,
-    Workload,
-    objects_of,
-    progress_text,
-    release_objects,
-    release_pod_events,
-    workload_states,
-)
+from hfwizard.engine.steps.release import failing_pods, manifest_objects
+from hfwizard.engine.workloads import ManifestObject, Workload, objects_of, progress_text, workload_states
 from hfwizard.store.journal import StepState
 
 
@@ -29,7 +22,8 @@ class VerifyStep(StepRunner):
         last_change = time.monotonic()
         last: tuple[int, int] | None = None
         while True:
-            problems, loads = await asyncio.to_thread(verify_once, ctx)
+            made = {rel.release: await manifest_objects(ctx, rel.release) for rel in ctx.plan.releases}
+            problems, loads = await asyncio.to_thread(verify_once, ctx, made)
             prog = (sum(w.ready for w in loads), sum(w.desired for w in loads))
             if prog != last:
                 last, last_change = prog, time.monotonic()
@@ -39,7 +33,7 @@ class VerifyStep(StepRunner):
             if time.monotonic() - last_change > stall or ctx.remaining() <= 0:
                 events: list[str] = []
                 for rel in ctx.plan.releases:
-                    events += await asyncio.to_thread(release_pod_events, ctx.kube, ctx.namespace, rel.release)
+                    events += await failing_pods(ctx, rel.release)
                 raise StepError("verification failed: " + "; ".join(problems), pod_events=tuple(events))
             await asyncio.sleep(ctx.run.poll_interval)
         ing = ctx.profile.ingress
@@ -52,19 +46,20 @@ class VerifyStep(StepRunner):
         return True, "verified in an earlier run; everything it checked is still recorded as done"
 
 
-def verify_once(ctx: StepContext) -> tuple[list[str], list[Workload]]:
-    """One pass over what the releases created (blocking: run it in a thread)."""
+def verify_once(ctx: StepContext, made: dict[str, list[ManifestObject] | None]) -> tuple[list[str], list[Workload]]:
+    """One pass over what the releases created, `made` being each release's manifest objects
+    (blocking: run it in a thread)."""
     kube, ns = ctx.kube, ctx.namespace
     problems: list[str] = []
     loads: list[Workload] = []
-    made: list[ManifestObject] = []
+    everything: list[ManifestObject] = []
     view = kube.endpoint_view(ns)
     for rel in ctx.plan.releases:
-        objects = release_objects(kube, ns, rel.release)
+        objects = made.get(rel.release)
         if objects is None:
             problems.append(f"release {rel.release} has no Helm record in namespace {ns}")
             continue
-        made += objects
+        everything += objects
         found = workload_states(kube, objects)
         loads += found
         for w in found:
@@ -77,7 +72,7 @@ def verify_once(ctx: StepContext) -> tuple[list[str], list[Workload]]:
         for svc in objects_of(kube, "Service", objects):
             if not kube.service_has_endpoints(ns, svc, view):
                 problems.append(f"Service {svc['metadata']['name']} has no ready endpoints")
-    problems += _ingress_problems(ctx, made)
+    problems += _ingress_problems(ctx, everything)
     return problems, loads
 
 
