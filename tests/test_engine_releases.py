@@ -28,7 +28,7 @@ from hfwizard.profile import InstallProfile
 from hfwizard.sandbox.emulator import ClusterThread
 from hfwizard.store.journal import Journal, StepState
 from hfwizard.values import ReleaseSpec
-from tests.engine_support import emulated_cluster
+from tests.engine_support import emulated_cluster, release_revisions
 
 HIGHFLAME = Path("/work/shared/highflame")
 CHARTS = HIGHFLAME / "charts"
@@ -205,3 +205,22 @@ def test_the_embedded_helm_lists_a_release_s_objects_without_their_contents(tmp_
     assert ("Deployment", "highflame-admin", "highflame") in rows
     assert via_api is not None and sorted(rows) == sorted((o.kind, o.name, o.namespace) for o in via_api)
     assert all(len(row) == 3 for row in rows)
+
+
+def test_one_failing_release_among_parallel_ones_is_rolled_back_alone(tmp_path: Path) -> None:
+    """Three independent releases at once, one held back until it stalls: with rollback-on-failure that
+    one is removed (a failed first install), the two beside it finish deployed, and the run fails
+    naming it."""
+    plan = _plan({f"side-{i}": (DEMO, {}) for i in range(3)}, verify=False)
+    profile = _profile(stall=5)
+    profile.install.rollback_on_failure = True
+    with emulated_cluster(ready_delay=0.5) as cluster:
+        assert cluster.controllers is not None
+        cluster.controllers.hold("side-1-*")
+        code, seen = _run(cluster, tmp_path, profile, plan)
+        revisions = release_revisions(cluster, "highflame")
+    failed = [e for e in seen if isinstance(e, StepFailed)]
+    assert code == 1 and [e.step_id for e in failed] == ["helm/side-1"], failed
+    assert any(isinstance(e, LogLine) and "removing the failed first install of side-1" in e.line for e in seen)
+    assert revisions.get("side-0") == [(1, "deployed")] and revisions.get("side-2") == [(1, "deployed")]
+    assert "side-1" not in revisions, revisions
