@@ -25,7 +25,7 @@ from typing import Any
 from hfwizard.engine.helm import HelmBackend
 from hfwizard.engine.kube import Kube
 from hfwizard.engine.plan import Plan, Step
-from hfwizard.errors import HfwizardError, LockLost
+from hfwizard.errors import HfwizardError
 from hfwizard.events import Event, LogLine, StepFailed, StepFinished, StepProgress, StepStarted
 from hfwizard.profile import InstallProfile
 from hfwizard.store.journal import STEP_FAILED, STEP_FINISHED, STEP_NOTE, STEP_STARTED, Journal, StepState
@@ -204,5 +204,4 @@ def api_reason(exc: BaseException) -> str:
     return str(exc)
 
 
-__all__ = ["KILL_ENV", "STOP_ENV", "LockLost", "RunContext", "StepContext", "StepError", "StepResult",
-           "api_reason"]
+__all__ = ["KILL_ENV", "STOP_ENV", "RunContext", "StepContext", "StepError", "StepResult", "api_reason"]
