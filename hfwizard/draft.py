@@ -10,16 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hfwizard.installs import PROFILE_FILE
-from hfwizard.state import atomic_write, install_dir
+from hfwizard.state import atomic_write
+from hfwizard.store.install_dir import InstallDir
 
 # The profile model (pydantic, a quarter second to build) is imported where it is used: the wizard's
 # Welcome screen lists drafts and their steps without it, so the first screen comes sooner.
 if TYPE_CHECKING:
     from hfwizard.profile import InstallProfile
 
-DRAFT_FILE = "draft.yaml"
-POSITION_FILE = "wizard.json"
 
 # The question steps, in order; the TUI and plain mode walk the same list.
 STEPS: tuple[str, ...] = ("target", "credentials", "cluster", "data", "sizing", "modules", "clerk",
@@ -204,12 +202,16 @@ class Draft:
         self._saved: dict[str, Any] = copy.deepcopy(self.data)
 
     @property
+    def install(self) -> InstallDir:
+        return InstallDir.under(self.root, self.name)
+
+    @property
     def dir(self) -> Path:
-        return install_dir(self.root, self.name)
+        return self.install.create().path
 
     @property
     def path(self) -> Path:
-        return self.root / "installs" / self.name / DRAFT_FILE
+        return self.install.draft_path
 
     @classmethod
     def load(cls, root: Path, name: str) -> Draft:
@@ -217,8 +219,8 @@ class Draft:
         from hfwizard.profile_io import parse_yaml, to_plain
 
         draft = cls(root, name)
-        folder = root / "installs" / name
-        for candidate in (folder / DRAFT_FILE, folder / PROFILE_FILE):
+        where = InstallDir.under(root, name)
+        for candidate in (where.draft_path, where.profile_path):
             if candidate.is_file():
                 with contextlib.suppress(Exception):  # an unreadable draft starts fresh, never crashes
                     loaded = to_plain(parse_yaml(candidate.read_bytes(), str(candidate)))
@@ -233,7 +235,7 @@ class Draft:
     @staticmethod
     def saved_step(root: Path, name: str) -> str:
         """The step the wizard was last on for this install (the first step when none was saved)."""
-        pos = root / "installs" / name / POSITION_FILE
+        pos = InstallDir.under(root, name).position_path
         if pos.is_file():
             with contextlib.suppress(ValueError, OSError, AttributeError):
                 step = json.loads(pos.read_text("utf-8")).get("step")
@@ -243,7 +245,7 @@ class Draft:
 
     @classmethod
     def exists(cls, root: Path, name: str) -> bool:
-        return (root / "installs" / name / DRAFT_FILE).is_file()
+        return InstallDir.under(root, name).has_draft()
 
     def set(self, path: str, value: Any) -> None:
         set_path(self.data, path, value)
@@ -259,12 +261,12 @@ class Draft:
             if not head:
                 continue
             set_path(out, head, copy.deepcopy(get_path(self._saved, head)))
-        atomic_write(self.dir / DRAFT_FILE, dump_data(out))
+        atomic_write(self.install.create().draft_path, dump_data(out))
         self._saved = out
 
     def save_step(self, step: str) -> None:
         self.step = step
-        atomic_write(self.dir / POSITION_FILE, json.dumps({"step": step}) + "\n")
+        atomic_write(self.install.create().position_path, json.dumps({"step": step}) + "\n")
 
     def profile(self) -> InstallProfile:
         from hfwizard.profile import InstallProfile
@@ -276,14 +278,13 @@ class Draft:
         """Write the complete profile as the install's profile (what install, resume and export read)."""
         from hfwizard.profile_io import save_profile
 
-        return save_profile(self.dir / PROFILE_FILE, self.profile())
+        return save_profile(self.install.create().profile_path, self.profile())
 
     def reset(self) -> None:
         """Start over: forget the answers and the step (the install's journal is left alone)."""
-        folder = self.root / "installs" / self.name
-        for f in (DRAFT_FILE, POSITION_FILE):
+        for f in (self.install.draft_path, self.install.position_path):
             with contextlib.suppress(FileNotFoundError):
-                (folder / f).unlink()
+                f.unlink()
         fresh = Draft(self.root, self.name)
         self.data, self.step, self._saved = fresh.data, fresh.step, fresh._saved
 

@@ -8,8 +8,8 @@
      │    ├── CheckFailed
      │    └── StepFailed
      ├── NotAvailable                  exit 1: a feature that is not built yet says so
-     ├── Interrupted                   exit 3: stopped part-way; `hfwizard resume` carries on
      └── LockHeld                      exit 4: another install holds the target
+          └── LockLost                 exit 4: another install took the target over from us mid-run
 
 No message ever contains a secret value: errors name the field or reference, never what it resolved to.
 """
@@ -81,9 +81,10 @@ class NotAvailable(HfwizardError):
     exit_code = ExitCode.FAILED
 
 
-class Interrupted(HfwizardError):
-    exit_code = ExitCode.INTERRUPTED
-
-
 class LockHeld(HfwizardError):
     exit_code = ExitCode.LOCKED
+
+
+class LockLost(LockHeld):
+    """Our Lease was taken over while we ran (we were frozen past its duration): stop before the next
+    change to the cluster, since another install now owns the target."""

@@ -59,7 +59,7 @@ def fsync_dir(path: Path) -> None:
 
 
 def install_dir(root: Path, name: str) -> Path:
-    """The state directory of one install (`<root>/installs/<name>`), created 0700."""
-    ensure_dir(root)
-    ensure_dir(root / "installs")
-    return ensure_dir(root / "installs" / name)
+    """The state directory of one install, created 0700 (see `hfwizard.store.InstallDir`)."""
+    from hfwizard.store.install_dir import InstallDir
+
+    return InstallDir.under(root, name).create().path

@@ -26,8 +26,8 @@ STEP_TITLES = {"target": "Target", "credentials": "Credentials", "cluster": "Clu
 def describe(inst: Install) -> str:
     state = inst.state()
     if state == "new":
-        if Draft.exists(inst.path.parent.parent, inst.name):
-            step = Draft.saved_step(inst.path.parent.parent, inst.name)
+        if inst.has_draft():
+            step = Draft.saved_step(inst.root, inst.name)
             return f"answers saved, at {STEP_TITLES.get(step, step)}"
         return "no answers yet"
     return {"interrupted": "install interrupted: resumable", "failed": "install failed: resumable",

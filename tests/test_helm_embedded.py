@@ -114,7 +114,7 @@ def test_held_back_deployment_makes_the_wait_time_out(
 
 def _start_child(kubeconfig: Path, request: dict[str, object]) -> subprocess.Popen[bytes]:
     child = subprocess.Popen(
-        [sys.executable, "-m", "hfwizard.engine.helm_embedded"],
+        [sys.executable, "-m", "hfwizard.engine.helm_child"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -107,6 +107,12 @@ class HelmCli:
         out = await self._run(["status", release, "--output", "json", *self.global_args(namespace)], None)
         return _release_from_json(json.loads(out), namespace)
 
+    async def release_objects(self, release: str, namespace: str) -> list[tuple[str, str, str]]:
+        from hfwizard.engine.workloads import parse_manifest
+
+        out = await self._run(["get", "manifest", release, *self.global_args(namespace)], None)
+        return [(o.kind, o.name, o.namespace) for o in parse_manifest(out, namespace)]
+
     async def history(self, release: str, namespace: str) -> list[ReleaseInfo]:
         out = await self._run(["history", release, "--output", "json", "--max", "256",
                                *self.global_args(namespace)], None)

@@ -1,11 +1,12 @@
-"""The embedded Helm backend: Helm's Go SDK (helm-python-sdk) run in a child process per operation.
+"""The embedded Helm backend (parent side): Helm's Go SDK (helm-python-sdk) in a child process per call.
 
 Why a child: client-go and klog write straight to file descriptor 2, which would garble a Textual
 screen, and a ctypes call into Go cannot be interrupted from Python. In a child, its stderr lines
 become log events, and cancelling is ending the child (SIGTERM cancels Helm's context first, so
 Helm records the release as failed rather than leaving it pending; SIGKILL after a grace period).
 The child also ends with us: it runs in its own session, so nothing else would stop a Helm call that
-an installer killed with SIGKILL left behind, racing the `resume` that follows (see `_die_with_parent`).
+an installer killed with SIGKILL left behind, racing the `resume` that follows. The child's side, and
+how it dies with us in every case (death signal, life pipe), is `hfwizard.engine.helm_child`.
 
 Protocol: the parent writes one JSON request to the child's stdin (values travel there, never in
 argv or the environment, as they may hold secrets) and reads one JSON answer from its stdout.
@@ -24,19 +25,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import os
 import signal
 import sys
-import threading
 from collections import deque
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from hfwizard.engine.helm import (
-    PENDING_STATUSES,
     ChartLike,
     ChartRef,
     HelmCancelled,
@@ -50,7 +47,6 @@ from hfwizard.engine.helm import (
 __all__ = ["EmbeddedHelm"]
 
 _GRACE_S = 5.0  # after SIGTERM, how long Helm gets to record the cancellation before SIGKILL
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _ERROR_CONTEXT_LINES = 20
 
 
@@ -156,6 +152,11 @@ class EmbeddedHelm:
             await self._call("status", {"release": release, "namespace": namespace})
         )
 
+    async def release_objects(self, release: str, namespace: str) -> list[tuple[str, str, str]]:
+        """The manifest is parsed in the child: only kinds and names cross (it can hold Secrets)."""
+        rows = await self._call("objects", {"release": release, "namespace": namespace})
+        return [(str(k), str(n), str(ns)) for k, n, ns in rows]
+
     async def history(self, release: str, namespace: str) -> list[ReleaseInfo]:
         rows = await self._call("history", {"release": release, "namespace": namespace})
         return [ReleaseInfo.from_summary(row) for row in rows]
@@ -247,19 +248,31 @@ class EmbeddedHelm:
         return env
 
     async def _spawn(self, env: dict[str, str]) -> _Child:
-        proc = await asyncio.create_subprocess_exec(
-            self._python,
-            "-m",
-            "hfwizard.engine.helm_embedded",
-            "--parent",
-            str(os.getpid()),  # lets the child tell that we died before it could ask to die with us
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-            start_new_session=True,  # a Ctrl-C on the terminal reaches us, not Helm directly
-        )
-        return _Child(proc, env)
+        # The life pipe: only we hold its write end, so the child reads EOF the moment we are gone,
+        # however we went (its watchdog thread then ends it). Not inherited by anything else we start.
+        life_read, life_write = os.pipe()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                self._python,
+                "-m",
+                "hfwizard.engine.helm_child",
+                "--parent",
+                str(os.getpid()),  # lets the child tell that we died before it could ask to die with us
+                "--life-fd",
+                str(life_read),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=env,
+                start_new_session=True,  # a Ctrl-C on the terminal reaches us, not Helm directly
+                pass_fds=(life_read,),
+            )
+        except BaseException:
+            os.close(life_write)
+            raise
+        finally:
+            os.close(life_read)
+        return _Child(proc, env, life_write)
 
     def _take_warm(self, env: dict[str, str]) -> _Child | None:
         """The oldest warm child that can serve a call now (same environment, process and event loop,
@@ -297,6 +310,9 @@ class EmbeddedHelm:
             await _end(proc)
             child.pump.cancel()
             raise
+        finally:
+            if proc.returncode is not None:
+                child.close_life()
         try:
             answer = json.loads(output.decode() or "{}")
         except ValueError:
@@ -318,10 +334,11 @@ class _Child:
     """One started child and the task reading its stderr. Lines a warm child writes before a call
     claims it are kept and handed to that call's log sink when it does."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, env: dict[str, str]) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, env: dict[str, str], life: int) -> None:
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
         self.proc = proc
         self.env = env
+        self.life: int | None = life  # our end of the life pipe; closed once the child is reaped
         self.owner = os.getpid()
         self.loop = asyncio.get_running_loop()
         self.tail: deque[str] = deque(maxlen=_ERROR_CONTEXT_LINES)
@@ -368,8 +385,14 @@ class _Child:
             return
         self._abandoned = True
         await _end(self.proc)
+        self.close_life()
         with contextlib.suppress(Exception):
             await self.pump
+
+    def close_life(self) -> None:
+        if self.life is not None and self.owner == os.getpid():
+            os.close(self.life)
+            self.life = None
 
     def abandon(self) -> None:
         """End an unclaimed child without waiting for it: its own event loop reaps it, or, that loop
@@ -382,9 +405,12 @@ class _Child:
                 os.kill(self.proc.pid, signal.SIGKILL)
             with contextlib.suppress(OSError):
                 os.waitpid(self.proc.pid, 0)  # nothing else will reap it now
+            self.close_life()
             return
         with contextlib.suppress(OSError):
             os.kill(self.proc.pid, signal.SIGTERM)
+        # Closing our end also tells an unclaimed child to go; it has no Helm work to cancel.
+        self.close_life()
 
 
 async def _end(proc: asyncio.subprocess.Process) -> None:
@@ -399,250 +425,3 @@ async def _end(proc: asyncio.subprocess.Process) -> None:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
         await proc.wait()
-
-
-# ----------------------------------------------------------------------------------------------
-# child side: `python -m hfwizard.engine.helm_embedded` (imports the Go library only here)
-
-
-def _die_with_parent(parent: int | None) -> None:
-    """Ask the kernel for SIGTERM when the parent dies; exit at once if it already has.
-
-    SIGTERM then takes the same path as a cancel from a living parent: Helm's context is cancelled
-    and the release is recorded as failed, which `resume` handles without a pending-release recovery.
-    The death signal is tied to the parent *thread* that started us; asyncio starts children from its
-    loop's thread, which outlives every call awaited on that loop. Not Linux: no prctl, and the
-    parent check in `_child_main`'s wait loop notices the death within its polling interval instead.
-    """
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-    # The parent may have died between starting us and the prctl: no signal comes for that one.
-    if parent is not None and os.getppid() != parent:
-        sys.exit(3)
-
-
-def _parent_arg(argv: list[str]) -> int | None:
-    if "--parent" in argv:
-        with contextlib.suppress(IndexError, ValueError):
-            return int(argv[argv.index("--parent") + 1])
-    return None  # started by hand or by a test: no parent to outlive
-
-
-def _child_main() -> int:
-    parent = _parent_arg(sys.argv[1:])
-    _die_with_parent(parent)
-    # Keep the JSON answer channel private: anything Go prints to fd 1 goes to stderr (the log).
-    answer_fd = os.dup(1)
-    os.dup2(2, 1)
-    answer = os.fdopen(answer_fd, "w")
-
-    # Load Helm before reading the request: a child started ahead of its call (a warm child) does
-    # this while the parent is busy elsewhere, and then waits here for its request.
-    import logging
-
-    import helm_python as helm
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("helm %(levelname)s %(message)s"))
-    native_logger = logging.getLogger("helm_python.native")
-    native_logger.addHandler(handler)
-    # Helm logs its wait progress ("waiting for resources...") at debug level.
-    level = logging.DEBUG if os.environ.get("HFWIZARD_HELM_DEBUG", "1") == "1" else logging.INFO
-    native_logger.setLevel(level)
-    native_logger.propagate = False
-    helm.enable_logging(level)
-
-    raw = sys.stdin.read()
-    if not raw.strip():
-        return 0  # a warm child no call claimed: its stdin was closed without a request
-    request = json.loads(raw)
-    context = helm.HelmContext()
-    outcome: dict[str, Any] = {}
-
-    def work() -> None:
-        try:
-            outcome["result"] = _run(helm, context, request)
-        except helm.HelmCancelledError as exc:
-            outcome["error"], outcome["kind"] = str(exc), "cancelled"
-        except helm.HelmNotFoundError as exc:
-            outcome["error"], outcome["kind"] = str(exc), "not_found"
-        except helm.HelmError as exc:
-            outcome["error"], outcome["kind"] = str(exc), type(exc).__name__
-        except Exception as exc:  # the parent must get an answer, whatever broke
-            outcome["error"], outcome["kind"] = f"{type(exc).__name__}: {exc}", "internal"
-
-    def orphaned() -> bool:
-        return parent is not None and os.getppid() != parent
-
-    cancelled = threading.Event()
-
-    def cancel() -> None:
-        cancelled.set()
-        if orphaned():
-            # Nobody reads our pipes any more: a log line written to them while Helm records the
-            # failure would raise EPIPE in Go or Python; the log has no reader, so drop it.
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 1)
-            os.dup2(devnull, 2)
-            os.close(devnull)
-        context.cancel()
-
-    # SIGTERM cancels Helm's context so the release is recorded as failed, not left pending.
-    signal.signal(signal.SIGTERM, lambda *_: cancel())
-    worker = threading.Thread(target=work, name="helm", daemon=True)
-    worker.start()
-    while worker.is_alive():
-        worker.join(0.2)  # short joins keep the main thread free to run the signal handler
-        if not cancelled.is_set() and orphaned():  # where no death signal is sent (not Linux)
-            cancel()
-    if orphaned():
-        return 3  # the answer has no reader
-    if "error" in outcome:
-        json.dump({"ok": False, "error": outcome["error"], "kind": outcome.get("kind")}, answer)
-    else:
-        json.dump({"ok": True, "result": outcome.get("result")}, answer)
-    answer.flush()
-    return 0
-
-
-def _config(helm: Any, request: Mapping[str, Any], namespace: str | None) -> Any:
-    return helm.Config(
-        kubeconfig_path=request.get("kubeconfig"),
-        kube_context=request.get("context"),
-        namespace=namespace or "default",
-    )
-
-
-def _chart_args(request: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    chart = request["chart"]
-    extra: dict[str, Any] = {}
-    if chart.get("repo_url"):
-        extra["chart_repo_url"] = chart["repo_url"]
-    if request.get("version"):
-        extra["chart_version"] = request["version"]
-    return chart["ref"], extra
-
-
-def _strip(summary: Any) -> Any:
-    # Manifests are large and may carry rendered Secrets: they never cross to the parent or a log.
-    if isinstance(summary, dict):
-        return {k: v for k, v in summary.items() if k not in ("manifest", "config", "hooks")}
-    return summary
-
-
-def _run(helm: Any, context: Any, request: Mapping[str, Any]) -> Any:
-    op = request["op"]
-    namespace = request.get("namespace")
-    timeout = int(request.get("timeout_s") or 600)
-    wait = "watcher" if request.get("wait", True) else "hookOnly"
-    if op == "render":
-        ref, extra = _chart_args(request)
-        if Path(ref).exists():
-            chart = helm.Chart.load(ref)
-        else:  # fetch remote charts (oci://, repository) through `show`-style pull into a temp dir
-            import tempfile
-
-            target = tempfile.mkdtemp(prefix="hfwizard-chart-")
-            helm.pull(
-                ref,
-                destination=target,
-                untar=True,
-                repo_url=extra.get("chart_repo_url"),
-                version=extra.get("chart_version"),
-            )
-            chart = helm.Chart.load(next(Path(target).iterdir()))
-        return chart.render(
-            request.get("values") or {}, name=request["release"], namespace=namespace, is_install=True
-        )
-    with _config(helm, request, namespace) as cfg:
-        if op == "install_or_upgrade":
-            ref, extra = _chart_args(request)
-            existing = _last(cfg, request["release"])
-            if existing is None or existing.get("status") == "uninstalled":
-                result = cfg.install(
-                    ref,
-                    request["release"],
-                    request.get("values") or {},
-                    context=context,
-                    namespace=namespace,
-                    timeout=timeout,
-                    wait=wait,
-                    create_namespace=bool(request.get("create_namespace")),
-                    rollback_on_failure=bool(request.get("atomic")),
-                    **extra,
-                )
-            else:
-                result = cfg.upgrade(
-                    ref,
-                    request["release"],
-                    request.get("values") or {},
-                    context=context,
-                    namespace=namespace,
-                    timeout=timeout,
-                    wait=wait,
-                    max_history=10,
-                    rollback_on_failure=bool(request.get("atomic")),
-                    **extra,
-                )
-            return _strip(result)
-        if op == "status":
-            return _strip(cfg.status(request["release"]))
-        if op == "history":
-            return [_strip(row) for row in cfg.history(request["release"])]
-        if op == "list":
-            return [
-                _strip(row)
-                for row in cfg.list(
-                    all_states=bool(request.get("all_states")), all_namespaces=namespace is None
-                )
-            ]
-        if op == "rollback":
-            cfg.rollback(request["release"], version=request.get("revision"), timeout=timeout, wait=wait)
-            return _strip(cfg.status(request["release"]))
-        if op == "uninstall":
-            return _strip(cfg.uninstall(request["release"], timeout=timeout, wait=wait))
-        if op == "recover_pending":
-            return _recover(cfg, request["release"])
-    raise ValueError(f"unknown operation {op!r}")
-
-
-def _last(cfg: Any, release: str) -> dict[str, Any] | None:
-    import helm_python as helm
-
-    try:
-        rows = cfg.history(release)
-    except helm.HelmNotFoundError:
-        return None
-    return max(rows, key=lambda r: int(r.get("revision") or 0)) if rows else None
-
-
-def _recover(cfg: Any, release: str) -> Any:
-    rows = sorted(cfg.history(release), key=lambda r: int(r.get("revision") or 0))
-    if not rows:
-        return None
-    last = rows[-1]
-    if last.get("status") not in PENDING_STATUSES:
-        return _strip(last)
-    deployed = [r for r in rows[:-1] if r.get("status") in ("deployed", "superseded")]
-    if deployed:
-        target = int(deployed[-1]["revision"])
-        print(
-            f"recovering {release}: revision {last.get('revision')} is {last.get('status')}; "
-            f"rolling back to revision {target}",
-            file=sys.stderr,
-            flush=True,
-        )
-        cfg.rollback(release, version=target, timeout=300, wait="watcher")
-        return _strip(cfg.status(release))
-    print(
-        f"recovering {release}: first install left {last.get('status')}; removing the release",
-        file=sys.stderr,
-        flush=True,
-    )
-    cfg.uninstall(release, timeout=300, wait="hookOnly")
-    return None
-
-
-if __name__ == "__main__":
-    sys.exit(_child_main())

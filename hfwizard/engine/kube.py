@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from hfwizard.values import MANAGED_BY, MANAGED_BY_LABEL
@@ -39,18 +38,6 @@ def items(list_call: Callable[..., Any], *args: Any, **kwargs: Any) -> list[dict
 
 def not_found(exc: BaseException) -> bool:
     return getattr(exc, "status", None) == 404
-
-
-@dataclass(frozen=True)
-class Workload:
-    kind: str
-    name: str
-    desired: int
-    ready: int
-
-    @property
-    def is_ready(self) -> bool:
-        return self.ready >= self.desired
 
 
 class Kube:
@@ -99,11 +86,6 @@ class Kube:
                 return None
             raise
 
-    def secret_value(self, namespace: str, name: str, key: str) -> str | None:
-        found = self.read_secret(namespace, name)
-        raw = ((found or {}).get("data") or {}).get(key)
-        return base64.b64decode(raw).decode("utf-8") if raw is not None else None
-
     def write_secret(self, namespace: str, name: str, type_: str, data: dict[str, str],
                      existing: dict[str, Any] | None) -> None:
         """Create or replace a Secret we manage; `data` values are plain text (base64 is done here)."""
@@ -145,25 +127,7 @@ class Kube:
                 best = (rev, str(labels.get("status", "")))
         return best
 
-    # ---- workloads -------------------------------------------------------------------------------
-
-    def workloads(self, namespace: str, release: str) -> list[Workload]:
-        """Deployments and StatefulSets of one release (by the standard instance label)."""
-        selector = f"app.kubernetes.io/instance={release}"
-        out: list[Workload] = []
-        for kind, lister in (("Deployment", self.apps.list_namespaced_deployment),
-                             ("StatefulSet", self.apps.list_namespaced_stateful_set)):
-            for item in items(lister, namespace, label_selector=selector):
-                spec, status = item.get("spec") or {}, item.get("status") or {}
-                desired = 1 if spec.get("replicas") is None else int(spec["replicas"])
-                stale = int(status.get("observedGeneration") or 0) < int(item["metadata"].get("generation") or 0)
-                ready = 0 if stale else int(status.get("readyReplicas") or 0)
-                out.append(Workload(kind, item["metadata"]["name"], desired, min(ready, desired)))
-        return sorted(out, key=lambda w: (w.kind, w.name))
-
-    def services(self, namespace: str, release: str) -> list[dict[str, Any]]:
-        return items(self.core.list_namespaced_service, namespace,
-                     label_selector=f"app.kubernetes.io/instance={release}")
+    # ---- Services and pods ---------------------------------------------------------------------
 
     def endpoint_view(self, namespace: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Every EndpointSlice and Pod of the namespace, listed once for a whole verification pass."""
@@ -190,7 +154,7 @@ class Kube:
             return True  # a Service without a selector has endpoints managed by someone else
         pods = [p for p in all_pods
                 if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())]
-        return any(publish_all or _pod_ready(p) for p in pods)
+        return any(publish_all or pod_ready(p) for p in pods)
 
     def ingress(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
@@ -200,13 +164,12 @@ class Kube:
                 return None
             raise
 
-    def failing_pod_events(self, namespace: str, release: str, limit: int = 10) -> list[str]:
-        """The last Warning events of the release's pods, plus why each unready container waits."""
-        pods = items(self.core.list_namespaced_pod, namespace, label_selector=f"app.kubernetes.io/instance={release}")
+    def pod_problems(self, namespace: str, pods: list[dict[str, Any]], limit: int = 10) -> list[str]:
+        """Why each unready pod among `pods` waits, and the last Warning events about them."""
         lines: list[str] = []
         names = set()
         for pod in pods:
-            if _pod_ready(pod):
+            if pod_ready(pod):
                 continue
             pname = pod["metadata"]["name"]
             names.add(pname)
@@ -215,6 +178,8 @@ class Kube:
                 if waiting and waiting.get("reason"):
                     lines.append(f"pod/{pname} container {cs.get('name')}: {waiting['reason']}"
                                  + (f" ({waiting['message']})" if waiting.get("message") else ""))
+        if not names:
+            return lines[-limit:]
         events = items(self.core.list_namespaced_event, namespace)
         related = [e for e in events if (e.get("involvedObject") or {}).get("name") in names
                    and e.get("type") == "Warning"]
@@ -225,6 +190,6 @@ class Kube:
         return lines[-limit:]
 
 
-def _pod_ready(pod: dict[str, Any]) -> bool:
+def pod_ready(pod: dict[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True"
                for c in (pod.get("status") or {}).get("conditions") or [])

@@ -6,6 +6,11 @@ kernel drops it when its holder dies, so a killed installer never leaves it behi
 one target. It names its holder (user@host, pid, install name) and is renewed while the install runs;
 a Lease whose holder is gone (its pid no longer runs on this host) or that was not renewed within its
 duration is taken over, with the Lease's resourceVersion guarding against two takers at once.
+
+Fencing: a holder frozen past the Lease's duration (a suspended laptop, a paused VM) may have been
+taken over while it slept. So the holder re-reads its Lease before every step and every change it
+makes to the cluster (`InstallLock.check`, raising LockLost, exit 4, naming the new holder), and a
+renewal that finds another holder (or a write that races one) reports the loss instead of writing.
 """
 
 from __future__ import annotations
@@ -17,16 +22,15 @@ import getpass
 import json
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from hfwizard.errors import LockHeld
+from hfwizard.errors import LockHeld, LockLost
 from hfwizard.state import FILE_MODE, atomic_write, ensure_dir
+from hfwizard.store.install_dir import InstallDir
 
 LEASE_NAME = "hfwizard-install"
-LOCK_FILE = "install.lock"
-HOLDER_FILE = "lock-holder.json"
 HOLDER_ANNOTATION = "hfwizard.io/holder"
 DEFAULT_LEASE_SECONDS = 30
 
@@ -105,17 +109,17 @@ def _parse_time(value: Any) -> datetime.datetime | None:
 class FileLock:
     """The state-dir half: an exclusive, non-blocking fcntl lock with the holder written beside it."""
 
-    def __init__(self, install_dir: Path, holder: Holder) -> None:
-        self.dir = install_dir
+    def __init__(self, install: InstallDir, holder: Holder) -> None:
+        self.install = install
         self.holder = holder
         self._lock: Any = None
 
     def acquire(self) -> None:
         import filelock
 
-        ensure_dir(self.dir)
+        ensure_dir(self.install.path)
         # No soft (file-exists) fallback: only a kernel lock disappears with a killed holder.
-        lock = filelock.FileLock(str(self.dir / LOCK_FILE), mode=FILE_MODE, fallback_to_soft=False)
+        lock = filelock.FileLock(str(self.install.lock_path), mode=FILE_MODE, fallback_to_soft=False)
         try:
             lock.acquire(timeout=0)
         except filelock.Timeout:
@@ -124,18 +128,18 @@ class FileLock:
             raise LockHeld(f"install {self.holder.install!r} is being run by {who}",
                            remedy="wait for it to finish (`hfwizard status`), or stop that process") from None
         self._lock = lock
-        atomic_write(self.dir / HOLDER_FILE, json.dumps(self.holder.to_json()))
+        atomic_write(self.install.lock_holder_path, json.dumps(self.holder.to_json()))
 
     def current_holder(self) -> Holder | None:
         try:
-            return Holder.from_json(json.loads((self.dir / HOLDER_FILE).read_text()))
+            return Holder.from_json(json.loads(self.install.lock_holder_path.read_text()))
         except (OSError, ValueError):
             return None
 
     def release(self) -> None:
         if self._lock is not None:
             with contextlib.suppress(OSError):
-                (self.dir / HOLDER_FILE).unlink()
+                self.install.lock_holder_path.unlink()
             self._lock.release()
             self._lock = None
 
@@ -153,6 +157,7 @@ class LeaseLock:
         self._renewer: asyncio.Task[None] | None = None
         self._held = False
         self.took_over_from: Holder | None = None
+        self.lost: LockLost | None = None
 
     def _api(self) -> Any:
         from kubernetes import client
@@ -232,11 +237,50 @@ class LeaseLock:
             if exc.status not in (409, 403):  # exists already; or we may not create namespaces (precreated)
                 raise
 
-    def renew_sync(self) -> None:
+    def _read(self) -> dict[str, Any]:
         api = self._api()
-        now = _now()
-        patch = {"spec": {"renewTime": _micro_time(now), "holderIdentity": self.holder.identity}}
-        api.patch_namespaced_lease(self.name, self.namespace, patch)
+        return dict(api.api_client.sanitize_for_serialization(api.read_namespaced_lease(self.name, self.namespace)))
+
+    def _lost(self, raw: dict[str, Any] | None) -> LockLost:
+        spec = (raw or {}).get("spec") or {}
+        other = _holder_of((raw or {}).get("metadata") or {}, spec)
+        who = other.describe() if other else (spec.get("holderIdentity") or "nobody (the Lease was released)")
+        return LockLost(f"lost the install lock on namespace {self.namespace!r} to {who} while this run was "
+                        f"stopped for longer than the lease ({self.duration_s}s): stopping before changing "
+                        "anything more",
+                        remedy="let that install finish (`hfwizard status`); then `hfwizard resume` here if needed")
+
+    def check_sync(self) -> None:
+        """Raise LockLost unless the Lease still names us (read fresh from the API)."""
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            raw = self._read()
+        except ApiException as exc:
+            if exc.status == 404:
+                raise self._lost(None) from None
+            raise
+        if ((raw.get("spec") or {}).get("holderIdentity")) != self.holder.identity:
+            raise self._lost(raw)
+
+    def renew_sync(self) -> None:
+        """Renew the Lease if it still names us; raise LockLost if another holder has it.
+
+        A replace guarded by the resourceVersion just read, not a blind patch: a holder waking from a
+        freeze must not write itself back over the install that took the Lease meanwhile."""
+        from kubernetes.client.exceptions import ApiException
+
+        raw = self._read()
+        spec = raw.get("spec") or {}
+        if spec.get("holderIdentity") != self.holder.identity:
+            raise self._lost(raw)
+        spec["renewTime"] = _micro_time(_now())
+        try:
+            self._api().replace_namespaced_lease(self.name, self.namespace, raw)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            self.check_sync()  # someone wrote between our read and our write: is it still ours?
 
     def release_sync(self) -> None:
         """Clear the holder (a released Lease is free at once) without deleting the object."""
@@ -256,16 +300,33 @@ class LeaseLock:
             pass  # not ours any more, or gone: nothing to release
         self._held = False
 
-    async def acquire(self) -> None:
+    async def acquire(self, on_lost: Callable[[LockLost], None] | None = None) -> None:
         await asyncio.to_thread(self.acquire_sync)
-        self._renewer = asyncio.create_task(self._renew_loop(), name="lease-renewer")
+        self._renewer = asyncio.create_task(self._renew_loop(on_lost), name="lease-renewer")
 
-    async def _renew_loop(self) -> None:
+    async def check(self) -> None:
+        """Raise LockLost unless we still hold the Lease (a fresh read: call it before a change)."""
+        if self.lost is not None:
+            raise self.lost
+        try:
+            await asyncio.to_thread(self.check_sync)
+        except LockLost as exc:
+            self.lost = exc
+            self._held = False
+            raise
+
+    async def _renew_loop(self, on_lost: Callable[[LockLost], None] | None) -> None:
         while True:
             await asyncio.sleep(max(self.duration_s / 3, 0.5))
-            # A missed renewal is not fatal: the next one may get through before the lease runs out.
-            with contextlib.suppress(Exception):
+            try:
                 await asyncio.to_thread(self.renew_sync)
+            except LockLost as exc:
+                self.lost, self._held = exc, False
+                if on_lost is not None:
+                    on_lost(exc)
+                return
+            except Exception:  # a missed renewal is not fatal: the next may get through in time
+                continue
 
     async def release(self) -> None:
         if self._renewer is not None:
@@ -287,18 +348,26 @@ def _holder_of(meta: dict[str, Any], spec: dict[str, Any]) -> Holder | None:
 
 
 class InstallLock:
-    """Both halves together: `async with InstallLock(...)`; raises LockHeld (exit 4) naming the holder."""
+    """Both halves together: `async with InstallLock(...)`; raises LockHeld (exit 4) naming the holder.
 
-    def __init__(self, install_dir: Path, install: str, api_client: Any, namespace: str, *,
-                 lease_seconds: int = DEFAULT_LEASE_SECONDS) -> None:
-        self.holder = Holder.me(install)
-        self.file = FileLock(install_dir, self.holder)
+    `check()` before each step and each change to the cluster raises LockLost once another install
+    has taken the Lease; `on_lost` hears of it from the renewer as soon as a renewal sees it."""
+
+    def __init__(self, install: InstallDir, name: str, api_client: Any, namespace: str, *,
+                 lease_seconds: int = DEFAULT_LEASE_SECONDS,
+                 on_lost: Callable[[LockLost], None] | None = None) -> None:
+        self.holder = Holder.me(name)
+        self.file = FileLock(install, self.holder)
         self.lease = LeaseLock(api_client, namespace, self.holder, duration_s=lease_seconds)
+        self._on_lost = on_lost
+
+    async def check(self) -> None:
+        await self.lease.check()
 
     async def __aenter__(self) -> InstallLock:
         self.file.acquire()
         try:
-            await self.lease.acquire()
+            await self.lease.acquire(self._on_lost)
         except BaseException:
             self.file.release()
             raise

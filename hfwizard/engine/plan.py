@@ -21,6 +21,9 @@ from hfwizard.values import ReleaseSpec, SecretSpec
 
 
 class StepKind(StrEnum):
+    """What a step does; each kind has its runner in `hfwizard.engine.steps` (one module per kind,
+    registered with `@register(StepKind.X)`), so adding a kind never touches the run loop."""
+
     NAMESPACE = "namespace"
     SECRETS = "secrets"
     RELEASE = "release"

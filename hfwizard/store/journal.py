@@ -1,15 +1,16 @@
-"""The install journal: append-only JSON lines in the install's state dir, each fsynced before going on.
+"""The install journal: append-only JSON lines in the install's folder, each fsynced before going on.
 
 Records (one JSON object per line, `event` names the kind):
     install_started   run, mode (install|resume), profile_hash, profile (references only), plan
     step_started      step, attempt
     step_note         step, plus what the step is about to do (e.g. the Helm call and its base revision)
-    step_finished     step, status (ok|adopted|verified), detail, and for a release: release, revision
+    step_finished     step, status (ok), detail, and for a release: release, revision, values_hash
     step_failed       step, error, interrupted (true when Ctrl+C / SIGTERM stopped it)
-    install_finished  status (ok|failed|interrupted), exit_code
+    install_finished  status (an InstallStatus), exit_code
 
-A process killed mid-write leaves at most one torn last line: readers skip it and the next writer
+A process killed mid-write leaves at most one torn last line: the reader skips it and the next writer
 starts on a fresh line. No record ever holds a secret value (profiles hold references only).
+`Journal` writes; `read_state` is the one reader (the engine's resume and `hfwizard status` both use it).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hfwizard.installs import JOURNAL_FILE
 from hfwizard.state import FILE_MODE, ensure_dir, fsync_dir
+from hfwizard.store.status import InstallStatus, StepStatus
 
 INSTALL_STARTED = "install_started"
 INSTALL_FINISHED = "install_finished"
@@ -36,12 +37,13 @@ STEP_FAILED = "step_failed"
 class StepState:
     """What the journal says about one step."""
 
-    status: str = "pending"  # pending, running, done, failed, interrupted
+    status: StepStatus = StepStatus.PENDING
     attempts: int = 0
     revision: int | None = None  # a release step's Helm revision when it finished
     release: str | None = None
     error: str | None = None
     notes: list[dict[str, Any]] = field(default_factory=list)  # notes of the latest attempt
+    record: dict[str, Any] = field(default_factory=dict)  # the step_finished record, when done
 
 
 @dataclass
@@ -52,26 +54,19 @@ class JournalState:
     profile_hash: str | None = None
     profile: dict[str, Any] | None = None
     steps: dict[str, StepState] = field(default_factory=dict)
-    status: str = "new"  # new, running (no finish record: killed or still going), ok, failed, interrupted
+    status: InstallStatus = InstallStatus.NEW
     exit_code: int | None = None
     torn: bool = False  # the last line was incomplete (a killed writer)
-
-    @property
-    def finished_ok(self) -> bool:
-        return self.status == "ok"
 
     def step(self, step_id: str) -> StepState:
         return self.steps.setdefault(step_id, StepState())
 
-    def done(self) -> set[str]:
-        return {k for k, v in self.steps.items() if v.status == "done"}
-
 
 class Journal:
-    """Appends records to `<install dir>/journal.jsonl`, each written and fsynced before returning."""
+    """Appends records to a journal file, each written and fsynced before returning."""
 
-    def __init__(self, install_dir: Path) -> None:
-        self.path = install_dir / JOURNAL_FILE
+    def __init__(self, path: Path) -> None:
+        self.path = path
         self._fd: int | None = None
 
     def open(self) -> Journal:
@@ -148,7 +143,15 @@ def read_records(path: Path) -> tuple[list[dict[str, Any]], bool]:
     return out, torn
 
 
+def _install_status(value: Any) -> InstallStatus:
+    try:
+        return InstallStatus(str(value))
+    except ValueError:
+        return InstallStatus.FAILED  # a record we cannot read says nothing good
+
+
 def fold(records: list[dict[str, Any]]) -> JournalState:
+    """The records, in order, folded into a JournalState."""
     st = JournalState()
     for rec in records:
         kind = rec["event"]
@@ -156,31 +159,31 @@ def fold(records: list[dict[str, Any]]) -> JournalState:
             st.runs += 1
             st.profile_hash = rec.get("profile_hash")
             st.profile = rec.get("profile")
-            st.status = "running"
+            st.status = InstallStatus.RUNNING
             st.exit_code = None
-            # A step left "running" by a killed run is interrupted, whatever the next run does.
+            # A step left running by a killed run is interrupted, whatever the next run does.
             for s in st.steps.values():
-                if s.status == "running":
-                    s.status = "interrupted"
+                if s.status is StepStatus.RUNNING:
+                    s.status = StepStatus.INTERRUPTED
         elif kind == INSTALL_FINISHED:
-            st.status = str(rec.get("status", "failed"))
+            st.status = _install_status(rec.get("status", "failed"))
             st.exit_code = rec.get("exit_code")
         elif kind == STEP_STARTED:
             s = st.step(rec["step"])
-            s.status = "running"
+            s.status = StepStatus.RUNNING
             s.attempts = max(s.attempts + 1, int(rec.get("attempt", 0)))
-            s.notes = []
-            s.error = None
+            s.notes, s.error, s.record = [], None, {}
         elif kind == STEP_NOTE:
             st.step(rec["step"]).notes.append(rec)
         elif kind == STEP_FINISHED:
             s = st.step(rec["step"])
-            s.status = "done"
+            s.status = StepStatus.DONE
             s.revision = rec.get("revision")
             s.release = rec.get("release")
+            s.record = rec
         elif kind == STEP_FAILED:
             s = st.step(rec["step"])
-            s.status = "interrupted" if rec.get("interrupted") else "failed"
+            s.status = StepStatus.INTERRUPTED if rec.get("interrupted") else StepStatus.FAILED
             s.error = rec.get("error")
     return st
 
@@ -191,8 +194,3 @@ def read_state(path: Path) -> JournalState:
     st = fold(records)
     st.torn = torn
     return st
-
-
-def state(install_dir: Path) -> JournalState:
-    """For `hfwizard status`: how far the install in `install_dir` got."""
-    return read_state(install_dir / JOURNAL_FILE)

@@ -1,0 +1,230 @@
+"""The release step: install or upgrade one Helm release and wait, following what its manifest created.
+
+While Helm waits, progress is the ready replicas of the Deployments, StatefulSets, DaemonSets and Jobs
+the release's own manifest lists (read from Helm's release record), never names or labels guessed
+from the release name. A stall (nothing advances for install.stallSeconds) or the install's deadline
+ends Helm's call; with rollback-on-failure the release goes back to where it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from hfwizard import values
+from hfwizard.engine.context import StepContext, StepError, StepResult
+from hfwizard.engine.helm import PENDING_STATUSES, ChartRef, HelmError, ReleaseInfo, ReleaseNotFound
+from hfwizard.engine.plan import StepKind
+from hfwizard.engine.steps.base import StepRunner, register
+from hfwizard.engine.workloads import (
+    ManifestObject,
+    Workload,
+    pod_events,
+    progress_text,
+    release_objects,
+    workload_states,
+)
+from hfwizard.errors import HfwizardError
+from hfwizard.store.journal import StepState
+
+
+@register(StepKind.RELEASE)
+class ReleaseStep(StepRunner):
+    async def run(self, ctx: StepContext) -> StepResult:
+        spec = ctx.step.release
+        assert spec is not None
+        name, ns, helm = spec.release, ctx.namespace, ctx.helm
+        vhash = values_hash(spec.values)
+        current = await release_record(ctx, name)
+        if current is not None and current[1] in PENDING_STATUSES:
+            ctx.log(f"release {name} was left {current[1]} at revision {current[0]} "
+                    "by an interrupted run: recovering it first", level="warning")
+            await ctx.fence()
+            await helm.recover_pending(name, ns)
+            current = await release_record(ctx, name)
+        adopted = _adoptable(ctx, name, current, vhash)
+        if adopted is not None:
+            return adopted
+        base = current[0] if current is not None else 0
+        # Noted before Helm is called: if we die while it works, resume can tell its revision from ours.
+        ctx.note(action="helm", release=name, base_revision=base, values_hash=vhash)
+        progress_seen = [time.monotonic()]
+
+        def on_log(line: str) -> None:
+            progress_seen[0] = time.monotonic()
+            ctx.log(line, level=helm_level(line), source="helm")
+
+        await ctx.fence()
+        call = asyncio.create_task(helm.install_or_upgrade(
+            name, chart_ref(spec), ns, spec.values, version=spec.chart_version, wait=True,
+            timeout_s=max(1.0, ctx.remaining()), on_log=on_log))
+        try:
+            info = await _watch(ctx, name, call, progress_seen)
+        except (HelmError, StepError) as exc:
+            await _after_failure(ctx, name, base)
+            events = tuple(await failing_pods(ctx, name))
+            message = f"Helm: {exc.message}" if isinstance(exc, HelmError) else exc.message
+            raise StepError(message, exc.remedy, events) from None
+        return StepResult(f"release {name} {info.status} at revision {info.revision} ({info.chart})",
+                          {"release": name, "revision": info.revision, "values_hash": vhash})
+
+    async def still_done(self, ctx: StepContext, record: StepState) -> tuple[bool, str]:
+        assert ctx.step.release is not None
+        name, revision = ctx.step.release.release, record.revision
+        found = await release_record(ctx, name)
+        if found is None:
+            return False, f"release {name} is gone"
+        rev, status = found
+        if status != "deployed" or (revision is not None and rev != revision):
+            return False, f"release {name} is {status} at revision {rev} (journal: deployed at {revision})"
+        return True, f"release {name} deployed at revision {rev}"
+
+
+async def release_record(ctx: StepContext, name: str) -> tuple[int, str] | None:
+    """(revision, status) of the release: from Helm's records through the API (no Helm start),
+    else from Helm itself (a storage driver other than Secrets)."""
+    record = await asyncio.to_thread(ctx.kube.release_record, ctx.namespace, name)
+    if record is not None or helm_records_in_secrets():
+        # With the Secrets driver, Helm finds a release by this very label query, so "no record"
+        # is Helm's answer too; asking it would start a child (~0.2 s) just to hear "not found".
+        return record
+    try:
+        info = await ctx.helm.status(name, ctx.namespace)
+    except ReleaseNotFound:
+        return None
+    return info.revision, info.status
+
+
+async def manifest_objects(ctx: StepContext, release: str) -> list[ManifestObject] | None:
+    """What the release's latest revision lists: from Helm's record through the API (no Helm start),
+    else from Helm itself (another storage driver). None when the release has no record."""
+    if helm_records_in_secrets():
+        return await asyncio.to_thread(release_objects, ctx.kube, ctx.namespace, release)
+    try:
+        rows = await ctx.helm.release_objects(release, ctx.namespace)
+    except ReleaseNotFound:
+        return None
+    return [ManifestObject(kind, name, ns) for kind, name, ns in rows]
+
+
+async def failing_pods(ctx: StepContext, release: str) -> list[str]:
+    """The release's unready pods: why they wait, and their last Warning events."""
+    try:
+        objects = await manifest_objects(ctx, release) or []
+    except HelmError:
+        return []
+    return await asyncio.to_thread(pod_events, ctx.kube, ctx.namespace, objects)
+
+
+def _adoptable(ctx: StepContext, name: str, current: tuple[int, str] | None, vhash: str) -> StepResult | None:
+    """A release the interrupted run's own Helm call finished: deployed at the revision after the
+    one it started from, with the same values. Taking it as done spares a needless upgrade."""
+    prev = ctx.previous
+    if prev is None or current is None or current[1] != "deployed":
+        return None
+    revision = current[0]
+    notes = [n for n in prev.notes if n.get("action") == "helm"]
+    if not notes:
+        return None
+    base = notes[-1].get("base_revision")
+    if notes[-1].get("values_hash") != vhash or base is None or revision != int(base) + 1:
+        return None
+    ctx.log(f"release {name} was deployed at revision {revision} by the interrupted run with these "
+            "values: not repeating it")
+    return StepResult(f"release {name} deployed at revision {revision} (finished by the interrupted run)",
+                      {"release": name, "revision": revision, "values_hash": vhash, "adopted": True})
+
+
+async def _watch(ctx: StepContext, release: str, call: asyncio.Task[ReleaseInfo], seen: list[float]) -> ReleaseInfo:
+    """Wait for Helm while reporting ready replicas; fail as stalled when nothing moves."""
+    stall = ctx.profile.install.stall_seconds
+    last: tuple[int, int] | None = None
+    waiting = ""
+    try:
+        while True:
+            done, _ = await asyncio.wait({call}, timeout=ctx.run.poll_interval)
+            if done:
+                return call.result()
+            loads: list[Workload] | None
+            try:
+                objects = await manifest_objects(ctx, release)
+                loads = await asyncio.to_thread(workload_states, ctx.kube, objects or [])
+            except Exception:
+                loads = None  # a blip of the API; Helm is still working
+            if loads is not None:
+                prog = (sum(w.ready for w in loads), sum(w.desired for w in loads))
+                waiting = progress_text(loads)
+                if prog != last:
+                    last = prog
+                    seen[0] = time.monotonic()
+                    ctx.progress(prog[0], prog[1], waiting)
+            if loads:
+                ctx.kill_point("mid")  # Helm has applied the manifests and is waiting
+            now = time.monotonic()
+            if now - seen[0] > stall:
+                raise StepError(f"stalled: nothing advanced for {stall}s (install.stallSeconds)"
+                                + (f"; {last[0]}/{last[1]} replicas ready, {waiting}" if last else ""),
+                                remedy="look at the failing pods' events below; `hfwizard resume` retries")
+            if ctx.remaining() <= 0:
+                raise ctx.out_of_time()
+    finally:
+        if not call.done():
+            call.cancel()  # ends Helm's child process: Helm records the release as failed
+            with contextlib.suppress(asyncio.CancelledError, HelmError):
+                await call
+
+
+async def _after_failure(ctx: StepContext, release: str, base_revision: int) -> None:
+    """With rollback-on-failure: back to the revision the step started from, or remove a first install."""
+    if not ctx.run.rollback_on_failure:
+        return
+    helm, ns = ctx.helm, ctx.namespace
+    timeout = max(30.0, ctx.remaining())
+    try:
+        await ctx.fence()
+        if base_revision > 0:
+            ctx.log(f"rolling {release} back to revision {base_revision} (--rollback-on-failure)", level="warning")
+            await helm.rollback(release, ns, base_revision, wait=True, timeout_s=timeout,
+                                on_log=lambda line: ctx.log(line, source="helm"))
+        else:
+            ctx.log(f"removing the failed first install of {release} (--rollback-on-failure)", level="warning")
+            await helm.uninstall(release, ns, wait=True, timeout_s=timeout,
+                                 on_log=lambda line: ctx.log(line, source="helm"))
+    except HelmError as exc:
+        ctx.log(f"rollback failed too: {exc.message}", level="error")
+
+
+def bundled_chart(name: str) -> Path:
+    """The path of a chart bundled with hfwizard (`bundled:NAME` in a profile)."""
+    path = Path(str(resources.files("hfwizard").joinpath("charts", name)))
+    if not (path / "Chart.yaml").is_file():
+        raise HfwizardError(f"no bundled chart named {name!r} in {path.parent}")
+    return path
+
+
+def chart_ref(spec: values.ReleaseSpec) -> ChartRef:
+    if spec.chart_ref.startswith("bundled:"):
+        return ChartRef(str(bundled_chart(spec.chart_ref.removeprefix("bundled:"))))
+    return ChartRef(spec.chart_ref, spec.chart_repo)
+
+
+def values_hash(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+def helm_level(line: str) -> str:
+    word = line.split(" ", 2)[1] if line.startswith("helm ") and " " in line[5:] else ""
+    return {"DEBUG": "debug", "WARNING": "warning", "WARN": "warning", "ERROR": "error"}.get(word, "info")
+
+
+def helm_records_in_secrets() -> bool:
+    """Whether Helm keeps release records in Secrets: its default, changed only through HELM_DRIVER
+    (read by the helm binary; the embedded SDK is never given a driver, so it always uses Secrets)."""
+    return os.environ.get("HELM_DRIVER", "").strip().lower() in ("", "secret", "secrets")
