@@ -98,10 +98,8 @@ def _modules() -> Iterator[Question]:
                        needs=f"{base}.enabled", help="the starting count when autoscaling is on")
 
 
-def _build() -> tuple[Question, ...]:
+def _where() -> tuple[Question, ...]:
     q = Question
-    pg, rd, ch, tls = "PostgreSQL", "Redis cluster", "ClickHouse backups", "TLS certificate: one of these"
-    cores, mem = req.span(req.WORKER_CORES), req.span(req.WORKER_MEMORY_GIB)
     return (
         q("target", "target.cloud", "Where will Highflame run?", kind="choice", choices=_clouds),
         q("target", "target.namespace", "Namespace", help="lowercase letters, digits and dashes"),
@@ -127,7 +125,13 @@ def _build() -> tuple[Question, ...]:
         q("cluster", "target.kubeconfig", "Kubeconfig file", "Kubeconfig file (empty: default)",
           clouds=("existing",), placeholder="~/.kube/config"),
         q("cluster", "target.context", "Context", "Context (empty: current)", clouds=("existing",)),
+    )
 
+
+def _data() -> tuple[Question, ...]:
+    q = Question
+    pg, rd, ch = "PostgreSQL", "Redis cluster", "ClickHouse backups"
+    return (
         q("data", "postgres.host", "Host", "PostgreSQL host", clouds=NOT_SANDBOX, section=pg),
         q("data", "postgres.port", "Port", "PostgreSQL port", kind="int", clouds=NOT_SANDBOX, section=pg,
           ranged=True),
@@ -145,7 +149,13 @@ def _build() -> tuple[Question, ...]:
         q("data", "clickhouse.backup.provider", "Provider (s3, gcs, azure)", "Backup provider (s3, gcs, azure)",
           clouds=NOT_SANDBOX, section=ch),
         q("data", "clickhouse.backup.bucket", "Bucket", "Backup bucket", clouds=NOT_SANDBOX, section=ch),
+    )
 
+
+def _sizing() -> tuple[Question, ...]:
+    q = Question
+    cores, mem = req.span(req.WORKER_CORES), req.span(req.WORKER_MEMORY_GIB)
+    return (
         q("sizing", "sizing.preset", "Sizing preset", kind="choice", choices=_presets),
         q("sizing", "sizing.nodes.count", "Worker nodes", f"Worker nodes (at least {req.WORKERS_MIN})",
           kind="int", ranged=True),
@@ -160,9 +170,13 @@ def _build() -> tuple[Question, ...]:
         q("sizing", "sizing.postgres.memoryGiB", "PostgreSQL memory",
           f"PostgreSQL memory in GiB (at least {req.POSTGRES_MEMORY_GIB_MIN})", kind="int", unit=" GiB",
           ranged=True),
+    )
 
-        *_modules(),
 
+def _access() -> tuple[Question, ...]:
+    q = Question
+    tls = "TLS certificate: one of these"
+    return (
         q("clerk", "clerk.publishableKey", "Publishable key", "Clerk publishable key (pk_live_… / pk_test_…)",
           placeholder="pk_live_…"),
         q("clerk", "clerk.secretKey", "Secret key (reference)",
@@ -190,7 +204,7 @@ def _build() -> tuple[Question, ...]:
 @functools.cache
 def all_questions() -> tuple[Question, ...]:
     """Every question, in the order the steps ask them (built on first use: it reads the profile model)."""
-    found = _build()
+    found = (*_where(), *_data(), *_sizing(), *_modules(), *_access())
     assert all(q.step in STEPS for q in found), "a question names a step hfwizard.draft.STEPS lacks"
     return found
 
