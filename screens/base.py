@@ -105,6 +105,10 @@ class FieldRow(Vertical):
         self._label = label + (f" ({hint})" if hint else "")
         self._input = FieldInput(path, kind, to_text(value), placeholder)
 
+    @property
+    def field_input(self) -> FieldInput:
+        return self._input
+
     def compose(self) -> ComposeResult:
         with Horizontal(classes="field-line"):
             yield Label(self._label, classes="field-label")
@@ -148,8 +152,11 @@ class StepScreen(Screen[None]):
         return FieldRow(path, label, self.value(path), kind=kind, hint=hint, placeholder=placeholder)
 
     def question_field(self, q: Question) -> FieldRow:
-        return self.field(q.path, q.label, kind=q.input_kind, unit=q.unit, placeholder=q.placeholder,
-                          ranged=q.ranged)
+        row = self.field(q.path, q.label, kind=q.input_kind, unit=q.unit, placeholder=q.placeholder,
+                         ranged=q.ranged)
+        if q.help:
+            row.field_input.tooltip = q.help  # shown on hover: the screen's layout stays as it is
+        return row
 
     def questions(self) -> list[Question]:
         """This step's questions for the chosen target (hfwizard.questions). A question that needs a

@@ -45,7 +45,7 @@ class FakeQuestionary:
     def confirm(self, message: str, default: bool) -> Any:
         return self._prompt(message, default)
 
-    def text(self, message: str, default: str, validate: Any) -> Any:
+    def text(self, message: str, default: str, validate: Any, instruction: str | None = None) -> Any:
         assert validate(default) is True, f"{message}: the example's answer {default!r} was refused"
         return self._prompt(message, default)
 

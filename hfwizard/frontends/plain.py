@@ -59,7 +59,9 @@ def ask(draft: Draft, q: Question) -> None:
         def check(text: str) -> bool | str:
             return _reason(draft, q.step, q.path, from_text(kind, text)) or True
 
-        answer = from_text(kind, questionary.text(q.question, default=_show(current), validate=check).unsafe_ask())
+        prompt = questionary.text(q.question, default=_show(current), validate=check,
+                                  instruction=f"({q.help})" if q.help else None)
+        answer = from_text(kind, prompt.unsafe_ask())
     draft.set(q.path, answer)
     draft.save()
 
