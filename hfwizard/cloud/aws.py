@@ -15,11 +15,12 @@ from hfwizard.cloud.aws_support import (
     TOKEN_LIFETIME,
     TOKEN_PREFIX,
     AwsOptions,
-    _cache_memory,
+    _cache_cluster,
     _estimate_size,
     _finding,
     _pin_endpoint,
     _region_problem,
+    _replication_group,
     log,
 )
 from hfwizard.cloud.base import (
@@ -327,79 +328,9 @@ class AwsProvider(_AwsCredentials):
             "elasticache:DescribeReplicationGroups",
         )
         by_id = {c["CacheClusterId"]: c for c in clusters}
-        out: list[CacheInfo] = []
-        for g in groups:
-            if g.get("Engine", "redis") not in ("redis", "valkey"):
-                continue
-            node_groups = g.get("NodeGroups") or []
-            config_ep = g.get("ConfigurationEndpoint")
-            cluster_mode = (
-                bool(g.get("ClusterEnabled"))
-                or bool(config_ep)
-                or len(node_groups) > 1
-                or g.get("ClusterMode") in ("enabled", "compatible")
-            )
-            if config_ep:
-                endpoints: tuple[str, ...] = (f"{config_ep['Address']}:{config_ep['Port']}",)
-                port = config_ep.get("Port")
-            else:
-                eps = {
-                    f"{ng['PrimaryEndpoint']['Address']}:{ng['PrimaryEndpoint']['Port']}"
-                    for ng in node_groups
-                    if ng.get("PrimaryEndpoint")
-                }
-                endpoints = tuple(sorted(eps))
-                port = next(
-                    (ng["PrimaryEndpoint"]["Port"] for ng in node_groups if ng.get("PrimaryEndpoint")), None
-                )
-            members = [by_id[m] for m in g.get("MemberClusters") or [] if m in by_id]
-            version = next((m.get("EngineVersion") for m in members if m.get("EngineVersion")), None)
-            node_type = g.get("CacheNodeType") or next((m.get("CacheNodeType") for m in members), None)
-            replicas = max((len(ng.get("NodeGroupMembers") or []) - 1 for ng in node_groups), default=None)
-            out.append(
-                CacheInfo(
-                    Cloud.AWS,
-                    g["ReplicationGroupId"],
-                    g.get("Engine", "redis"),
-                    version,
-                    endpoints,
-                    port,
-                    cluster_mode,
-                    node_type,
-                    _cache_memory(node_type),
-                    len(node_groups) or None,
-                    replicas,
-                    g.get("TransitEncryptionEnabled"),
-                    region,
-                    g.get("Status"),
-                    g.get("ARN"),
-                    {"kind": "replication-group", "auth_token": str(bool(g.get("AuthTokenEnabled"))).lower()},
-                )
-            )
-        for c in clusters:
-            if c.get("ReplicationGroupId") or c.get("Engine") not in ("redis", "valkey"):
-                continue
-            nodes = [n["Endpoint"] for n in c.get("CacheNodes") or [] if n.get("Endpoint")]
-            out.append(
-                CacheInfo(
-                    Cloud.AWS,
-                    c["CacheClusterId"],
-                    c["Engine"],
-                    c.get("EngineVersion"),
-                    tuple(f"{e['Address']}:{e['Port']}" for e in nodes),
-                    nodes[0]["Port"] if nodes else None,
-                    False,
-                    c.get("CacheNodeType"),
-                    _cache_memory(c.get("CacheNodeType")),
-                    1,
-                    0,
-                    c.get("TransitEncryptionEnabled"),
-                    region,
-                    c.get("CacheClusterStatus"),
-                    c.get("ARN"),
-                    {"kind": "cache-cluster"},
-                )
-            )
+        out = [_replication_group(g, by_id, region) for g in groups if g.get("Engine", "redis") in ("redis", "valkey")]
+        out += [_cache_cluster(c, region) for c in clusters
+                if not c.get("ReplicationGroupId") and c.get("Engine") in ("redis", "valkey")]
         return out
 
     # --- S3 --------------------------------------------------------------------------------------

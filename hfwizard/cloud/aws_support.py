@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from hfwizard.cloud.base import (
+    CacheInfo,
+    Cloud,
     Finding,
     FoundCredential,
     home_relative,
@@ -215,49 +217,130 @@ def _finding(
             "check the region name, the network or VPN, and HTTPS_PROXY",
         )
     if name == "ClientError" or hasattr(exc, "response"):
-        err = (getattr(exc, "response", None) or {}).get("Error", {})
-        code, text = str(err.get("Code", "")), str(err.get("Message", ""))
-        op = getattr(exc, "operation_name", "") or ""
-        if code in _DENIED and op == "AssumeRole":
-            role = credential.details.get("role_arn", "the role")
-            return Finding(
-                False,
-                "aws/assume-role-denied",
-                f"not allowed to assume {role}: {text}",
-                "allow the source identity in the role's trust policy, and sts:AssumeRole in its policy",
-            )
-        if code in _DENIED or code == "Forbidden" or code == "403":
-            what = f" on {bucket}" if bucket else ""
-            return Finding(
-                False,
-                "aws/access-denied",
-                f"permission denied for {action}{what}: {text}".rstrip(": "),
-                f"grant {action} to this identity (IAM policy{', bucket policy' if bucket else ''})",
-            )
-        if code in _EXPIRED:
-            return Finding(
-                False,
-                "aws/credentials-expired",
-                f"the credentials of {credential.name} have expired",
-                f"refresh them (aws sso login{p}, or new keys in aws configure{p})",
-            )
-        if code == "InvalidClientTokenId":
-            return Finding(
-                False,
-                "aws/invalid-key",
-                f"the access key of {credential.name} is not valid",
-                f"create a new access key and run: aws configure{p}",
-            )
-        if code == "SignatureDoesNotMatch":
-            return Finding(
-                False,
-                "aws/bad-secret",
-                f"the secret key of {credential.name} does not match its key id",
-                f"re-enter the secret key: aws configure{p}",
-            )
-        if code in ("NoSuchBucket", "404", "NotFound"):
-            return Finding(
-                False, "aws/not-found", f"{bucket or action}: not found", "check the name and region"
-            )
-        return Finding(False, "aws/error", f"{action} failed: {code} {text}".strip(), None)
+        return _api_error_finding(exc, credential, action, bucket, p)
     return Finding(False, "aws/error", f"{action} failed ({name})", None)
+
+
+
+def _api_error_finding(exc: Exception, credential: FoundCredential, action: str, bucket: str | None,
+                       p: str) -> Finding:
+    """An error AWS answered with (a ClientError): its code says what to fix. `p` is " --profile NAME"."""
+    err = (getattr(exc, "response", None) or {}).get("Error", {})
+    code, text = str(err.get("Code", "")), str(err.get("Message", ""))
+    op = getattr(exc, "operation_name", "") or ""
+    if code in _DENIED and op == "AssumeRole":
+        role = credential.details.get("role_arn", "the role")
+        return Finding(
+            False,
+            "aws/assume-role-denied",
+            f"not allowed to assume {role}: {text}",
+            "allow the source identity in the role's trust policy, and sts:AssumeRole in its policy",
+        )
+    if code in _DENIED or code == "Forbidden" or code == "403":
+        what = f" on {bucket}" if bucket else ""
+        return Finding(
+            False,
+            "aws/access-denied",
+            f"permission denied for {action}{what}: {text}".rstrip(": "),
+            f"grant {action} to this identity (IAM policy{', bucket policy' if bucket else ''})",
+        )
+    if code in _EXPIRED:
+        return Finding(
+            False,
+            "aws/credentials-expired",
+            f"the credentials of {credential.name} have expired",
+            f"refresh them (aws sso login{p}, or new keys in aws configure{p})",
+        )
+    if code == "InvalidClientTokenId":
+        return Finding(
+            False,
+            "aws/invalid-key",
+            f"the access key of {credential.name} is not valid",
+            f"create a new access key and run: aws configure{p}",
+        )
+    if code == "SignatureDoesNotMatch":
+        return Finding(
+            False,
+            "aws/bad-secret",
+            f"the secret key of {credential.name} does not match its key id",
+            f"re-enter the secret key: aws configure{p}",
+        )
+    if code in ("NoSuchBucket", "404", "NotFound"):
+        return Finding(
+            False, "aws/not-found", f"{bucket or action}: not found", "check the name and region"
+        )
+    return Finding(False, "aws/error", f"{action} failed: {code} {text}".strip(), None)
+
+
+def _replication_group(g: dict[str, Any], by_id: dict[str, Any], region: str) -> CacheInfo:
+    """One ElastiCache replication group (its shards, replicas and endpoint) as a CacheInfo.
+
+    Cluster mode is taken from several signals, not ClusterEnabled alone: a configuration endpoint,
+    more than one node group, or ClusterMode "enabled"/"compatible" all mean cluster mode.
+    """
+    node_groups = g.get("NodeGroups") or []
+    config_ep = g.get("ConfigurationEndpoint")
+    cluster_mode = (
+        bool(g.get("ClusterEnabled"))
+        or bool(config_ep)
+        or len(node_groups) > 1
+        or g.get("ClusterMode") in ("enabled", "compatible")
+    )
+    if config_ep:
+        endpoints: tuple[str, ...] = (f"{config_ep['Address']}:{config_ep['Port']}",)
+        port = config_ep.get("Port")
+    else:
+        eps = {
+            f"{ng['PrimaryEndpoint']['Address']}:{ng['PrimaryEndpoint']['Port']}"
+            for ng in node_groups
+            if ng.get("PrimaryEndpoint")
+        }
+        endpoints = tuple(sorted(eps))
+        port = next(
+            (ng["PrimaryEndpoint"]["Port"] for ng in node_groups if ng.get("PrimaryEndpoint")), None
+        )
+    members = [by_id[m] for m in g.get("MemberClusters") or [] if m in by_id]
+    version = next((m.get("EngineVersion") for m in members if m.get("EngineVersion")), None)
+    node_type = g.get("CacheNodeType") or next((m.get("CacheNodeType") for m in members), None)
+    replicas = max((len(ng.get("NodeGroupMembers") or []) - 1 for ng in node_groups), default=None)
+    return CacheInfo(
+        Cloud.AWS,
+        g["ReplicationGroupId"],
+        g.get("Engine", "redis"),
+        version,
+        endpoints,
+        port,
+        cluster_mode,
+        node_type,
+        _cache_memory(node_type),
+        len(node_groups) or None,
+        replicas,
+        g.get("TransitEncryptionEnabled"),
+        region,
+        g.get("Status"),
+        g.get("ARN"),
+        {"kind": "replication-group", "auth_token": str(bool(g.get("AuthTokenEnabled"))).lower()},
+    )
+
+
+def _cache_cluster(c: dict[str, Any], region: str) -> CacheInfo:
+    """One standalone Redis/Valkey cache cluster (no replication group) as a CacheInfo."""
+    nodes = [n["Endpoint"] for n in c.get("CacheNodes") or [] if n.get("Endpoint")]
+    return CacheInfo(
+        Cloud.AWS,
+        c["CacheClusterId"],
+        c["Engine"],
+        c.get("EngineVersion"),
+        tuple(f"{e['Address']}:{e['Port']}" for e in nodes),
+        nodes[0]["Port"] if nodes else None,
+        False,
+        c.get("CacheNodeType"),
+        _cache_memory(c.get("CacheNodeType")),
+        1,
+        0,
+        c.get("TransitEncryptionEnabled"),
+        region,
+        c.get("CacheClusterStatus"),
+        c.get("ARN"),
+        {"kind": "cache-cluster"},
+    )

@@ -11,13 +11,13 @@ from urllib.parse import quote
 
 from hfwizard.cloud.azure_credentials import _AzureCredentials
 from hfwizard.cloud.azure_support import (
-    _REDIS_SKU_GIB,
     AKS_SERVER_SCOPE,
     API,
     AZURE_SDK,
     BLOB_API_VERSION,
     STORAGE_SCOPE,
     AzureOptions,
+    _azure_cache,
     _estimate_vm,
     _norm,
     _probe_finding,
@@ -271,7 +271,7 @@ class AzureProvider(_AzureCredentials):
         """Azure Cache for Redis, and Redis Enterprise / Azure Managed Redis (if registered)."""
         sub = self._subscription(credential)
         client = self._client(credential, self._mgmt_scope())
-        out = []
+        out: list[CacheInfo] = []
         for r in self._list(
             client,
             self._mgmt(f"/subscriptions/{sub}/providers/Microsoft.Cache/redis", "redis"),
@@ -281,30 +281,7 @@ class AzureProvider(_AzureCredentials):
             loc = r.get("location", "")
             if region and _norm(loc) != _norm(region):
                 continue
-            p = r.get("properties") or {}
-            sku = p.get("sku") or r.get("sku") or {}
-            size = f"{sku.get('family', '')}{sku.get('capacity', '')}"
-            port = p.get("sslPort") or p.get("port")
-            out.append(
-                CacheInfo(
-                    Cloud.AZURE,
-                    r.get("name", ""),
-                    "redis",
-                    p.get("redisVersion"),
-                    (f"{p.get('hostName')}:{port}",) if p.get("hostName") else (),
-                    port,
-                    bool(p.get("shardCount")),
-                    f"{sku.get('name', '')} {size}".strip(),
-                    _REDIS_SKU_GIB.get(size),
-                    p.get("shardCount") or 1,
-                    p.get("replicasPerPrimary"),
-                    bool(p.get("sslPort")),
-                    loc,
-                    p.get("provisioningState"),
-                    r.get("id"),
-                    {"kind": "azure-cache"},
-                )
-            )
+            out.append(_azure_cache(r, loc))
         try:
             enterprise = self._list(
                 client,

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from hfwizard.cloud.base import (
+    CacheInfo,
+    Cloud,
     Finding,
     FoundCredential,
 )
@@ -213,3 +215,29 @@ def _probe_finding(finding: Finding, account: str, container: str) -> Finding:
             "(a data-plane role: Owner or Contributor alone is not enough)",
         )
     return finding
+
+
+def _azure_cache(r: dict[str, Any], loc: str) -> CacheInfo:
+    """One Azure Cache for Redis resource as a CacheInfo (its SKU gives the memory)."""
+    p = r.get("properties") or {}
+    sku = p.get("sku") or r.get("sku") or {}
+    size = f"{sku.get('family', '')}{sku.get('capacity', '')}"
+    port = p.get("sslPort") or p.get("port")
+    return CacheInfo(
+        Cloud.AZURE,
+        r.get("name", ""),
+        "redis",
+        p.get("redisVersion"),
+        (f"{p.get('hostName')}:{port}",) if p.get("hostName") else (),
+        port,
+        bool(p.get("shardCount")),
+        f"{sku.get('name', '')} {size}".strip(),
+        _REDIS_SKU_GIB.get(size),
+        p.get("shardCount") or 1,
+        p.get("replicasPerPrimary"),
+        bool(p.get("sslPort")),
+        loc,
+        p.get("provisioningState"),
+        r.get("id"),
+        {"kind": "azure-cache"},
+    )
