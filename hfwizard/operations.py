@@ -32,10 +32,11 @@ if TYPE_CHECKING:
     from hfwizard.profile import InstallProfile
     from hfwizard.profile_io import LoadedProfile
 
-__all__ = ["CLOUDS", "DataServices", "InstallRun", "Target", "credential_answers", "credential_for",
-           "discover_credentials", "discover_data_services", "export_profile", "install_steps",
-           "kube_contexts", "last_installed_profile", "list_clusters", "load", "preflight",
-           "resolve_target", "sandbox_cluster", "sandbox_run", "saved_profile", "validate_credential", "values_diff"]
+__all__ = ["CLOUDS", "ClusterFit", "DataServices", "InstallRun", "PreflightFirst", "Target", "cluster_fit",
+           "credential_answers", "credential_for", "data_service_answers", "discover_credentials",
+           "discover_data_services", "export_profile", "install_steps", "kube_contexts", "last_installed_profile",
+           "list_clusters", "load", "preflight", "preflight_settings", "resolve_target", "sandbox_cluster",
+           "sandbox_run", "saved_profile", "validate_credential", "values_diff"]
 
 
 # ---- the target cluster ----------------------------------------------------------------------------
@@ -170,6 +171,18 @@ def discover_data_services(cloud: str, data: dict[str, Any]) -> DataServices:
         except Exception as exc:  # each listing is optional: the operator can type the values
             notes.append(f"{label}: {getattr(exc, 'message', None) or type(exc).__name__}")
     return DataServices(pg, rd, bk, notes)
+
+
+def data_service_answers(kind: str, item: Any, cloud: str) -> dict[str, Any]:
+    """Profile answers (dotted path -> value) that point at a discovered "postgres", "redis" or "bucket"."""
+    if kind == "postgres":
+        return {"postgres.host": item.endpoint, "postgres.port": item.port}
+    if kind == "redis":
+        return {"redis.endpoints": list(item.endpoints), "redis.tls": item.tls}
+    if kind == "bucket":
+        return {"clickhouse.backup.bucket": item.name.split("/")[-1],
+                "clickhouse.backup.provider": {"aws": "s3", "gcp": "gcs"}.get(cloud, "azure")}
+    return {}
 
 
 def kube_contexts(kubeconfig: str | None) -> tuple[list[str], str | None]:

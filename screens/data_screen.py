@@ -78,15 +78,7 @@ is installed.
         self.apply(kind, item, only_empty=False)
 
     def apply(self, kind: str, item: Any, *, only_empty: bool) -> None:
-        answers: dict[str, Any] = {}
-        if kind == "postgres":
-            answers = {"postgres.host": item.endpoint, "postgres.port": item.port}
-        elif kind == "redis":
-            answers = {"redis.endpoints": list(item.endpoints), "redis.tls": item.tls}
-        elif kind == "bucket":
-            answers = {"clickhouse.backup.bucket": item.name.split("/")[-1],
-                       "clickhouse.backup.provider": {"aws": "s3", "gcp": "gcs"}.get(self.cloud, "azure")}
-        for path, value in answers.items():
+        for path, value in operations.data_service_answers(kind, item, self.cloud).items():
             if value is None or (only_empty and self.draft.get(path) not in (None, [], "")):
                 continue
             self.draft.set(path, value)
