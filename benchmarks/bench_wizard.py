@@ -89,7 +89,7 @@ def bench_startup(runs: int) -> None:
 
 
 class FloodRun:
-    """Stands in for adapters.InstallRun: the plan's steps start, then the platform's release logs
+    """Stands in for operations.InstallRun: the plan's steps start, then the platform's release logs
     `rate` lines a second (in 5 ms slices, on schedule) with a progress event per slice."""
 
     rate = 0
@@ -97,9 +97,9 @@ class FloodRun:
     delivered = 0
 
     def __init__(self, profile: Any, state_dir: Path) -> None:
-        from hfwizard import adapters
+        from hfwizard import operations
 
-        self.steps = adapters.install_steps(profile)
+        self.steps = operations.install_steps(profile)
         self.cancelled = False
 
     def cancel(self) -> None:
@@ -135,12 +135,12 @@ async def key_latencies(rate: int, seconds: float, presses: int) -> tuple[list[f
     from textual import events
     from textual.widgets import ListView
 
-    from hfwizard import adapters
+    from hfwizard import operations
     from tests.screens_helpers import SANDBOX_ANSWERS
 
     FloodRun.rate, FloodRun.seconds = rate, seconds
-    real = adapters.InstallRun
-    adapters.InstallRun = FloodRun  # type: ignore[misc, assignment]
+    real = operations.InstallRun
+    operations.InstallRun = FloodRun  # type: ignore[misc, assignment]
     try:
         with tempfile.TemporaryDirectory() as d:
             app = WizardApp(Path(d) / "state")
@@ -183,7 +183,7 @@ async def key_latencies(rate: int, seconds: float, presses: int) -> tuple[list[f
                 app.exit()
             return out, FloodRun.delivered / max(flood_s, 1e-9) if rate else 0.0
     finally:
-        adapters.InstallRun = real  # type: ignore[misc]
+        operations.InstallRun = real  # type: ignore[misc]
 
 
 def bench_latency(seconds: float, rate: int, presses: int) -> None:

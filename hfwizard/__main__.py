@@ -1,5 +1,5 @@
 """`python -m hfwizard` runs the same CLI as the `hfwizard` command."""
 
-from hfwizard.cli import main
+from hfwizard.frontends.cli import main
 
 main()

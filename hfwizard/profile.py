@@ -14,6 +14,7 @@ from typing import Annotated, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from hfwizard import requirements as req
 from hfwizard.platform.settings import (
     HIGHFLAME_CHARTS,
     AwsIngress,
@@ -162,23 +163,26 @@ class Credentials(Section):
 
 
 class Nodes(Section):
-    count: int = Field(default=6, ge=6, le=1000)
+    count: int = Field(default=req.WORKERS_MIN, ge=req.WORKERS_MIN, le=1000)
     """Worker nodes; the platform needs at least 6."""
-    cores: int = Field(default=8, ge=8, le=16)
+    cores: int = Field(default=req.WORKER_CORES[0], ge=req.WORKER_CORES[0], le=req.WORKER_CORES[1])
     """CPU cores per worker node (8–16)."""
-    memory_gib: int = Field(default=32, ge=16, le=32, alias="memoryGiB")
+    memory_gib: int = Field(default=req.WORKER_MEMORY_GIB[1], ge=req.WORKER_MEMORY_GIB[0], le=req.WORKER_MEMORY_GIB[1],
+                            alias="memoryGiB")
     """Memory per worker node in GiB (16–32)."""
 
 
 class RedisSizing(Section):
-    memory_gib_per_node: float = Field(default=4, ge=4, le=1024, alias="memoryGiBPerNode")
+    memory_gib_per_node: float = Field(default=req.REDIS_MEMORY_GIB_MIN, ge=req.REDIS_MEMORY_GIB_MIN, le=1024,
+                                       alias="memoryGiBPerNode")
     """Memory per Redis node in GiB (at least 4)."""
 
 
 class PostgresSizing(Section):
-    vcpu: int = Field(default=4, ge=4, le=128)
+    vcpu: int = Field(default=req.POSTGRES_VCPU_MIN, ge=req.POSTGRES_VCPU_MIN, le=128)
     """vCPUs of the PostgreSQL instance (at least 4)."""
-    memory_gib: int = Field(default=8, ge=8, le=4096, alias="memoryGiB")
+    memory_gib: int = Field(default=req.POSTGRES_MEMORY_GIB_MIN, ge=req.POSTGRES_MEMORY_GIB_MIN, le=4096,
+                            alias="memoryGiB")
     """Memory of the PostgreSQL instance in GiB (at least 8)."""
 
 
@@ -260,14 +264,14 @@ class Postgres(Section):
     sslmode: SslMode = SslMode.VERIFY_FULL
     ca_cert: str | None = None
     """Path of the CA bundle that signs the server's certificate (for verify-ca / verify-full)."""
-    min_version: Version = "17.2"
+    min_version: Version = req.POSTGRES.text
     """Lowest PostgreSQL server version accepted; Highflame needs 17.2."""
 
     @field_validator("min_version")
     @classmethod
     def _at_least_17_2(cls, v: str) -> str:
-        if _vtuple(v) < (17, 2):
-            raise ValueError("Highflame needs PostgreSQL 17.2 or newer; minVersion cannot be lower")
+        if _vtuple(v) < req.POSTGRES.tuple:
+            raise ValueError(f"Highflame needs PostgreSQL {req.POSTGRES.text} or newer; minVersion cannot be lower")
         return v
 
 
@@ -284,14 +288,14 @@ class Redis(Section):
     """ACL user (Redis 6+); empty for the default user."""
     password: Ref | None = None
     """AUTH token / ACL password, as a reference."""
-    min_version: Version = "7.1"
+    min_version: Version = req.REDIS.text
     """Lowest Redis version accepted; Highflame needs 7.1."""
 
     @field_validator("min_version")
     @classmethod
     def _at_least_7_1(cls, v: str) -> str:
-        if _vtuple(v) < (7, 1):
-            raise ValueError("Highflame needs Redis 7.1 or newer; minVersion cannot be lower")
+        if _vtuple(v) < req.REDIS.tuple:
+            raise ValueError(f"Highflame needs Redis {req.REDIS.text} or newer; minVersion cannot be lower")
         return v
 
     @field_validator("endpoints")

@@ -14,11 +14,12 @@ from textual.screen import Screen
 
 from hfwizard.draft import STEPS, Draft
 
-# Every screen in walking order; the question steps come from hfwizard.draft so plain mode asks the same.
 # Set by the start-up benchmark only: the app writes CLOCK_MONOTONIC to this file once the Welcome screen
 # is mounted and painted, then exits.
 READY_MARKER_ENV = "HFWIZARD_BENCH_READY_MARKER"
 
+# Every screen in walking order; the question steps come from hfwizard.draft, their questions from
+# hfwizard.questions, so plain mode asks the same.
 ORDER: tuple[str, ...] = ("welcome", *STEPS, "preflight", "install", "done")
 
 
@@ -55,11 +56,10 @@ class WizardApp(App[int]):
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
-    def __init__(self, state_root: Path, *, resume_install: bool = False) -> None:
+    def __init__(self, state_root: Path) -> None:
         super().__init__()
         self.state_root = state_root
         self.draft: Draft | None = None
-        self.resume_install = resume_install  # the Install screen resumes the journal instead of starting
         self.exit_code = 0
         self._showing: str | None = "welcome"  # the step last asked for (see _stale)
 

@@ -11,10 +11,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Label, Static
+from textual.widgets import Button, Checkbox, Footer, Input, Label, RadioSet, Static
 from textual.worker import Worker, WorkerState
 
 from hfwizard.draft import OWNED, Draft, Problem, effective, field_range, from_text, step_problems
+from hfwizard.questions import Question, for_step
 
 if TYPE_CHECKING:
     from .app import WizardApp
@@ -76,6 +77,22 @@ class FieldInput(Input):
             self.password = bool(value) and not looks_like_ref(value)
 
 
+class FieldCheckbox(Checkbox):
+    """A Checkbox bound to a yes/no profile path; StepScreen records its answer."""
+
+    def __init__(self, path: str, label: str, value: bool, *, id: str, classes: str = "module-on") -> None:
+        super().__init__(label, value, id=id, classes=classes)
+        self.path = path
+
+
+class FieldRadioSet(RadioSet):
+    """A RadioSet bound to a choice profile path (its screen turns the pressed button into the answer)."""
+
+    def __init__(self, *buttons: Any, path: str, id: str) -> None:
+        super().__init__(*buttons, id=id)
+        self.path = path
+
+
 class FieldRow(Vertical):
     """Label, input and the reasons it is refused."""
 
@@ -87,6 +104,10 @@ class FieldRow(Vertical):
         self.path = path
         self._label = label + (f" ({hint})" if hint else "")
         self._input = FieldInput(path, kind, to_text(value), placeholder)
+
+    @property
+    def field_input(self) -> FieldInput:
+        return self._input
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="field-line"):
@@ -129,6 +150,37 @@ class StepScreen(Screen[None]):
               ranged: bool = False) -> FieldRow:
         hint = range_hint(path, unit) if ranged else unit.strip()
         return FieldRow(path, label, self.value(path), kind=kind, hint=hint, placeholder=placeholder)
+
+    def question_field(self, q: Question) -> FieldRow:
+        row = self.field(q.path, q.label, kind=q.input_kind, unit=q.unit, placeholder=q.placeholder,
+                         ranged=q.ranged)
+        if q.help:
+            row.field_input.tooltip = q.help  # shown on hover: the screen's layout stays as it is
+        return row
+
+    def questions(self) -> list[Question]:
+        """This step's questions for the chosen target (hfwizard.questions). A question that needs a
+        switch is shown beside it, whatever the switch says, so ticking it shows no new fields."""
+        cloud = self.value("target.cloud")
+        return [q for q in for_step(self.STEP) if cloud in q.clouds]
+
+    def compose_questions(self) -> Iterable[Any]:
+        """The step's questions as fields (yes/no ones as checkboxes), each section under its heading."""
+        section = ""
+        for q in self.questions():
+            if q.section != section:
+                section = q.section
+                yield Static(section, classes="section")
+                yield from self.after_section(section)
+            if q.kind == "bool":
+                parts = q.path.split(".")
+                yield FieldCheckbox(q.path, q.label, bool(self.value(q.path)), id=f"{slug(parts[-2])}-{parts[-1]}")
+            else:
+                yield self.question_field(q)
+
+    def after_section(self, section: str) -> Iterable[Any]:
+        """Widgets right under a section's heading (a section-wide problem line)."""
+        return ()
 
     def compose(self) -> ComposeResult:
         yield Static(self.heading(), id="step-title", markup=False)
@@ -175,6 +227,10 @@ class StepScreen(Screen[None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.focus_next()
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        if isinstance(event.checkbox, FieldCheckbox):
+            self.answer(event.checkbox.path, event.value)
 
     def answer(self, path: str, value: Any) -> None:
         self.draft.set(path, value)

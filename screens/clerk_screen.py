@@ -35,10 +35,10 @@ Bastion hosts often have no keyring; the wizard then says so and you use an `env
 """
 
     def compose_body(self) -> Iterable[Any]:
-        yield self.field("clerk.publishableKey", "Publishable key", placeholder="pk_live_…")
+        publishable, secret = self.questions()
+        yield self.question_field(publishable)
         yield Static("", id="frontend-host", classes="note", markup=False)
-        yield self.field("clerk.secretKey", "Secret key (reference)", kind="ref",
-                         placeholder="env:CLERK_SECRET_KEY")
+        yield self.question_field(secret)
         yield Static("…or type the secret key once, to keep it in the system keyring:", classes="note")
         with Horizontal(classes="field-line"):
             yield Label("Secret key (not shown)", classes="field-label")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -11,17 +10,10 @@ from textual import work
 from textual.widgets import DataTable, OptionList, Static
 from textual.widgets.option_list import Option
 
-from hfwizard import adapters
-from hfwizard.draft import field_range
+from hfwizard import operations
+from hfwizard.requirements import KUBERNETES, WORKER_CORES, WORKER_MEMORY_GIB, WORKERS_MIN, span
 
 from .base import FieldInput, StepScreen
-
-
-def _within(value: float | None, path: str) -> bool | None:
-    if value is None:
-        return None
-    lo, hi = field_range(path)
-    return (lo is None or value >= lo) and (hi is None or value <= hi)
 
 
 def _mark(ok: bool | None, text: str) -> str:
@@ -29,32 +21,28 @@ def _mark(ok: bool | None, text: str) -> str:
 
 
 def cluster_row(c: Any) -> tuple[str, ...]:
-    """One table row: each figure marked against what the platform needs."""
-    m = re.match(r"^v?(\d+)\.(\d+)", c.version or "")
-    version_ok = None if not m else (int(m.group(1)), int(m.group(2))) >= adapters.MIN_KUBERNETES
-    nodes_ok = _within(c.node_count, "sizing.nodes.count")
+    """One table row: each figure marked against what the platform needs (operations.cluster_fit judges)."""
+    fit = operations.cluster_fit(c)
     sizes = []
-    size_ok: bool | None = True
     for pool in c.node_pools:
-        ok = _within(pool.cores, "sizing.nodes.cores"), _within(pool.memory_gib, "sizing.nodes.memoryGiB")
-        size_ok = None if None in ok and size_ok else (size_ok and all(ok))
         sizes.append(f"{pool.cores or '?'}c/{pool.memory_gib or '?':g}G" if pool.memory_gib
                      else f"{pool.cores or '?'}c/?G")
-    return (c.name, c.location, _mark(version_ok, c.version or "?"), _mark(nodes_ok, str(c.node_count)),
-            _mark(size_ok, ", ".join(sizes) or "?"))
+    return (c.name, c.location, _mark(fit.version, c.version or "?"), _mark(fit.nodes, str(c.node_count)),
+            _mark(fit.sizes, ", ".join(sizes) or "?"))
 
 
 class ClusterScreen(StepScreen):
     STEP = "cluster"
     TITLE = "Cluster"
-    HELP = """\
-Pick the Kubernetes cluster. The platform needs Kubernetes **1.32 or newer**, at least **6 worker
-nodes**, each with **8–16 cores** and **16–32 GiB** of memory. Each figure is marked ✓ when it meets
-that, ✗ when not, ? when the cloud did not say (preflight measures the real nodes).
-
-For an existing cluster give the kubeconfig file (empty: `$KUBECONFIG` or `~/.kube/config`) and
-choose a context.
-"""
+    HELP = (
+        f"Pick the Kubernetes cluster. The platform needs Kubernetes **{KUBERNETES.text} or newer**, at least "
+        f"**{WORKERS_MIN} worker\nnodes**, each with **{span(WORKER_CORES)} cores** and **{span(WORKER_MEMORY_GIB)} "
+        "GiB** of memory. Each figure is marked ✓ when it meets\n"
+        "that, ✗ when not, ? when the cloud did not say (preflight measures the real nodes).\n"
+        "\n"
+        "For an existing cluster give the kubeconfig file (empty: `$KUBECONFIG` or `~/.kube/config`) and\n"
+        "choose a context.\n"
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -66,32 +54,33 @@ choose a context.
 
     def compose_body(self) -> Iterable[Any]:
         if self.cloud == "sandbox":
-            info = adapters.sandbox_cluster()
+            info = operations.sandbox_cluster()
             yield Static(f"The sandbox runs an emulated Kubernetes {info['version']} cluster on "
                          f"{info['where']}; nodes are {info['nodes']}.", classes="intro", id="sandbox-info")
             return
         if self.cloud == "existing":
+            kubeconfig, context = self.questions()
             yield Static("Which kubeconfig and context reach the cluster?", classes="intro")
-            yield self.field("target.kubeconfig", "Kubeconfig file", placeholder="~/.kube/config")
+            yield self.question_field(kubeconfig)
             yield OptionList(id="contexts", classes="found")
-            yield self.field("target.context", "Context")
+            yield self.question_field(context)
             return
         yield Static("Clusters found (Enter to choose one):", classes="intro")
         table: DataTable[str] = DataTable(id="clusters", cursor_type="row", classes="found")
         table.add_columns("Name", "Location", "Version", "Nodes", "Node sizes")
         yield table
-        yield self.field("target.region", "Region")
-        yield self.field("target.cluster", "Cluster name")
+        for q in self.questions():
+            yield self.question_field(q)
 
     def on_mount(self) -> None:
         super().on_mount()
         if self.cloud == "existing":
             self.load_contexts()
-        elif self.cloud in adapters.CLOUDS:
+        elif self.cloud in operations.CLOUDS:
             self.discover()
 
     def load_contexts(self) -> None:
-        names, current = adapters.kube_contexts(self.value("target.kubeconfig"))
+        names, current = operations.kube_contexts(self.value("target.kubeconfig"))
         box = self.query_one("#contexts", OptionList)
         box.clear_options()
         for name in names:
@@ -113,7 +102,7 @@ choose a context.
     @work(exclusive=True, group="discover", exit_on_error=False)
     async def discover(self) -> None:
         self.start_busy("discover", "listing clusters")
-        self.clusters = await asyncio.to_thread(adapters.list_clusters, self.cloud, self.draft.data)
+        self.clusters = await asyncio.to_thread(operations.list_clusters, self.cloud, self.draft.data)
         table = self.query_one("#clusters", DataTable)
         table.clear()
         for i, c in enumerate(self.clusters):

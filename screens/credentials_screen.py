@@ -11,19 +11,10 @@ from textual.containers import Horizontal
 from textual.widgets import Button, LoadingIndicator, OptionList, Static
 from textual.widgets.option_list import Option
 
-from hfwizard import adapters
+from hfwizard import operations
 from hfwizard.errors import HfwizardError
 
 from .base import StepScreen
-
-FIELDS: dict[str, list[tuple[str, str]]] = {
-    "aws": [("credentials.aws.profile", "AWS profile"), ("credentials.aws.roleArn", "Role to assume")],
-    "gcp": [("credentials.gcp.project", "GCP project id"),
-            ("credentials.gcp.serviceAccountKey", "Service-account key (ref)")],
-    "azure": [("credentials.azure.subscriptionId", "Subscription id"),
-              ("credentials.azure.tenantId", "Tenant id"),
-              ("credentials.azure.resourceGroup", "Resource group")],
-}
 
 
 class CredentialsScreen(StepScreen):
@@ -49,7 +40,7 @@ You can also type the fields yourself. Secret fields take references only:
         return str(self.value("target.cloud"))
 
     def compose_body(self) -> Iterable[Any]:
-        if self.cloud not in adapters.CLOUDS:
+        if self.cloud not in operations.CLOUDS:
             yield Static("The sandbox and existing clusters need no cloud credentials: the cluster is "
                          "reached through a kubeconfig, chosen on the next step.", classes="intro",
                          id="no-credentials")
@@ -60,20 +51,19 @@ You can also type the fields yourself. Secret fields take references only:
             yield LoadingIndicator(id="spinner")
             yield Static("", id="validation", markup=False)
         yield Button("Validate", id="validate")
-        for path, label in FIELDS[self.cloud]:
-            kind = "ref" if path.endswith(("Key", "Secret")) else "str"
-            yield self.field(path, label, kind=kind)
+        for q in self.questions():
+            yield self.question_field(q)
 
     def on_mount(self) -> None:
         super().on_mount()
-        if self.cloud in adapters.CLOUDS:
+        if self.cloud in operations.CLOUDS:
             self.query_one("#spinner").display = False
             self.discover()
 
     @work(exclusive=True, group="discover", exit_on_error=False)
     async def discover(self) -> None:
         self.start_busy("discover", "looking for credentials")
-        self.found = await asyncio.to_thread(adapters.discover_credentials, self.cloud)
+        self.found = await asyncio.to_thread(operations.discover_credentials, self.cloud)
         box = self.query_one("#found", OptionList)
         box.clear_options()
         for i, cred in enumerate(self.found):
@@ -85,7 +75,7 @@ You can also type the fields yourself. Secret fields take references only:
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         cred = self.found[int(event.option.id or 0)]
-        for path, value in adapters.credential_answers(cred).items():
+        for path, value in operations.credential_answers(cred).items():
             self.draft.set(path, value)
         self.refresh_fields()
         self.validate(cred)
@@ -93,7 +83,7 @@ You can also type the fields yourself. Secret fields take references only:
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "validate":
             event.stop()
-            cred = adapters.credential_for(self.cloud, self.draft.data) if not self.found else None
+            cred = operations.credential_for(self.cloud, self.draft.data) if not self.found else None
             box = self.query_one("#found", OptionList)
             if self.found and box.highlighted is not None:
                 cred = self.found[box.highlighted]
@@ -110,7 +100,7 @@ You can also type the fields yourself. Secret fields take references only:
         spinner.display = True
         out.update("")
         try:
-            result = await asyncio.to_thread(adapters.validate_credential, cred)
+            result = await asyncio.to_thread(operations.validate_credential, cred)
         except HfwizardError as exc:
             out.update(f"✗ {exc}")
             return

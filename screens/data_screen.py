@@ -10,7 +10,8 @@ from textual import work
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from hfwizard import adapters
+from hfwizard import operations
+from hfwizard import requirements as req
 
 from .base import StepScreen
 
@@ -18,9 +19,11 @@ from .base import StepScreen
 class DataScreen(StepScreen):
     STEP = "data"
     TITLE = "Data services"
-    HELP = """\
-Highflame keeps its state in a managed **PostgreSQL 17.2+** (4 vCPU / 8 GiB at least) and a
-**Redis 7.1+ cluster** (4 GiB per node), and backs ClickHouse up to a bucket (S3, GCS or Azure Blob).
+    HELP = f"""\
+Highflame keeps its state in a managed **PostgreSQL {req.POSTGRES.text}+** \
+({req.POSTGRES_VCPU_MIN} vCPU / {req.POSTGRES_MEMORY_GIB_MIN} GiB at least) and a
+**Redis {req.REDIS.text}+ cluster** ({req.REDIS_MEMORY_GIB_MIN} GiB per node), and backs ClickHouse up to a \
+bucket (S3, GCS or Azure Blob).
 
 What the wizard finds with your cloud credential is listed at the top; Enter on one fills its fields.
 Passwords take references only (`env:NAME`, `file:PATH`, `keyring:SERVICE/NAME`, `k8s:SECRET/KEY`):
@@ -43,32 +46,20 @@ is installed.
             yield Static("The sandbox has no data services: their checks are skipped and the emulated "
                          "cluster gets placeholders.", classes="intro", id="sandbox-info")
             return
-        if self.cloud in adapters.CLOUDS:
+        if self.cloud in operations.CLOUDS:
             yield Static("Found with your credential (Enter fills the fields):", classes="intro")
             yield OptionList(id="found", classes="found")
-        yield Static("PostgreSQL", classes="section")
-        yield self.field("postgres.host", "Host")
-        yield self.field("postgres.port", "Port", kind="int", ranged=True)
-        yield self.field("postgres.database", "Database")
-        yield self.field("postgres.user", "User")
-        yield self.field("postgres.password", "Password (reference)", kind="ref", placeholder="env:PGPASSWORD")
-        yield self.field("postgres.sslmode", "TLS mode")
-        yield Static("Redis cluster", classes="section")
-        yield self.field("redis.endpoints", "Endpoints (host:port, …)", kind="list")
-        yield self.field("redis.password", "AUTH token (reference)", kind="ref", placeholder="env:REDIS_AUTH")
-        yield Static("ClickHouse backups", classes="section")
-        yield self.field("clickhouse.backup.provider", "Provider (s3, gcs, azure)")
-        yield self.field("clickhouse.backup.bucket", "Bucket")
+        yield from self.compose_questions()
 
     def on_mount(self) -> None:
         super().on_mount()
-        if self.cloud in adapters.CLOUDS:
+        if self.cloud in operations.CLOUDS:
             self.discover()
 
     @work(exclusive=True, group="discover", exit_on_error=False)
     async def discover(self) -> None:
         self.start_busy("discover", "looking for databases, caches and buckets")
-        found = await asyncio.to_thread(adapters.discover_data_services, self.cloud, self.draft.data)
+        found = await asyncio.to_thread(operations.discover_data_services, self.cloud, self.draft.data)
         box = self.query_one("#found", OptionList)
         self.choices = [("postgres", p) for p in found.postgres] + [("redis", r) for r in found.redis] + \
                        [("bucket", b) for b in found.buckets]
@@ -87,15 +78,7 @@ is installed.
         self.apply(kind, item, only_empty=False)
 
     def apply(self, kind: str, item: Any, *, only_empty: bool) -> None:
-        answers: dict[str, Any] = {}
-        if kind == "postgres":
-            answers = {"postgres.host": item.endpoint, "postgres.port": item.port}
-        elif kind == "redis":
-            answers = {"redis.endpoints": list(item.endpoints), "redis.tls": item.tls}
-        elif kind == "bucket":
-            answers = {"clickhouse.backup.bucket": item.name.split("/")[-1],
-                       "clickhouse.backup.provider": {"aws": "s3", "gcp": "gcs"}.get(self.cloud, "azure")}
-        for path, value in answers.items():
+        for path, value in operations.data_service_answers(kind, item, self.cloud).items():
             if value is None or (only_empty and self.draft.get(path) not in (None, [], "")):
                 continue
             self.draft.set(path, value)

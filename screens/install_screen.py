@@ -14,7 +14,7 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Button, ListItem, ListView, Log, ProgressBar, Static
 
-from hfwizard import adapters
+from hfwizard import operations
 from hfwizard.errors import HfwizardError
 from hfwizard.events import (
     Event,
@@ -89,7 +89,7 @@ again and choose Resume, or run `hfwizard resume`.
         self.rows: dict[str, StepRow] = {}
         self.outcome: InstallFinished | None = None
         self.stopped: str | None = None
-        self.install_run: adapters.InstallRun | None = None
+        self.install_run: operations.InstallRun | None = None
         self._progress: dict[str, StepProgress] = {}  # the latest per step: older ones are stale
         self._backlog: deque[str] = deque(maxlen=LOG_RING)  # new lines of the selected step
         self._flush_posted = False
@@ -97,7 +97,7 @@ again and choose Resume, or run `hfwizard resume`.
     def compose_body(self) -> Iterable[Any]:
         yield Static("Installing…", id="install-status", markup=False)
         with Horizontal(id="install-panes"):
-            rows = [StepRow(sid, title) for sid, title in adapters.install_steps(self.draft.profile())]
+            rows = [StepRow(sid, title) for sid, title in operations.install_steps(self.draft.profile())]
             self.rows = {row.step_id: row for row in rows}
             yield ListView(*rows, id="steps")
             yield Log(id="step-log", max_lines=LOG_RING)
@@ -113,7 +113,7 @@ again and choose Resume, or run `hfwizard resume`.
     async def run_install(self) -> None:
         self.start_busy("install", "installing")
         # The engine resumes by itself when the install's journal shows an unfinished run.
-        self.install_run = adapters.InstallRun(self.draft.profile(), self.draft.dir)
+        self.install_run = operations.InstallRun(self.draft.profile(), self.draft.dir)
         try:
             paused = time.monotonic()
             async for event in self.install_run.events():

@@ -6,11 +6,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from textual.containers import Horizontal
-from textual.widgets import Checkbox, Label, Static
+from textual.widgets import Label, Static
 
-from hfwizard.profile import MODULE_TITLES
-
-from .base import ErrorLine, FieldInput, StepScreen, slug, to_text
+from .base import ErrorLine, FieldCheckbox, FieldInput, StepScreen, slug, to_text
 
 
 class ModulesScreen(StepScreen):
@@ -24,16 +22,13 @@ a replica count must leave the disruption budget room to evict a pod during node
 
     def compose_body(self) -> Iterable[Any]:
         yield Static("Which modules to run, and how many replicas of each:", classes="intro")
-        for name, title in MODULE_TITLES.items():
-            base = f"modules.{name.value}"
+        asked = self.questions()
+        # Each module's switch, then its replica count (hfwizard.questions lists them in pairs).
+        for on, replicas in zip(asked[::2], asked[1::2], strict=True):
+            base = on.path.removesuffix(".enabled")
             with Horizontal(classes="module-line"):
-                yield Checkbox(title, bool(self.value(f"{base}.enabled")), id=f"on-{slug(name.value)}",
-                               classes="module-on")
-                yield Label("replicas", classes="module-label")
-                yield FieldInput(f"{base}.replicas", "int", to_text(self.value(f"{base}.replicas")))
+                yield FieldCheckbox(on.path, on.label, bool(self.value(on.path)),
+                                    id=f"on-{slug(base.split('.')[-1])}")
+                yield Label(replicas.label, classes="module-label")
+                yield FieldInput(replicas.path, replicas.input_kind, to_text(self.value(replicas.path)))
             yield ErrorLine(base)
-
-    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
-        for name in MODULE_TITLES:
-            if event.checkbox.id == f"on-{slug(name.value)}":
-                self.answer(f"modules.{name.value}.enabled", event.value)

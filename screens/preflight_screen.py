@@ -9,7 +9,7 @@ from textual import work
 from textual.containers import Vertical
 from textual.widgets import Checkbox, Collapsible, Static
 
-from hfwizard import adapters
+from hfwizard import operations
 from hfwizard.checks.base import CheckResult, Status
 from hfwizard.errors import HfwizardError
 from hfwizard.events import CheckFinished, CheckStarted, Event, PreflightFinished
@@ -52,7 +52,7 @@ the image registry. Each line opens (Enter) to show what was found and how to fi
         # The sandbox's checks need its emulated cluster: the rehearsal driver starts it first.
         self.start_busy("preflight", "starting the emulated cluster" if profile.is_sandbox else "checking")
         try:
-            async for event in adapters.run_preflight(profile, self.draft.dir):
+            async for event in operations.preflight(profile, self.draft.dir):
                 if self.busy.get("preflight") != "checking":
                     self.start_busy("preflight", "checking")
                 self.on_check_event(event)

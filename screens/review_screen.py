@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 from textual.widgets import Button, Static
 
-from hfwizard import adapters
+from hfwizard import operations
 from hfwizard.profile_io import dump_profile
 
 from .base import StepScreen
@@ -40,7 +40,7 @@ until the install starts.
         yield Static(dump_profile(profile), id="profile-yaml", markup=False)
         yield Static("Helm values changed since the last install", classes="section")
         try:
-            diff = adapters.values_diff(adapters.last_installed_profile(self.draft.dir), profile)
+            diff = operations.values_diff(operations.last_installed_profile(self.draft.dir), profile)
         except Exception as exc:  # the diff is information only: never stop the review on it
             diff = [f"(could not compute: {type(exc).__name__})"]
         yield Static("\n".join(diff) or "(no changes)", id="values-diff", markup=False)

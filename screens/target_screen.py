@@ -8,8 +8,9 @@ from typing import Any
 from textual.widgets import Label, RadioButton, RadioSet, Static
 
 from hfwizard.profile import Cloud
+from hfwizard.requirements import KUBERNETES
 
-from .base import StepScreen
+from .base import FieldRadioSet, StepScreen
 
 CLOUD_LABELS: dict[str, str] = {
     Cloud.AWS: "AWS (EKS, RDS, ElastiCache, S3)",
@@ -23,12 +24,12 @@ CLOUD_LABELS: dict[str, str] = {
 class TargetScreen(StepScreen):
     STEP = "target"
     TITLE = "Target"
-    HELP = """\
+    HELP = f"""\
 Choose where the platform runs.
 
 * **AWS / Google Cloud / Azure**: the wizard finds your credentials, lists your clusters, databases,
   caches and buckets, and writes a kubeconfig for the cluster you pick.
-* **Existing cluster**: any conformant Kubernetes 1.32+ reached through a kubeconfig context; you give
+* **Existing cluster**: any conformant Kubernetes {KUBERNETES.text}+ reached through a kubeconfig context; you give
   the data services by hand.
 * **Sandbox**: a rehearsal into an emulated cluster on this machine. Nothing outside changes.
 
@@ -37,14 +38,15 @@ Choose where the platform runs.
 """
 
     def compose_body(self) -> Iterable[Any]:
-        yield Static("Where will Highflame run?", classes="intro")
-        current = self.value("target.cloud")
-        with RadioSet(id="cloud"):
-            for cloud, label in CLOUD_LABELS.items():
-                yield RadioButton(label, value=current == cloud.value, id=f"cloud-{cloud.value}")
+        where, *names = self.questions()
+        yield Static(where.label, classes="intro")
+        current = self.value(where.path)
+        with FieldRadioSet(path=where.path, id="cloud"):
+            for cloud in where.options():
+                yield RadioButton(CLOUD_LABELS[cloud], value=current == cloud, id=f"cloud-{cloud}")
         yield Label(f"Install: {self.draft.name}", classes="note")
-        yield self.field("target.namespace", "Namespace")
-        yield self.field("target.release", "Helm release name")
+        for q in names:
+            yield self.question_field(q)
 
     def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
         cloud = (event.pressed.id or "").removeprefix("cloud-")

@@ -165,7 +165,7 @@ Keys: Tab / Shift+Tab move, Enter presses, Ctrl+N next, Ctrl+B back, F1 help, Ct
             return
         draft = self.wizard.open_draft(inst.name)
         if inst.state() in ("interrupted", "failed"):
-            self.wizard.resume_install = True
+            # The Install screen's run resumes by itself: the engine reads the install's journal.
             self.wizard.show("install")
         else:
             self.wizard.show(draft.step)

@@ -28,7 +28,7 @@ def test_help_lists_every_command_with_examples() -> None:
 
 
 def test_help_does_not_import_heavy_libraries() -> None:
-    code = ("import sys; from hfwizard.cli import run; run(['--help']); "
+    code = ("import sys; from hfwizard.frontends.cli import run; run(['--help']); "
             "heavy = [m for m in ('boto3', 'kubernetes', 'textual', 'google.auth', 'azure.identity', 'helm_sdkpy') "
             "if m in sys.modules]; print('HEAVY', heavy)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -16,8 +16,9 @@ from urllib.parse import parse_qs, urlparse
 import boto3
 import pytest
 
+from hfwizard.cloud import provider_for
 from hfwizard.cloud.aws import AwsOptions, AwsProvider
-from hfwizard.cloud.base import Cloud, CloudError, CloudProvider, FoundCredential, provider_for
+from hfwizard.cloud.base import Cloud, CloudError, CloudProvider, FoundCredential
 from tests.fixtures.cloud import CANARY
 
 pytestmark = pytest.mark.usefixtures("no_egress")

@@ -55,12 +55,17 @@ def test_plain_mode_to_a_saved_profile(tmp_path: Path) -> None:
     answer(child, "Cores per node")
     answer(child, "Memory per node")
     answer(child, "Memory per Redis node")
-    for _ in range(7):
+    answer(child, "PostgreSQL vCPUs")
+    answer(child, "PostgreSQL memory")
+    for i in range(7):
         answer(child, r"Enable .*\?")
+        # The replica count (asked as the screen's field beside the switch), typed once.
+        answer(child, r": replicas", "3" if i == 0 else None)
     answer(child, "publishable key", "pk_test_Y2xlcmsuZXhhbXBsZS50ZXN0JA")
     answer(child, "secret key reference", "sk_live_NOTAREF")
     child.expect("secret reference")
     child.send("\x15" + "env:CLERK_SECRET_KEY" + ENTER)
+    answer(child, r"Create an Ingress\?")
     answer(child, "Public domain", "hf.sandbox.local")
     answer(child, "Ingress class")
     child.expect(r"Serve TLS\?")
@@ -74,6 +79,7 @@ def test_plain_mode_to_a_saved_profile(tmp_path: Path) -> None:
     loaded = load_profile(state / "installs" / "plain-test" / "profile.yaml").profile
     assert loaded.target.cloud.value == "sandbox"
     assert loaded.sizing.nodes.count == 9
+    assert loaded.modules.guardrails.replicas == 3
     assert loaded.clerk.secret_key == "env:CLERK_SECRET_KEY"
     text = (state / "installs" / "plain-test" / "profile.yaml").read_text()
     assert "sk_live_NOTAREF" not in text
@@ -100,12 +106,15 @@ def test_plain_mode_through_preflight_and_a_sandbox_install(tmp_path: Path) -> N
     answer(child, "Namespace")
     answer(child, "Helm release name")
     answer(child, "Sizing preset")
-    for prompt in ("Worker nodes", "Cores per node", "Memory per node", "Memory per Redis node"):
+    for prompt in ("Worker nodes", "Cores per node", "Memory per node", "Memory per Redis node",
+                   "PostgreSQL vCPUs", "PostgreSQL memory"):
         answer(child, prompt)
     for _ in range(7):
         answer(child, r"Enable .*\?")
+        answer(child, r": replicas")
     answer(child, "publishable key", "pk_test_Y2xlcmsuZXhhbXBsZS50ZXN0JA")
     answer(child, "secret key reference", "env:CLERK_SECRET_KEY")
+    answer(child, r"Create an Ingress\?")
     answer(child, "Public domain", "hf.sandbox.local")
     answer(child, "Ingress class")
     child.expect(r"Serve TLS\?")

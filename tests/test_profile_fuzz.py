@@ -1,7 +1,7 @@
 """Thousands of malformed profiles through the real CLI entry point: each exits 2 naming what is wrong.
 
-The in-process runs call `hfwizard.cli.run` (the function `main` wraps) so hypothesis can afford
-thousands of cases; a sample also runs as real processes to prove nothing differs there.
+The in-process runs call `hfwizard.frontends.cli.run` (the function `main` wraps) so hypothesis can
+afford thousands of cases; a sample also runs as real processes to prove nothing differs there.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hfwizard.cli import run
+from hfwizard.frontends.cli import run
 from hfwizard.profile_io import load_profile, profile_data
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -157,9 +157,9 @@ async def test_target_choice_is_saved(root: Path) -> None:
 
 
 async def test_cluster_needs_region_and_cluster_on_a_cloud(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from hfwizard import adapters
+    from hfwizard import operations
 
-    monkeypatch.setattr(adapters, "list_clusters", lambda cloud, data: [])
+    monkeypatch.setattr(operations, "list_clusters", lambda cloud, data: [])
     app = WizardApp(root)
     async with app.run_test(size=SIZE) as pilot:
         await open_step(app, pilot, "cluster", {"target.cloud": "aws"})

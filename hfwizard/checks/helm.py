@@ -10,9 +10,10 @@ import shutil
 import sys
 import time
 
+from hfwizard import requirements
 from hfwizard.checks.base import Check, CheckResult, Status, result
 
-MIN_CLI = (3, 8)
+MIN_CLI = requirements.HELM_CLI.tuple
 CHECK_ID = "helm/engine"
 
 # The engine runs Helm's Go library in a child process (hfwizard.engine.helm_embedded); the check

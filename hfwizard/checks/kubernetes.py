@@ -10,13 +10,16 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from hfwizard import requirements
 from hfwizard.checks.base import Check, CheckResult, Status, result
 from hfwizard.checks.threads import in_thread
 
-MIN_VERSION = (1, 32)
-MIN_WORKERS = 6
-CORES = (8, 16)
-MEMORY_GIB = (16, 32)
+MIN_VERSION = requirements.KUBERNETES.tuple
+MIN_WORKERS = requirements.WORKERS_MIN
+CORES = requirements.WORKER_CORES
+MEMORY_GIB = requirements.WORKER_MEMORY_GIB
+_V = requirements.KUBERNETES.text
+span = requirements.span
 GIB = Decimal(2**30)
 # Machines sold as "16 GB" report a little less (firmware, GB vs GiB): allow 5 % under the floor.
 MEMORY_SLACK = Decimal("0.95")
@@ -170,9 +173,9 @@ def kubernetes_checks(target: KubeTarget, *, prefix: str = "kubernetes") -> list
     session = KubeSession(target)
     specs: list[tuple[str, str, _CheckFn]] = [
         ("api", "Kubernetes API reachable", _check_api),
-        ("version", "Kubernetes 1.32 or newer", _check_version),
-        ("nodes", "At least 6 Ready worker nodes", _check_nodes),
-        ("node-size", "Worker nodes 8–16 cores, 16–32 GiB", _check_node_size),
+        ("version", f"Kubernetes {_V} or newer", _check_version),
+        ("nodes", f"At least {MIN_WORKERS} Ready worker nodes", _check_nodes),
+        ("node-size", f"Worker nodes {span(CORES)} cores, {span(MEMORY_GIB)} GiB", _check_node_size),
         ("storage-class", "StorageClass for ClickHouse", _check_storage_class),
         ("permissions", "Permission to create the platform's objects", _check_permissions),
         ("ingress-class", "IngressClass exists", _check_ingress_class),
@@ -222,11 +225,11 @@ async def _check_version(s: KubeSession, cid: str, title: str, started: float) -
     if got is None:
         return result(cid, title, Status.WARN,
                       f"the API server reports a version hfwizard cannot read: {shown!r}",
-                      "confirm the cluster runs Kubernetes 1.32 or newer", started)
+                      f"confirm the cluster runs Kubernetes {_V} or newer", started)
     if got < MIN_VERSION:
         return result(cid, title, Status.FAIL, f"the cluster runs Kubernetes {got[0]}.{got[1]} ({shown}); "
-                      "Highflame needs 1.32 or newer",
-                      "upgrade the control plane (and then the node groups) to 1.32 or newer", started,
+                      f"Highflame needs {_V} or newer",
+                      f"upgrade the control plane (and then the node groups) to {_V} or newer", started,
                       version=shown)
     return result(cid, title, Status.PASS, f"Kubernetes {shown}", None, started, version=shown)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from hfwizard import requirements
 from hfwizard.checks import net
 from hfwizard.checks.base import Check, CheckResult, Status, guarded, result
 
@@ -33,7 +34,7 @@ class PostgresSpec:
     password: str = field(default="", repr=False)
     sslmode: str = "verify-full"
     sslrootcert: str | None = None  # CA bundle; None = the system's trusted CAs
-    min_version: str = "17.2"
+    min_version: str = requirements.POSTGRES.text
     timeout_s: float = 10.0
 
     @property

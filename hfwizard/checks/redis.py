@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from hfwizard import requirements
 from hfwizard.checks import net
 from hfwizard.checks.base import Check, CheckResult, Status, guarded, result
 
@@ -24,8 +25,8 @@ class RedisSpec:
     ca_file: str | None = None  # CA bundle; None = the system's trusted CAs
     username: str | None = None  # None = the default user (AUTH <password>)
     password: str = field(default="", repr=False)
-    min_version: str = "7.1"
-    min_memory_bytes: int = 4 * GIB
+    min_version: str = requirements.REDIS.text
+    min_memory_bytes: int = requirements.REDIS_MEMORY_GIB_MIN * GIB
     timeout_s: float = 10.0
 
 

@@ -13,14 +13,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from hfwizard.errors import Failed
-
-if TYPE_CHECKING:
-    from hfwizard.cloud.aws import AwsOptions
-    from hfwizard.cloud.azure import AzureOptions
-    from hfwizard.cloud.gcp import GcpOptions
 
 
 class Cloud(StrEnum):
@@ -243,28 +238,6 @@ class CloudProvider(Protocol):
     ) -> Path: ...
 
     def bucket_probe(self, credential: FoundCredential, bucket: str) -> Finding: ...
-
-
-def provider_for(
-    cloud: Cloud | str, options: AwsOptions | GcpOptions | AzureOptions | None = None
-) -> CloudProvider:
-    """The provider for `cloud`; its module (and SDK) is imported only now."""
-    match Cloud(cloud):
-        case Cloud.AWS:
-            from hfwizard.cloud.aws import AwsOptions, AwsProvider
-
-            assert options is None or isinstance(options, AwsOptions)
-            return AwsProvider(options)
-        case Cloud.GCP:
-            from hfwizard.cloud.gcp import GcpOptions, GcpProvider
-
-            assert options is None or isinstance(options, GcpOptions)
-            return GcpProvider(options)
-        case Cloud.AZURE:
-            from hfwizard.cloud.azure import AzureOptions, AzureProvider
-
-            assert options is None or isinstance(options, AzureOptions)
-            return AzureProvider(options)
 
 
 # --- helpers shared by the three clouds -------------------------------------------------------------

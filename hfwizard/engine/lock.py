@@ -22,6 +22,7 @@ import getpass
 import json
 import os
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -123,7 +124,13 @@ class FileLock:
         try:
             lock.acquire(timeout=0)
         except filelock.Timeout:
+            # The holder takes the lock, then writes its name: give a racing start a moment to finish.
             other = self.current_holder()
+            for _ in range(20):
+                if other is not None:
+                    break
+                time.sleep(0.025)
+                other = self.current_holder()
             who = other.describe() if other else "another process on this machine"
             raise LockHeld(f"install {self.holder.install!r} is being run by {who}",
                            remedy="wait for it to finish (`hfwizard status`), or stop that process") from None

@@ -1,8 +1,9 @@
-"""`hfwizard sandbox`: the whole install rehearsed into an emulated cluster run as a child process.
+"""`hfwizard sandbox`: the emulated cluster, run as a child process, that a rehearsal installs into.
 
-The emulator keeps its objects in a state file inside the install's state dir, so a rehearsal killed
-outright (even SIGKILL) is carried on by `hfwizard resume` exactly like a real install: the emulator is
-started again from that file and the engine resumes from its journal.
+hfwizard.operations runs the rehearsal (sandbox_run) and the front ends render it; nothing here calls
+a front end. The emulator keeps its objects in a state file inside the install's state dir, so a
+rehearsal killed outright (even SIGKILL) is carried on by `hfwizard resume` exactly like a real
+install: the emulator is started again from that file and the engine resumes from its journal.
 """
 
 from __future__ import annotations
@@ -15,15 +16,13 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
 
 from hfwizard.errors import HfwizardError
-from hfwizard.installs import PROFILE_FILE
 from hfwizard.profile import InstallProfile
-from hfwizard.profile_io import load_profile, save_profile
-from hfwizard.state import install_dir
+from hfwizard.profile_io import load_profile
 
 STATE_FILE = "cluster-state.json"
 KUBECONFIG_FILE = "kubeconfig"
@@ -96,21 +95,11 @@ def stop_emulator(proc: subprocess.Popen[str]) -> None:
         proc.stdout.close()
 
 
-@contextlib.contextmanager
-def emulator(idir: Path, *, ready_delay: float, step_delay: float) -> Iterator[subprocess.Popen[str]]:
-    """Start the emulated cluster (state kept in `idir`), wait until it serves, stop it afterwards."""
-    proc = start_emulator(idir, ready_delay=ready_delay, step_delay=step_delay)
-    try:
-        wait_ready(proc, idir)
-        yield proc
-    finally:
-        stop_emulator(proc)
-
-
 @contextlib.asynccontextmanager
 async def running_emulator(idir: Path, *, ready_delay: float | None = None,
                            step_delay: float | None = None) -> AsyncIterator[str]:
-    """`emulator` for an event loop (the wizard): yields the kubeconfig path; the loop never blocks on it.
+    """Start the emulated cluster (state kept in `idir`), wait until it serves, stop it afterwards; yields
+    the kubeconfig path. The event loop never blocks on it.
 
     Spawned on the loop's thread (see start_emulator); the waits run in worker threads.
     """
@@ -124,25 +113,3 @@ async def running_emulator(idir: Path, *, ready_delay: float | None = None,
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
         await asyncio.to_thread(stop_emulator, proc)
-
-
-def run_sandbox(state_root: Path, *, json: bool, profile: InstallProfile | None = None,
-                ready_delay: float | None = None, step_delay: float | None = None,
-                idir: Path | None = None) -> int:
-    """Install (or resume installing) the sandbox rehearsal; returns the exit code.
-
-    `idir` is the install's state dir when resuming a sandbox install of another name (the wizard lets
-    the operator name it); by default the install is called "sandbox".
-    """
-    from hfwizard.engine.console import RunSettings, run_install
-
-    idir = idir or install_dir(state_root, "sandbox")
-    if profile is None:
-        profile = sandbox_profile(idir)
-        save_profile(idir / PROFILE_FILE, profile)
-    rd, sd = delays(ready_delay, step_delay)
-    kubeconfig = str(idir / KUBECONFIG_FILE)
-    with emulator(idir, ready_delay=rd, step_delay=sd):
-        # Always the emulator's kubeconfig: a rehearsal never reaches for $KUBECONFIG's real cluster.
-        return run_install(profile, idir, RunSettings(json=json, kubeconfig=kubeconfig, context=CONTEXT,
-                                                      replan=False, banner=BANNER))

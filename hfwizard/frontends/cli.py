@@ -58,8 +58,10 @@ class Options:
         return self.state_dir if self.state_dir is not None else default_root()
 
 
-KubeconfigOpt = Annotated[Path | None, typer.Option("--kubeconfig", help="kubeconfig file to use.",
-                                                    envvar="KUBECONFIG", show_envvar=False)]
+# No envvar: $KUBECONFIG is the Kubernetes client's default, below a kubeconfig the profile names
+# (hfwizard.operations.resolve_target decides that once, for every command).
+KubeconfigOpt = Annotated[Path | None, typer.Option(
+    "--kubeconfig", help="kubeconfig file to use (default: the profile's, else $KUBECONFIG or ~/.kube/config).")]
 ContextOpt = Annotated[str | None, typer.Option("--context", help="kubeconfig context to use.")]
 StateDirOpt = Annotated[Path | None, typer.Option(
     "--state-dir", envvar="HFWIZARD_STATE_DIR",
@@ -99,7 +101,7 @@ def root(
     if ctx.invoked_subcommand is None:
         opts: Options = ctx.obj
         if opts.plain:
-            from hfwizard.plain import run_plain
+            from hfwizard.frontends.plain import run_plain
 
             raise typer.Exit(run_plain(opts.state_root))
         # Textual and the screens are imported only here: the subcommands never pay for them.
@@ -130,7 +132,7 @@ def install(
     """
     opts = _opts(ctx, yes=yes, json=json_, plain=plain, kubeconfig=kubeconfig, context=context,
                  state_dir=state_dir)
-    from hfwizard.engine.commands import cmd_install, finish
+    from hfwizard.frontends.commands import cmd_install, finish
 
     code = cmd_install(profile, state_root=opts.state_root, json=opts.json, yes=opts.yes,
                        kubeconfig=str(opts.kubeconfig) if opts.kubeconfig else None, context=opts.context,
@@ -157,7 +159,7 @@ def resume(
     Example: hfwizard resume
     """
     opts = _opts(ctx, yes=yes, json=json_, kubeconfig=kubeconfig, context=context, state_dir=state_dir)
-    from hfwizard.engine.commands import cmd_resume, finish
+    from hfwizard.frontends.commands import cmd_resume, finish
 
     code = cmd_resume(state_root=opts.state_root, name=name, json=opts.json, yes=opts.yes, replan=replan,
                       kubeconfig=str(opts.kubeconfig) if opts.kubeconfig else None, context=opts.context,
@@ -185,22 +187,12 @@ def preflight(
     """
     opts = _opts(ctx, json=json_, kubeconfig=kubeconfig, context=context)
     loaded = _load(profile, quiet=opts.json)
-    from hfwizard.preflight_report import run_cli, settings_from_cli
+    from hfwizard.frontends.commands import cmd_preflight
 
-    # $KUBECONFIG fills --kubeconfig too, but must not beat a kubeconfig the profile names; a flag does.
-    typed = any(c.get_parameter_source("kubeconfig") is not None
-                and c.get_parameter_source("kubeconfig").name == "COMMANDLINE"  # type: ignore[union-attr]
-                for c in (ctx, ctx.parent) if c is not None)
-    chosen = opts.kubeconfig if typed or not loaded.profile.target.kubeconfig else None
-    settings = settings_from_cli(profile, skip=skip_check or (), timeout=timeout, kubeconfig=chosen,
-                                 context=opts.context)
-    failed = run_cli(loaded.profile, settings, as_json=opts.json)
-    if failed:
-        # An HfwizardError, not typer.Exit: run() maps it to exit 1 (click swallows Exit codes here).
-        from hfwizard.errors import CheckFailed
-
-        raise CheckFailed(f"preflight: {failed} check{'s' * (failed != 1)} failed",
-                          remedy="fix what the failed checks name, then run the preflight again")
+    # A failed check raises CheckFailed, not typer.Exit: run() maps it to exit 1 (click swallows Exit
+    # codes here).
+    cmd_preflight(loaded.profile, profile, json=opts.json, skip=skip_check or (), timeout=timeout,
+                  kubeconfig=str(opts.kubeconfig) if opts.kubeconfig else None, context=opts.context)
 
 
 @app.command()
@@ -217,15 +209,16 @@ def render(
     """
     opts = _opts(ctx, json=json_)
     loaded = _load(profile, quiet=opts.json)
+    from hfwizard.frontends.jsonview import write
     from hfwizard.render import render_values
 
     for path in render_values(loaded.profile, out):
         if opts.json:
-            _emit({"event": "file_written", "path": str(path)})
+            write({"event": "file_written", "path": str(path)})
         else:
             typer.echo(f"wrote {path}")
     if opts.json:
-        _emit({"event": "done", "status": "ok"})
+        write({"event": "done", "status": "ok"})
 
 
 @app.command()
@@ -244,19 +237,14 @@ def export(
     Examples: hfwizard export --out prod.yaml   |   hfwizard export --profile old.yaml --out new.yaml
     """
     opts = _opts(ctx, state_dir=state_dir)
-    from hfwizard.profile_io import dump_profile, save_profile
+    from hfwizard import operations
 
-    if profile is not None:
-        loaded = _load(profile)
+    loaded = _load(profile) if profile is not None else operations.saved_profile(opts.state_root, name)
+    written = operations.export_profile(loaded, out)
+    if isinstance(written, str):
+        sys.stdout.write(written)
     else:
-        from hfwizard.installs import find_install
-
-        loaded = find_install(opts.state_root, name).load_profile()
-    if out is None:
-        sys.stdout.write(dump_profile(loaded.profile, loaded.document))
-    else:
-        save_profile(out, loaded.profile, loaded.document)
-        typer.echo(f"wrote {out}", err=True)
+        typer.echo(f"wrote {written}", err=True)
 
 
 @app.command()
@@ -274,8 +262,10 @@ def status(
 
     found = list_installs(opts.state_root)
     if opts.json:
+        from hfwizard.frontends.jsonview import write
+
         for inst in found:
-            _emit({"event": "install", **inst.summary()})
+            write({"event": "install", **inst.summary()})
         return
     if not found:
         typer.echo(f"no installs under {opts.state_root}")
@@ -317,25 +307,19 @@ def sandbox(
     Example: hfwizard sandbox --json
     """
     opts = _opts(ctx, json=json_, yes=yes, state_dir=state_dir)
-    from hfwizard.engine.commands import finish
-    from hfwizard.sandbox.rehearsal import run_sandbox
+    from hfwizard.frontends.commands import cmd_sandbox, finish
 
-    finish(run_sandbox(opts.state_root, json=opts.json))
+    finish(cmd_sandbox(opts.state_root, json=opts.json))
 
 
 def _load(path: Path, quiet: bool = False) -> Any:
-    from hfwizard.profile_io import load_profile
+    from hfwizard import operations
 
-    loaded = load_profile(path)
+    loaded = operations.load(path)
     if not quiet:
         for note in loaded.notes:
             typer.echo(f"note: {note}", err=True)
     return loaded
-
-
-def _emit(event: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
-    sys.stdout.flush()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,426 @@
+"""The one layer every front end calls: target, discovery, preflight, install and resume, export.
+
+The CLI, plain mode and the Textual screens all reach the cluster, the checks and the engine through
+these functions, so a choice such as which kubeconfig wins is made once, here. Each imports its
+module lazily (cloud SDKs, the Kubernetes client and Helm are slow to import). Cloud calls are
+synchronous: front ends run them in a thread. Nothing here prints: front ends render the events.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hfwizard.cloud import CLOUDS, provider_for
+from hfwizard.draft import get_path
+from hfwizard.errors import CheckFailed, ExitCode, HfwizardError
+
+if TYPE_CHECKING:
+    from hfwizard.cloud.base import (
+        BucketInfo,
+        CacheInfo,
+        ClusterInfo,
+        DatabaseInfo,
+        FoundCredential,
+        Validation,
+    )
+    from hfwizard.events import Event
+    from hfwizard.preflight import PreflightSettings
+    from hfwizard.profile import InstallProfile
+    from hfwizard.profile_io import LoadedProfile
+
+__all__ = ["CLOUDS", "ClusterFit", "DataServices", "InstallRun", "PreflightFirst", "Target", "cluster_fit",
+           "credential_answers", "credential_for", "data_service_answers", "discover_credentials",
+           "discover_data_services", "export_profile", "install_steps", "kube_contexts", "last_installed_profile",
+           "list_clusters", "load", "preflight", "preflight_settings", "resolve_target", "sandbox_cluster",
+           "sandbox_run", "saved_profile", "validate_credential", "values_diff"]
+
+
+# ---- the target cluster ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """The kubeconfig and context every command uses to reach the cluster.
+
+    `kubeconfig` None means the Kubernetes client's own default: `$KUBECONFIG`, then ~/.kube/config.
+    """
+
+    kubeconfig: str | None = None
+    context: str | None = None
+
+    def describe(self) -> str:
+        where = f"context {self.context}" if self.context else "the kubeconfig's current context"
+        return where + (f" ({self.kubeconfig})" if self.kubeconfig else "")
+
+
+def resolve_target(profile: InstallProfile, *, kubeconfig: str | Path | None = None,
+                   context: str | None = None) -> Target:
+    """Which cluster a command talks to, decided once for every command and front end.
+
+    A `--kubeconfig` / `--context` given on the command line wins; then the profile's
+    `target.kubeconfig` / `target.context`; then `$KUBECONFIG` and its current context (the client's
+    default, left to it). `$KUBECONFIG` never beats a kubeconfig the profile names: the profile is
+    what the operator reviewed and saved.
+    """
+    t = profile.target
+    return Target(kubeconfig=str(kubeconfig) if kubeconfig else t.kubeconfig, context=context or t.context)
+
+
+@contextlib.asynccontextmanager
+async def _cluster(profile: InstallProfile, state_dir: Path | None, target: Target) -> AsyncIterator[Target]:
+    """The target reachable while the block runs.
+
+    For the sandbox that is the emulated cluster the rehearsal starts, its objects kept in the install's
+    state dir, so a preflight, an install and a resume in later processes all see one cluster; it stops
+    when the block ends. Without a state dir (a preflight of a sandbox profile file) the profile's own
+    kubeconfig is used as given.
+    """
+    if not profile.is_sandbox or state_dir is None:
+        yield target
+        return
+    from hfwizard.sandbox import rehearsal
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    async with rehearsal.running_emulator(state_dir) as kubeconfig:
+        # Always the emulator's kubeconfig: a rehearsal never reaches for $KUBECONFIG's real cluster.
+        yield Target(kubeconfig, rehearsal.CONTEXT)
+
+
+def load(path: Path) -> LoadedProfile:
+    """A profile file, validated and migrated (ProfileError, exit 2, when it is not)."""
+    from hfwizard.profile_io import load_profile
+
+    return load_profile(path)
+
+
+# ---- discovery (synchronous: run in a thread) ------------------------------------------------------
+
+
+def discover_credentials(cloud: str) -> list[FoundCredential]:
+    """Credential sources on this machine for `cloud` (reads files and environment; no network)."""
+    return list(provider_for(cloud).discover_credentials()) if cloud in CLOUDS else []
+
+
+def validate_credential(credential: FoundCredential) -> Validation:
+    return provider_for(credential.cloud.value).validate(credential)
+
+
+def credential_answers(credential: FoundCredential) -> dict[str, Any]:
+    """Profile answers (dotted path -> value) that select `credential`; nothing secret."""
+    d = credential.details
+    out: dict[str, Any] = {}
+    match credential.cloud.value:
+        case "aws":
+            out["credentials.aws.profile"] = d.get("profile")
+            out["credentials.aws.sso"] = credential.kind == "aws-sso" or None
+        case "gcp":
+            out["credentials.gcp.project"] = d.get("project") or d.get("project_id")
+        case "azure":
+            out["credentials.azure.subscriptionId"] = d.get("subscription_id") or d.get("subscription")
+            out["credentials.azure.tenantId"] = d.get("tenant_id") or d.get("tenant")
+    if credential.region:
+        out["target.region"] = credential.region
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def credential_for(cloud: str, data: dict[str, Any]) -> FoundCredential | None:
+    """The discovered credential the draft's answers point at (else the first one found)."""
+    found = discover_credentials(cloud)
+    for cred in found:
+        answers = credential_answers(cred)
+        if answers and all(get_path(data, k) == v for k, v in answers.items() if not k.startswith("target.")):
+            return cred
+    return found[0] if found else None
+
+
+def list_clusters(cloud: str, data: dict[str, Any]) -> list[ClusterInfo]:
+    cred = credential_for(cloud, data)
+    if cred is None:
+        return []
+    return list(provider_for(cloud).list_clusters(cred, region=get_path(data, "target.region")))
+
+
+@dataclass(frozen=True)
+class DataServices:
+    postgres: list[DatabaseInfo]
+    redis: list[CacheInfo]
+    buckets: list[BucketInfo]
+    notes: list[str]
+
+
+def discover_data_services(cloud: str, data: dict[str, Any]) -> DataServices:
+    """PostgreSQL instances, Redis caches and buckets the credential can see; each failure becomes a note."""
+    pg: list[Any] = []
+    rd: list[Any] = []
+    bk: list[Any] = []
+    cred = credential_for(cloud, data) if cloud in CLOUDS else None
+    if cred is None:
+        return DataServices([], [], [], [] if cloud not in CLOUDS else ["no credential to search with"])
+    provider = provider_for(cloud)
+    region = get_path(data, "target.region")
+    notes: list[str] = []
+    for label, call, sink in (("PostgreSQL", lambda: provider.list_postgres(cred, region=region), pg),
+                              ("Redis", lambda: provider.list_redis(cred, region=region), rd),
+                              ("buckets", lambda: provider.list_buckets(cred), bk)):
+        try:
+            sink.extend(call())
+        except Exception as exc:  # each listing is optional: the operator can type the values
+            notes.append(f"{label}: {getattr(exc, 'message', None) or type(exc).__name__}")
+    return DataServices(pg, rd, bk, notes)
+
+
+def data_service_answers(kind: str, item: Any, cloud: str) -> dict[str, Any]:
+    """Profile answers (dotted path -> value) that point at a discovered "postgres", "redis" or "bucket"."""
+    if kind == "postgres":
+        return {"postgres.host": item.endpoint, "postgres.port": item.port}
+    if kind == "redis":
+        return {"redis.endpoints": list(item.endpoints), "redis.tls": item.tls}
+    if kind == "bucket":
+        return {"clickhouse.backup.bucket": item.name.split("/")[-1],
+                "clickhouse.backup.provider": {"aws": "s3", "gcp": "gcs"}.get(cloud, "azure")}
+    return {}
+
+
+def kube_contexts(kubeconfig: str | None) -> tuple[list[str], str | None]:
+    """The contexts in a kubeconfig and its current one (read as YAML; no Kubernetes client needed)."""
+    import os
+
+    from ruamel.yaml import YAML
+
+    path = Path(kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or "~/.kube/config")
+    try:
+        doc = YAML(typ="safe", pure=True).load(path.expanduser().read_text("utf-8")) or {}
+    except Exception:  # unreadable or not YAML: no contexts to offer, the field stays free text
+        return [], None
+    names = [str(c["name"]) for c in doc.get("contexts") or [] if isinstance(c, dict) and c.get("name")]
+    current = doc.get("current-context")
+    return names, str(current) if current else None
+
+
+@dataclass(frozen=True)
+class ClusterFit:
+    """A discovered cluster against the platform's requirements: True meets, False does not, None unknown
+    (the cloud did not say; the preflight measures the real nodes)."""
+
+    version: bool | None
+    nodes: bool | None
+    sizes: bool | None
+
+
+def _within(value: float | None, lo: float, hi: float | None = None) -> bool | None:
+    return None if value is None else value >= lo and (hi is None or value <= hi)
+
+
+def cluster_fit(cluster: ClusterInfo) -> ClusterFit:
+    """How `cluster` measures up to hfwizard.requirements (Kubernetes version, workers, node sizes)."""
+    import re
+
+    from hfwizard import requirements as req
+
+    m = re.match(r"^v?(\d+)\.(\d+)", cluster.version or "")
+    version = None if not m else (int(m.group(1)), int(m.group(2))) >= req.KUBERNETES.tuple
+    sizes: bool | None = True
+    for pool in cluster.node_pools:
+        ok = _within(pool.cores, *req.WORKER_CORES), _within(pool.memory_gib, *req.WORKER_MEMORY_GIB)
+        sizes = None if None in ok and sizes else (sizes and all(ok))
+    return ClusterFit(version, _within(cluster.node_count, req.WORKERS_MIN), sizes)
+
+
+def sandbox_cluster() -> dict[str, str]:
+    """What the sandbox's emulated cluster offers, for the Cluster step."""
+    from hfwizard.requirements import KUBERNETES
+
+    return {"version": KUBERNETES.text, "nodes": "emulated (no real workloads run)",
+            "where": "this machine, in-process"}
+
+
+# ---- preflight -------------------------------------------------------------------------------------
+
+
+def preflight_settings(target: Target, *, skip: Sequence[str] = (), timeout: float | None = None,
+                       base_dir: Path | None = None) -> PreflightSettings:
+    from hfwizard.preflight import PreflightSettings
+
+    return PreflightSettings(skip=tuple(skip), timeout=timeout, kubeconfig=target.kubeconfig,
+                             context=target.context, base_dir=base_dir)
+
+
+async def preflight(profile: InstallProfile, state_dir: Path | None = None, *, target: Target | None = None,
+                    skip: Sequence[str] = (), timeout: float | None = None,
+                    base_dir: Path | None = None) -> AsyncIterator[Event]:
+    """Check events for `profile` (CheckStarted / CheckFinished ... PreflightFinished).
+
+    `target` defaults to `resolve_target(profile)`. The sandbox's checks (given its install's state dir)
+    run against its emulated cluster, started for them; the data services a rehearsal has none of come
+    back skipped, never passed. A skip entry naming no check raises BadInput before the first event.
+    """
+    from hfwizard.preflight import run_preflight
+
+    async with _cluster(profile, state_dir, target or resolve_target(profile)) as reached:
+        settings = preflight_settings(reached, skip=skip, timeout=timeout, base_dir=base_dir)
+        async for event in run_preflight(profile, settings):
+            yield event
+
+
+# ---- install and resume ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PreflightFirst:
+    """Run the preflight before the engine (a headless install); a failed check stops the run."""
+
+    skip: tuple[str, ...] = ()
+
+
+class InstallRun:
+    """One run of the install of `profile` (a fresh one, or the resume of an unfinished one: the engine
+    decides from the journal in `state_dir`).
+
+    `events()` streams the preflight's events (when `preflight_first` is given), then the engine's;
+    InstallFinished ends a run that reached the engine. A failed preflight ends the stream early with
+    `exit_code` 1 and `refused` saying why; nothing was changed. `cancel()` asks the engine to stop:
+    the running steps are journalled as interrupted and the run ends with exit code 3, resumable, so
+    the caller keeps reading `events()` to the end rather than dropping the stream.
+    """
+
+    def __init__(self, profile: InstallProfile, state_dir: Path, *, target: Target | None = None,
+                 preflight_first: PreflightFirst | None = None, rollback_on_failure: bool | None = None,
+                 replan: bool = False, secrets_base_dir: Path | None = None, signals: bool = False) -> None:
+        self.profile = profile
+        self.state_dir = state_dir
+        self.target = target or resolve_target(profile)
+        self.preflight_first = preflight_first
+        self.rollback_on_failure = rollback_on_failure
+        self.replan = replan
+        self.secrets_base_dir = secrets_base_dir
+        self.signals = signals  # SIGINT / SIGTERM interrupt the engine (a process-owning front end)
+        self.exit_code: int | None = None
+        self.refused: HfwizardError | None = None
+        self._engine: Any = None
+        self._cancelled = False
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        if self._engine is not None:
+            self._engine.cancel()
+
+    async def events(self) -> AsyncIterator[Event]:
+        from hfwizard.events import InstallFinished
+
+        async with _cluster(self.profile, self.state_dir, self.target) as reached:
+            if self.preflight_first is not None:
+                async for event in self._preflight(reached):
+                    yield event
+                if self.refused is not None:
+                    return
+            if self._cancelled:  # cancelled while the cluster started: nothing was changed
+                self.exit_code = int(ExitCode.INTERRUPTED)
+                yield InstallFinished("interrupted", self.exit_code, "cancelled before any step started")
+                return
+            async for event in self._engine_events(reached):
+                yield event
+
+    async def _preflight(self, reached: Target) -> AsyncIterator[Event]:
+        from hfwizard.events import CheckFinished
+        from hfwizard.preflight import run_preflight
+
+        assert self.preflight_first is not None
+        settings = preflight_settings(reached, skip=self.preflight_first.skip, base_dir=self.secrets_base_dir)
+        failed: list[str] = []
+        async for event in run_preflight(self.profile, settings):
+            yield event
+            if isinstance(event, CheckFinished) and event.result.status.value == "fail":
+                failed.append(event.result.id)
+        if failed:
+            self.refused = CheckFailed(f"preflight failed: {', '.join(failed)}; nothing was changed",
+                                       remedy="fix what the checks say, or skip one with --skip-check ID")
+            self.exit_code = int(self.refused.exit_code)
+
+    async def _engine_events(self, reached: Target) -> AsyncIterator[Event]:
+        from hfwizard.engine.engine import Engine, EngineOptions, install_signal_handlers
+
+        self._engine = Engine(self.profile, self.state_dir, options=EngineOptions(
+            kubeconfig=reached.kubeconfig, context=reached.context, rollback_on_failure=self.rollback_on_failure,
+            replan=self.replan, secrets_base_dir=self.secrets_base_dir))
+        undo = install_signal_handlers(self._engine) if self.signals else None
+        try:
+            async for event in self._engine.run():
+                yield event
+        finally:
+            if undo is not None:
+                undo()
+        code = self._engine.exit_code
+        self.exit_code = int(code) if code is not None else int(ExitCode.FAILED)
+
+
+def sandbox_run(state_root: Path, *, profile: InstallProfile | None = None, state_dir: Path | None = None,
+                signals: bool = False) -> InstallRun:
+    """The sandbox rehearsal (a new one, or the resume of `state_dir`'s) as an InstallRun, preflight first.
+
+    A new rehearsal is the install named "sandbox", from the bundled sandbox profile.
+    """
+    from hfwizard.installs import PROFILE_FILE
+    from hfwizard.profile_io import save_profile
+    from hfwizard.sandbox.rehearsal import sandbox_profile
+    from hfwizard.state import install_dir
+
+    idir = state_dir or install_dir(state_root, "sandbox")
+    if profile is None:
+        profile = sandbox_profile(idir)
+        save_profile(idir / PROFILE_FILE, profile)
+    return InstallRun(profile, idir, preflight_first=PreflightFirst(), signals=signals)
+
+
+def install_steps(profile: InstallProfile) -> list[tuple[str, str]]:
+    """(step id, title) of the install's plan in order, so a front end can list every step up front."""
+    from hfwizard.engine.plan import build_plan
+
+    return [(step.id, step.title) for step in build_plan(profile).steps]
+
+
+# ---- saved installs and export ---------------------------------------------------------------------
+
+
+def last_installed_profile(install_path: Path) -> InstallProfile | None:
+    """The profile of the last finished install in this state directory, if any."""
+    from hfwizard.installs import Install
+
+    inst = Install(install_path)
+    if inst.state() != "done" or not inst.profile_path.exists():
+        return None
+    try:
+        return inst.load_profile().profile
+    except Exception:  # an unreadable old profile only means there is nothing to compare with
+        return None
+
+
+def values_diff(old: InstallProfile | None, new: InstallProfile) -> list[str]:
+    """Helm values that change from the last install (every value when there was none)."""
+    from hfwizard.profile_io import diff_profiles
+    from hfwizard.values import releases
+
+    def flat(profile: InstallProfile | None) -> dict[str, Any]:
+        return {r.release: r.values for r in releases(profile)} if profile is not None else {}
+
+    return diff_profiles(flat(old), flat(new))
+
+
+def saved_profile(state_root: Path, name: str | None = None) -> LoadedProfile:
+    """The profile a saved install used (`name`, or the only one under `state_root`)."""
+    from hfwizard.installs import find_install
+
+    return find_install(state_root, name).load_profile()
+
+
+def export_profile(loaded: LoadedProfile, out: Path | None = None) -> str | Path:
+    """`loaded` as a profile with secret references only (migrated, normalised, comments kept): written
+    to `out` (returns the path), else returned as YAML text."""
+    from hfwizard.profile_io import dump_profile, save_profile
+
+    if out is None:
+        return dump_profile(loaded.profile, loaded.document)
+    return save_profile(out, loaded.profile, loaded.document)
