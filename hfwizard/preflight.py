@@ -46,6 +46,10 @@ class PreflightSettings:
     aws: AwsOptions | None = None
     gcp: GcpOptions | None = None
     azure: AzureOptions | None = None
+    # The command line's preflight: a kubeconfig, CA file or secret reference that cannot be used is
+    # bad input (exit 2) before any check runs; the TUI instead shows it as the owning check's finding.
+    strict_inputs: bool = False
+    kubeconfig_field: str = "target.kubeconfig"  # what to call the kubeconfig in messages
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,26 @@ def plan_preflight(profile: InstallProfile, settings: PreflightSettings | None =
                                remedy="check ids: " + ", ".join(c.id for c in checks))
             for cid in hits:
                 skipped.setdefault(cid, f"skipped by {source}")
+    if settings.strict_inputs and not profile.is_sandbox:
+        _check_inputs(profile, settings, checks, skipped)
     return PreflightPlan(checks, skipped)
+
+
+# Which check group reads the references under a profile section (a skipped group's are not resolved).
+_REFERENCE_GROUPS = {"postgres": "postgres", "redis": "redis", "clerk": "clerk", "credentials": "cloud"}
+
+
+def _check_inputs(profile: InstallProfile, settings: PreflightSettings, checks: list[Check],
+                  skipped: Mapping[str, str]) -> None:
+    from hfwizard.validate import check_inputs
+
+    def group_skipped(group: str) -> bool:
+        ids = [c.id for c in checks if c.id.startswith(group + "/")]
+        return bool(ids) and all(i in skipped for i in ids)
+
+    skip = tuple(section for section, group in _REFERENCE_GROUPS.items() if group_skipped(group))
+    check_inputs(profile, base_dir=settings.base_dir, kubeconfig=settings.kubeconfig or profile.target.kubeconfig,
+                 kubeconfig_field=settings.kubeconfig_field, ca_file=settings.ca_file, skip_references=skip)
 
 
 def build_checks(profile: InstallProfile, settings: PreflightSettings) -> list[Check]:

@@ -22,7 +22,8 @@ def settings_from_cli(profile_path: Path, *, skip: Sequence[str] = (), timeout: 
                       kubeconfig: Path | None = None, context: str | None = None) -> PreflightSettings:
     return PreflightSettings(skip=tuple(skip), timeout=timeout,
                              kubeconfig=str(kubeconfig) if kubeconfig else None, context=context,
-                             base_dir=profile_path.expanduser().resolve().parent)
+                             base_dir=profile_path.expanduser().resolve().parent, strict_inputs=True,
+                             kubeconfig_field="--kubeconfig / $KUBECONFIG" if kubeconfig else "target.kubeconfig")
 
 
 def run_cli(profile: InstallProfile, settings: PreflightSettings, *, as_json: bool) -> int:

@@ -60,6 +60,15 @@ def fsync_dir(path: Path) -> None:
 
 def install_dir(root: Path, name: str) -> Path:
     """The state directory of one install (`<root>/installs/<name>`), created 0700."""
-    ensure_dir(root)
-    ensure_dir(root / "installs")
-    return ensure_dir(root / "installs" / name)
+    try:
+        ensure_dir(root)
+        ensure_dir(root / "installs")
+        return ensure_dir(root / "installs" / name)
+    except OSError as exc:
+        # A file where the folder should be, a read-only mount: the operator's input, not a crash.
+        from hfwizard.errors import BadInput
+        from hfwizard.files import check_state_root
+
+        check_state_root(root)
+        raise BadInput(f"the state directory {root} cannot be used ({exc.strerror})",
+                       remedy="choose a writable folder with --state-dir or $HFWIZARD_STATE_DIR") from None

@@ -85,8 +85,16 @@ class KubeSession:
         from kubernetes import client, config
         from kubernetes.config.config_exception import ConfigException
 
+        from hfwizard.errors import BadInput
+        from hfwizard.validate import check_kubeconfig
+
         cfg = client.Configuration()
         where = self.target.kubeconfig or "the default kubeconfig ($KUBECONFIG or ~/.kube/config)"
+        if self.target.kubeconfig:
+            try:  # the client would hang on a FIFO and read /dev/zero until memory runs out
+                check_kubeconfig(self.target.kubeconfig, field="kubeconfig")
+            except BadInput as exc:
+                raise KubeUnavailable(exc.message, exc.remedy or "point --kubeconfig at the file itself") from None
         try:
             config.load_kube_config(config_file=self.target.kubeconfig, context=self.target.context,
                                     client_configuration=cfg, persist_config=False)

@@ -185,6 +185,14 @@ def make_context(ca_file: str | None, verify: bool = True, check_hostname: bool 
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         return ctx
+    if ca_file:
+        from hfwizard.errors import BadInput
+        from hfwizard.files import CA_LIMIT, check_regular
+
+        try:  # OpenSSL would block on a FIFO and read a device until memory runs out
+            check_regular(ca_file, what="CA file", limit=CA_LIMIT)
+        except BadInput as exc:
+            raise OSError(exc.message) from None
     ctx = ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
     ctx.check_hostname = check_hostname
     return ctx

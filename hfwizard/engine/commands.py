@@ -11,6 +11,7 @@ from hfwizard.installs import PROFILE_FILE, find_install
 from hfwizard.profile import InstallProfile
 from hfwizard.profile_io import LoadedProfile, load_profile, save_profile
 from hfwizard.state import install_dir
+from hfwizard.validate import check_inputs
 
 
 def cmd_install(profile_path: Path, *, state_root: Path, json: bool, yes: bool, kubeconfig: str | None,
@@ -20,15 +21,19 @@ def cmd_install(profile_path: Path, *, state_root: Path, json: bool, yes: bool, 
     profile = loaded.profile
     if profile.is_sandbox:
         raise BadInput("this profile targets the sandbox", remedy="run `hfwizard sandbox` for a rehearsal")
+    kc, ctx = kubeconfig or profile.target.kubeconfig, context or profile.target.context
+    base_dir = profile_path.expanduser().resolve().parent
+    # Every path, file and reference is checked now: bad input exits 2 before anything is changed.
+    check_inputs(profile, base_dir=base_dir, kubeconfig=kc, state_root=state_root,
+                 kubeconfig_field="--kubeconfig / $KUBECONFIG" if kubeconfig else "target.kubeconfig")
     idir = install_dir(state_root, profile.metadata.name)
     # The install keeps its own copy (0600): `resume` and `status` need no path to the original.
     save_profile(idir / PROFILE_FILE, profile, loaded.document)
-    kc, ctx = kubeconfig or profile.target.kubeconfig, context or profile.target.context
     _confirm(profile, kc, ctx, yes=yes or json)
     return run_install(profile, idir, RunSettings(
         json=json, kubeconfig=kc, context=ctx, rollback_on_failure=True if rollback_on_failure else None,
         skip_preflight=skip_preflight, skip_checks=skip_checks,
-        secrets_base_dir=profile_path.expanduser().resolve().parent))
+        secrets_base_dir=base_dir))
 
 
 def cmd_resume(*, state_root: Path, name: str | None, json: bool, yes: bool, replan: bool,
