@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hfwizard import quick_exit
 from hfwizard.checks.base import Status
 from hfwizard.events import CheckFinished, CheckStarted, Event, PreflightFinished, to_json
 from hfwizard.preflight import PreflightSettings, plan_preflight, run_checks
@@ -30,6 +31,7 @@ def run_cli(profile: InstallProfile, settings: PreflightSettings, *, as_json: bo
     """Run the preflight, print it, and return how many checks failed (warnings do not count).
     A skip entry naming no check raises BadInput (exit 2) before anything runs."""
     plan = plan_preflight(profile, settings)
+    quick_exit.arm()  # nothing to tear down once the report is out
     return asyncio.run(_consume(plan.checks, plan.skipped, as_json))
 
 
