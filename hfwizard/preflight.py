@@ -159,11 +159,11 @@ def build_checks(profile: InstallProfile, settings: PreflightSettings) -> list[C
     backup = profile.clickhouse.backup
     from hfwizard.checks.blob import cloud_of
 
-    bucket_access, _ = _cloud_access(profile, getter, default, settings, cloud_for_backup=True)
+    bucket_access, bucket_why = _cloud_access(profile, getter, default, settings, cloud_for_backup=True)
     if bucket_access is not None and bucket_access.cloud != cloud_of(backup.provider.value):
         bucket_access = None
     checks.append(bucket_check(bucket_access, backup.bucket, backup.provider.value,
-                               timeout_for("blob/backup-bucket"), account=backup.account))
+                               timeout_for("blob/backup-bucket"), account=backup.account, why_not=bucket_why))
     checks.append(identity_check(access, timeout_for("cloud/identity"), why_not))
 
     destinations = [registry_destination(profile.preflight.registry_url)]
@@ -292,6 +292,11 @@ def _cloud_access(profile: InstallProfile, getter: Callable[[str | None], Callab
     cloud = profile.target.cloud.value
     if cloud_for_backup or cloud not in ("aws", "gcp", "azure"):
         backup_cloud = cloud_of(profile.clickhouse.backup.provider.value)
+        if cloud_for_backup and backup_cloud != cloud and getattr(creds, backup_cloud) is None:
+            # The operator's own login (environment, default profile) is not what ClickHouse will
+            # use on an existing cluster or another cloud: checking with it would prove nothing.
+            return None, (f"target.cloud is {cloud} and the profile has no credentials.{backup_cloud} for the "
+                          f"{profile.clickhouse.backup.provider.value} bucket")
         if cloud_for_backup or getattr(creds, backup_cloud) is not None:
             cloud = backup_cloud
     if cloud not in ("aws", "gcp", "azure"):

@@ -263,3 +263,21 @@ async def test_s3_bucket_and_identity_with_keys_in_memory(
     assert "AWS_SECRET_ACCESS_KEY" not in os.environ
     assert_no_leak(CANARY, got | {"missing": missing}, caplog, capfd)
     assert AWS_KEY_ID not in repr(got)
+
+
+async def test_existing_cluster_without_cloud_credentials_does_not_borrow_the_ambient_login(
+        cloud_env: Path, moto_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+
+    boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="x",
+                 aws_secret_access_key="y").create_bucket(Bucket="hf-ambient")
+    # Keys in the environment that would open the bucket: they are the operator's, not ClickHouse's.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAAMBIENTOPERATOR1")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "ambient-secret")
+    text = header(cloud_env / "none") + "clickhouse:\n  backup: {provider: s3, bucket: hf-ambient, region: us-east-1}\n"
+    settings = PreflightSettings(skip=ONLY_CLOUD, timeout=5, aws=AwsOptions(endpoint_url=moto_url))
+    got = await preflight(text, settings)
+    blob = got["blob/backup-bucket"]
+    assert blob.status is Status.FAIL, blob
+    assert "no credentials.aws" in blob.finding and "--skip-check blob/backup-bucket" in (blob.remedy or "")
+    assert got["cloud/identity"].status is Status.SKIPPED
