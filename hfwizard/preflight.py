@@ -115,6 +115,7 @@ def build_checks(profile: InstallProfile, settings: PreflightSettings) -> list[C
     from hfwizard.checks.blob import bucket_check
     from hfwizard.checks.clerk import clerk_checks
     from hfwizard.checks.cloud import identity_check
+    from hfwizard.checks.database import postgres_size_check
     from hfwizard.checks.helm import helm_check
     from hfwizard.checks.inputs import secret_getter
     from hfwizard.checks.kubernetes import KubeTarget, kubernetes_checks, read_cluster_secret
@@ -148,6 +149,9 @@ def build_checks(profile: InstallProfile, settings: PreflightSettings) -> list[C
     checks.append(helm_check(profile.install.helm.value, profile.install.helm_binary,
                              timeout_for("helm/engine")))
     checks += _postgres(profile, settings, getter, default)
+    access, why_not = _cloud_access(profile, getter, default, settings, cloud_for_backup=False)
+    checks.append(postgres_size_check(access, profile.postgres.host, profile.sizing.postgres.vcpu,
+                                      profile.sizing.postgres.memory_gib, timeout_for("postgres/size"), why_not))
     checks += _redis(profile, settings, getter, default)
 
     clerk = profile.clerk
@@ -155,7 +159,6 @@ def build_checks(profile: InstallProfile, settings: PreflightSettings) -> list[C
                            secret_ref=clerk.secret_key, ca_file=settings.ca_file, timeout_for=timeout_for,
                            secret_optional=profile.is_sandbox)
 
-    access, why_not = _cloud_access(profile, getter, default, settings, cloud_for_backup=False)
     backup = profile.clickhouse.backup
     from hfwizard.checks.blob import cloud_of
 
