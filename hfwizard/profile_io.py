@@ -10,7 +10,6 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -235,6 +234,8 @@ def load_preset(name: str) -> dict[str, Any]:
 
 @functools.cache
 def _read_preset(name: str) -> dict[str, Any]:
+    from importlib import resources  # only when a preset is named: every command imports this module
+
     try:
         text = resources.files("hfwizard.profiles").joinpath("presets", f"{name}.yaml").read_text("utf-8")
     except FileNotFoundError:
@@ -246,6 +247,8 @@ def _read_preset(name: str) -> dict[str, Any]:
 
 @functools.cache
 def _preset_names() -> tuple[str, ...]:
+    from importlib import resources
+
     folder = resources.files("hfwizard.profiles").joinpath("presets")
     return tuple(sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")))
 
