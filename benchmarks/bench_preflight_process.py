@@ -83,6 +83,14 @@ def one_run(profile: Path, env: dict[str, str]) -> dict[str, float]:
             "stderr": proc.stderr.read() if proc.stderr else ""}  # type: ignore[dict-item]
 
 
+def baseline(env: dict[str, str]) -> float:
+    """Spawn to exit of `hfwizard --version`: the interpreter and the CLI's own imports, nothing else."""
+    started = time.monotonic()
+    subprocess.run([str(Path(sys.executable).with_name("hfwizard")), "--version"], env=env, check=True,
+                   capture_output=True)
+    return time.monotonic() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--slowest", type=float, default=2.0, help="T: the HTTPS stand-in's delay (s)")
@@ -118,14 +126,20 @@ def main() -> None:
                       clerk_host=clerk.host, bucket="hf-bench")
         env = env_for(folder / "home", tls.ca_file)
         one_run(profile, env)  # warm-up: the page cache, moto's first answers
-        runs = [one_run(profile, env) for _ in range(args.repeat)]
+        runs, bases = [], []
+        for _ in range(args.repeat):  # interleaved, so both see the same machine load
+            runs.append(one_run(profile, env))
+            bases.append(baseline(env))
     med = {k: statistics.median(float(r[k]) for r in runs) for k in ("wall", "slowest", "first", "exit")}
+    base = statistics.median(bases)
     over = med["wall"] - med["slowest"]
     print(f"hfwizard preflight, whole process: {runs[0]['checks']} checks run, T={args.slowest:.2f} s, "
           f"exit code {runs[0]['rc']}, slowest {runs[0]['slowest_id']}; median of {args.repeat}")
     print(f"  wall {med['wall']:.3f} s  slowest check {med['slowest']:.3f} s  over {over:+.3f} s "
           f"({'ok' if over <= 0.3 else 'OVER'} against +0.3 s)  ratio {med['wall'] / med['slowest']:.3f}")
     print(f"  spawn to first event {med['first']:.3f} s   last event to exit {med['exit']:.3f} s")
+    print(f"  baseline `hfwizard --version` {base:.3f} s; first event / baseline {med['first'] / base:.2f}; "
+          f"over slowest beyond the baseline {over - base:+.3f} s")
     print("  per run (wall / slowest): " + ", ".join(f"{float(r['wall']):.2f}/{float(r['slowest']):.2f}"
                                                      for r in runs))
 
