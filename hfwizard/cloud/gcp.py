@@ -135,7 +135,7 @@ class GcpProvider:
         """A FoundCredential for a key or ADC file the operator names; None if it is not one."""
         path = path.expanduser()
         try:
-            info = json.loads(path.read_text())
+            info = json.loads(_read_key(path))
         except (OSError, ValueError) as exc:
             log.warning("could not read %s: %s", home_relative(path), type(exc).__name__)
             return None
@@ -225,7 +225,7 @@ class GcpProvider:
 
         path = path.expanduser()
         try:
-            info = json.loads(path.read_text())
+            info = json.loads(_read_key(path))
         except (OSError, ValueError) as exc:
             raise CloudError(
                 Finding(
@@ -871,3 +871,14 @@ def _redis_version(text: str | None) -> str | None:
     """REDIS_7_2 -> 7.2."""
     m = re.match(r"^REDIS_(\d+)(?:_(\d+))?", text or "")
     return (m.group(1) + (f".{m.group(2)}" if m.group(2) else "")) if m else text
+
+
+def _read_key(path: Path) -> str:
+    """A key or ADC file's text, bounded: a FIFO or a device named by mistake is refused, not read."""
+    from hfwizard.errors import BadInput
+    from hfwizard.files import SECRET_LIMIT, read_bounded
+
+    try:
+        return read_bounded(path, what="Google credentials file", limit=SECRET_LIMIT).decode("utf-8")
+    except BadInput as exc:
+        raise OSError(exc.message) from None

@@ -11,7 +11,7 @@ from hfwizard.installs import PROFILE_FILE, find_install
 from hfwizard.profile import InstallProfile
 from hfwizard.profile_io import LoadedProfile, load_profile, save_profile
 from hfwizard.state import install_dir
-from hfwizard.validate import check_inputs
+from hfwizard.validate import check_inputs, check_kubeconfig
 
 
 def cmd_install(profile_path: Path, *, state_root: Path, json: bool, yes: bool, kubeconfig: str | None,
@@ -46,6 +46,7 @@ def cmd_resume(*, state_root: Path, name: str | None, json: bool, yes: bool, rep
 
         return run_sandbox(state_root, json=json, profile=profile, idir=inst.path)
     kc, ctx = kubeconfig or profile.target.kubeconfig, context or profile.target.context
+    check_kubeconfig(kc, field="--kubeconfig / $KUBECONFIG" if kubeconfig else "target.kubeconfig")
     # The preflight ran before the first attempt; a resume goes straight to the engine, which checks
     # each finished step against the cluster itself.
     return run_install(profile, inst.path, RunSettings(
