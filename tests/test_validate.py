@@ -97,3 +97,23 @@ def test_cli_install_with_a_file_as_state_dir_exits_2(tmp_path: Path) -> None:
                            "--state-dir", str(state)], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 2, done.stderr
     assert "is not a folder" in done.stderr and "internal error" not in done.stderr
+
+
+def test_cli_install_refuses_bad_kubeconfig_and_references_before_anything(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    prof = tmp_path / "p.yaml"
+    base = "apiVersion: hfwizard/v1\nkind: InstallProfile\nmetadata: {name: demo}\n"
+    prof.write_text(base + f"target: {{cloud: existing, kubeconfig: {tmp_path / 'gone'}}}\n")
+    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+    run = [sys.executable, "-m", "hfwizard", "install", "--profile", str(prof), "--yes", "--state-dir", str(state)]
+    done = subprocess.run(run, capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "target.kubeconfig: kubeconfig" in done.stderr and "does not exist" in done.stderr
+    kc = tmp_path / "kubeconfig"
+    kc.write_text("apiVersion: v1\nkind: Config\n")
+    prof.write_text(base + f"target: {{cloud: existing, kubeconfig: {kc}}}\n"
+                    f"postgres: {{host: db.internal, password: 'file:{tmp_path}'}}\n")
+    done = subprocess.run(run, capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert f"postgres.password: secret reference file:{tmp_path}" in done.stderr and "is a directory" in done.stderr
+    assert not state.exists()  # refused before the install's folder (let alone the namespace) was made
