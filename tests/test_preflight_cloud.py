@@ -346,3 +346,18 @@ def test_match_postgres_by_endpoint_and_aurora_cluster() -> None:
     # The cluster endpoint: the smallest member, where a failover may land.
     assert match_postgres(dbs, "hf.cluster-abc.eu-west-1.rds.amazonaws.com").name == "b"  # type: ignore[union-attr]
     assert match_postgres(dbs, "elsewhere.example.com") is None
+
+
+async def test_cloud_sql_size_comes_from_its_tier(gcp_profile: Any, gcp_standin: StandIn, tls: TlsFiles) -> None:
+    text = gcp_profile("hf-clickhouse-backups") + "postgres: {host: 10.20.0.3, password: 'env:HOME'}\n"
+    settings = PreflightSettings(skip=NOT_SIZE, timeout=5, gcp=gcp_options(gcp_standin, tls))
+    size = (await preflight(text, settings))["postgres/size"]
+    assert size.status is Status.PASS, size
+    assert size.finding.startswith("Cloud SQL instance hf-pg (") and size.finding.endswith("4 vCPU, 8 GiB")
+
+
+async def test_azure_database_size_comes_from_its_sku(azure_profile: Any, tls: TlsFiles) -> None:
+    text = azure_profile("clickhouse") + "postgres: {host: hf-pg.postgres.database.azure.com, password: 'env:HOME'}\n"
+    size = (await preflight(text, PreflightSettings(skip=NOT_SIZE, timeout=5, ca_file=tls.ca_file)))["postgres/size"]
+    assert size.status is Status.PASS, size
+    assert size.finding == "Azure Database server hf-pg (Standard_D4ds_v5): 4 vCPU, 16 GiB"
