@@ -286,8 +286,10 @@ async def test_a_check_waiting_for_its_secret_is_timed_from_its_own_start() -> N
 
     def build(password: str) -> list[Check]:
         async def run() -> CheckResult:
+            started = time.monotonic()  # the built check's own timer starts after the wait
+            await asyncio.sleep(0.05)
             return result("db/auth", "auth", Status.PASS if password == "pw" else Status.FAIL, "ok",
-                          started=time.monotonic())  # the check's own timer starts after the wait
+                          started=started)
         return [Check("db/auth", "auth", run, 5)]
 
     (check,) = _with_secret(build(""), slow_secret, "db.password", build, owner="db/auth")
