@@ -216,6 +216,7 @@ class Draft:
     @classmethod
     def load(cls, root: Path, name: str) -> Draft:
         """The saved draft, else the install's saved profile, else a fresh draft."""
+        from hfwizard.files import PROFILE_LIMIT, read_bounded
         from hfwizard.profile_io import parse_yaml, to_plain
 
         draft = cls(root, name)
@@ -223,7 +224,8 @@ class Draft:
         for candidate in (where.draft_path, where.profile_path):
             if candidate.is_file():
                 with contextlib.suppress(Exception):  # an unreadable draft starts fresh, never crashes
-                    loaded = to_plain(parse_yaml(candidate.read_bytes(), str(candidate)))
+                    raw = read_bounded(candidate, what="draft", limit=PROFILE_LIMIT)
+                    loaded = to_plain(parse_yaml(raw, str(candidate)))
                     if isinstance(loaded, dict):
                         draft.data = loaded
                         break

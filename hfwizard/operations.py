@@ -242,16 +242,21 @@ def sandbox_cluster() -> dict[str, str]:
 
 
 def preflight_settings(target: Target, *, skip: Sequence[str] = (), timeout: float | None = None,
-                       base_dir: Path | None = None) -> PreflightSettings:
+                       base_dir: Path | None = None, strict_inputs: bool = False,
+                       kubeconfig_field: str = "target.kubeconfig") -> PreflightSettings:
+    """`strict_inputs`: a path or reference that cannot be used is bad input (exit 2) before any check
+    runs (the CLI); without it (the wizard) it shows as the owning check's finding."""
     from hfwizard.preflight import PreflightSettings
 
     return PreflightSettings(skip=tuple(skip), timeout=timeout, kubeconfig=target.kubeconfig,
-                             context=target.context, base_dir=base_dir)
+                             context=target.context, base_dir=base_dir, strict_inputs=strict_inputs,
+                             kubeconfig_field=kubeconfig_field)
 
 
 async def preflight(profile: InstallProfile, state_dir: Path | None = None, *, target: Target | None = None,
                     skip: Sequence[str] = (), timeout: float | None = None,
-                    base_dir: Path | None = None) -> AsyncIterator[Event]:
+                    base_dir: Path | None = None, strict_inputs: bool = False,
+                    kubeconfig_field: str = "target.kubeconfig") -> AsyncIterator[Event]:
     """Check events for `profile` (CheckStarted / CheckFinished ... PreflightFinished).
 
     `target` defaults to `resolve_target(profile)`. The sandbox's checks (given its install's state dir)
@@ -261,7 +266,8 @@ async def preflight(profile: InstallProfile, state_dir: Path | None = None, *, t
     from hfwizard.preflight import run_preflight
 
     async with _cluster(profile, state_dir, target or resolve_target(profile)) as reached:
-        settings = preflight_settings(reached, skip=skip, timeout=timeout, base_dir=base_dir)
+        settings = preflight_settings(reached, skip=skip, timeout=timeout, base_dir=base_dir,
+                                      strict_inputs=strict_inputs, kubeconfig_field=kubeconfig_field)
         async for event in run_preflight(profile, settings):
             yield event
 

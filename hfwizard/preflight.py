@@ -46,6 +46,10 @@ class PreflightSettings:
     aws: AwsOptions | None = None
     gcp: GcpOptions | None = None
     azure: AzureOptions | None = None
+    # The command line's preflight: a kubeconfig, CA file or secret reference that cannot be used is
+    # bad input (exit 2) before any check runs; the TUI instead shows it as the owning check's finding.
+    strict_inputs: bool = False
+    kubeconfig_field: str = "target.kubeconfig"  # what to call the kubeconfig in messages
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,26 @@ def plan_preflight(profile: InstallProfile, settings: PreflightSettings | None =
                                remedy="check ids: " + ", ".join(c.id for c in checks))
             for cid in hits:
                 skipped.setdefault(cid, f"skipped by {source}")
+    if settings.strict_inputs and not profile.is_sandbox:
+        _check_inputs(profile, settings, checks, skipped)
     return PreflightPlan(checks, skipped)
+
+
+# Which check group reads the references under a profile section (a skipped group's are not resolved).
+_REFERENCE_GROUPS = {"postgres": "postgres", "redis": "redis", "clerk": "clerk", "credentials": "cloud"}
+
+
+def _check_inputs(profile: InstallProfile, settings: PreflightSettings, checks: list[Check],
+                  skipped: Mapping[str, str]) -> None:
+    from hfwizard.validate import check_inputs
+
+    def group_skipped(group: str) -> bool:
+        ids = [c.id for c in checks if c.id.startswith(group + "/")]
+        return bool(ids) and all(i in skipped for i in ids)
+
+    skip = tuple(section for section, group in _REFERENCE_GROUPS.items() if group_skipped(group))
+    check_inputs(profile, base_dir=settings.base_dir, kubeconfig=settings.kubeconfig or profile.target.kubeconfig,
+                 kubeconfig_field=settings.kubeconfig_field, ca_file=settings.ca_file, skip_references=skip)
 
 
 def build_checks(profile: InstallProfile, settings: PreflightSettings) -> list[Check]:
@@ -92,6 +115,7 @@ def build_checks(profile: InstallProfile, settings: PreflightSettings) -> list[C
     from hfwizard.checks.blob import bucket_check
     from hfwizard.checks.clerk import clerk_checks
     from hfwizard.checks.cloud import identity_check
+    from hfwizard.checks.database import postgres_size_check
     from hfwizard.checks.helm import helm_check
     from hfwizard.checks.inputs import secret_getter
     from hfwizard.checks.kubernetes import KubeTarget, kubernetes_checks, read_cluster_secret
@@ -125,6 +149,9 @@ def build_checks(profile: InstallProfile, settings: PreflightSettings) -> list[C
     checks.append(helm_check(profile.install.helm.value, profile.install.helm_binary,
                              timeout_for("helm/engine")))
     checks += _postgres(profile, settings, getter, default)
+    access, why_not = _cloud_access(profile, getter, default, settings, cloud_for_backup=False)
+    checks.append(postgres_size_check(access, profile.postgres.host, profile.sizing.postgres.vcpu,
+                                      profile.sizing.postgres.memory_gib, timeout_for("postgres/size"), why_not))
     checks += _redis(profile, settings, getter, default)
 
     clerk = profile.clerk
@@ -132,15 +159,14 @@ def build_checks(profile: InstallProfile, settings: PreflightSettings) -> list[C
                            secret_ref=clerk.secret_key, ca_file=settings.ca_file, timeout_for=timeout_for,
                            secret_optional=profile.is_sandbox)
 
-    access, why_not = _cloud_access(profile, getter, default, settings, cloud_for_backup=False)
     backup = profile.clickhouse.backup
     from hfwizard.checks.blob import cloud_of
 
-    bucket_access, _ = _cloud_access(profile, getter, default, settings, cloud_for_backup=True)
+    bucket_access, bucket_why = _cloud_access(profile, getter, default, settings, cloud_for_backup=True)
     if bucket_access is not None and bucket_access.cloud != cloud_of(backup.provider.value):
         bucket_access = None
     checks.append(bucket_check(bucket_access, backup.bucket, backup.provider.value,
-                               timeout_for("blob/backup-bucket"), account=backup.account))
+                               timeout_for("blob/backup-bucket"), account=backup.account, why_not=bucket_why))
     checks.append(identity_check(access, timeout_for("cloud/identity"), why_not))
 
     destinations = [registry_destination(profile.preflight.registry_url)]
@@ -193,7 +219,9 @@ def _with_secret(checks: list[Check], get: Callable[[], Awaitable[str | None]], 
             if err is not None and check.id in needs:
                 return result(check.id, check.title, Status.SKIPPED,
                               f"not checked: {field_name} does not resolve (see {owner})", None, started)
-            return await built[check.id].run()
+            got = await built[check.id].run()
+            # Timed from this check's own start: the wait for the secret is part of what it took.
+            return replace(got, duration_s=round(time.monotonic() - started, 3))
         return replace(check, run=run)
 
     return [wrap(c) for c in checks]
@@ -267,6 +295,11 @@ def _cloud_access(profile: InstallProfile, getter: Callable[[str | None], Callab
     cloud = profile.target.cloud.value
     if cloud_for_backup or cloud not in ("aws", "gcp", "azure"):
         backup_cloud = cloud_of(profile.clickhouse.backup.provider.value)
+        if cloud_for_backup and backup_cloud != cloud and getattr(creds, backup_cloud) is None:
+            # The operator's own login (environment, default profile) is not what ClickHouse will
+            # use on an existing cluster or another cloud: checking with it would prove nothing.
+            return None, (f"target.cloud is {cloud} and the profile has no credentials.{backup_cloud} for the "
+                          f"{profile.clickhouse.backup.provider.value} bucket")
         if cloud_for_backup or getattr(creds, backup_cloud) is not None:
             cloud = backup_cloud
     if cloud not in ("aws", "gcp", "azure"):

@@ -7,8 +7,9 @@ import functools
 import hashlib
 import io
 import json
+import os
+import re
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,19 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
 from hfwizard.errors import ProfileError
+from hfwizard.files import PROFILE_LIMIT, read_bounded
 from hfwizard.profile import API_VERSION, KIND, InstallProfile, secret_paths
 from hfwizard.state import atomic_write
 
-MAX_BYTES = 1024 * 1024
+MAX_BYTES = PROFILE_LIMIT
+MAX_DEPTH = 64  # a profile is about five levels deep
+MAX_ALIASES = 256
+MAX_NODES = 100_000  # values after alias expansion; a full profile has a few hundred
+MAX_NUMBER_DIGITS = 100  # Python refuses ints over 4,300 digits with a bare ValueError
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_INNER_PAIR = re.compile(r"\[\]|\{\}")
+_QUOTED_OR_COMMENT = re.compile(r"'[^'\n]*'|\"(?:[^\"\\\n]|\\.)*\"|(?:^|\s)#[^\n]*", re.MULTILINE)
+_NUMBER = re.compile(r"^[-+]?(?:[0-9][0-9_]*|0x[0-9a-fA-F_]+|0o[0-7_]+|0b[01_]+)$")
 OLD_VERSIONS = {"hfwizard/v1alpha1"}
 _SECRET_PATHS = secret_paths()
 
@@ -49,17 +59,10 @@ def _yaml() -> YAML:
 
 def load_profile(path: str | Path) -> LoadedProfile:
     p = Path(path).expanduser()
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
+    if not os.path.lexists(p):
         raise ProfileError(f"profile {p} does not exist",
                            remedy="check the path, or run `hfwizard` to make one") from None
-    except IsADirectoryError:
-        raise ProfileError(f"profile {p} is a directory, not a YAML file") from None
-    except PermissionError:
-        raise ProfileError(f"profile {p} is not readable by this user") from None
-    except OSError as exc:
-        raise ProfileError(f"profile {p} cannot be read ({exc.strerror})") from None
+    raw = read_bounded(p, what="profile", limit=MAX_BYTES, error=ProfileError)
     return parse_profile(raw, source=str(p))
 
 
@@ -91,7 +94,10 @@ def parse_yaml(raw: bytes | str, source: str) -> Any:
     if "\x00" in text:
         raise ProfileError(f"{source}: contains NUL bytes; a profile is a YAML text file")
     try:
+        _prescan(text, source)
         return _yaml().load(text)
+    except ProfileError:
+        raise
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -105,15 +111,67 @@ def parse_yaml(raw: bytes | str, source: str) -> Any:
                            remedy="check the file is the YAML profile you meant") from None
 
 
-def to_plain(node: Any, depth: int = 0) -> Any:
-    """ruamel's commented nodes to plain dicts, lists and scalars (pydantic validates plain data)."""
-    if depth > 64:
-        raise ProfileError("profile is nested too deeply (over 64 levels)")
+def _flow_depth(text: str) -> int:
+    """How deep `[`/`{` nest outside quotes and comments, counted up to MAX_DEPTH + 1: a cheap bound
+    found before ruamel, whose scanner spends a quarter of a second looking ahead through a thousand
+    open brackets. Each pass drops the innermost pairs, at C speed."""
+    brackets = _NOT_BRACKET.sub("", _QUOTED_OR_COMMENT.sub("", text))
+    depth = 0
+    while brackets and depth <= MAX_DEPTH:
+        shorter = _INNER_PAIR.sub("", brackets)
+        if shorter == brackets:
+            break  # unbalanced leftovers: the parser will say where
+        brackets, depth = shorter, depth + 1
+    return depth
+
+
+def _prescan(text: str, source: str) -> None:
+    """Walk the YAML events (no objects built) and refuse, before ruamel's recursive composer runs,
+    nesting deeper than MAX_DEPTH, more than MAX_ALIASES aliases, and numbers too long to convert."""
+    if _flow_depth(text) > MAX_DEPTH:
+        raise ProfileError(f"{source}: brackets nested over {MAX_DEPTH} levels deep",
+                           remedy="a profile is a few levels deep; check the file is a profile")
+    depth = aliases = 0
+    for event in _yaml().parse(text):
+        kind = type(event).__name__
+        if kind in ("MappingStartEvent", "SequenceStartEvent"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ProfileError(f"{source}: nested over {MAX_DEPTH} levels deep{_at(event)}",
+                                   remedy="a profile is a few levels deep; check the file is a profile")
+        elif kind in ("MappingEndEvent", "SequenceEndEvent"):
+            depth -= 1
+        elif kind == "AliasEvent":
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                raise ProfileError(f"{source}: over {MAX_ALIASES} YAML aliases (*name){_at(event)}",
+                                   remedy="write the values out instead of repeating anchors")
+        elif kind == "ScalarEvent" and event.style is None and len(event.value) > MAX_NUMBER_DIGITS \
+                and _NUMBER.match(event.value):
+            raise ProfileError(f"{source}: a number of {len(event.value)} digits{_at(event)} is too long",
+                               remedy="no field takes a number that large; check the value")
+
+
+def _at(event: Any) -> str:
+    mark = getattr(event, "start_mark", None)
+    return f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+
+
+def to_plain(node: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
+    """ruamel's commented nodes to plain dicts, lists and scalars (pydantic validates plain data).
+    Aliases make a shared node appear many times: `budget` bounds how many nodes the expansion makes."""
+    if depth > MAX_DEPTH:
+        raise ProfileError(f"profile is nested too deeply (over {MAX_DEPTH} levels)")
+    budget = [MAX_NODES] if budget is None else budget
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ProfileError(f"profile expands to over {MAX_NODES} values (YAML aliases repeating anchors?)",
+                           remedy="a profile holds a few hundred values; write them out without aliases")
     if isinstance(node, dict):
         return {(str(k) if not isinstance(k, str | int | float | bool) or isinstance(k, bool) else k):
-                to_plain(v, depth + 1) for k, v in node.items()}
+                to_plain(v, depth + 1, budget) for k, v in node.items()}
     if isinstance(node, list | tuple):
-        return [to_plain(v, depth + 1) for v in node]
+        return [to_plain(v, depth + 1, budget) for v in node]
     if isinstance(node, bool):
         return bool(node)
     if isinstance(node, int):
@@ -176,6 +234,8 @@ def load_preset(name: str) -> dict[str, Any]:
 
 @functools.cache
 def _read_preset(name: str) -> dict[str, Any]:
+    from importlib import resources  # only when a preset is named: every command imports this module
+
     try:
         text = resources.files("hfwizard.profiles").joinpath("presets", f"{name}.yaml").read_text("utf-8")
     except FileNotFoundError:
@@ -187,6 +247,8 @@ def _read_preset(name: str) -> dict[str, Any]:
 
 @functools.cache
 def _preset_names() -> tuple[str, ...]:
+    from importlib import resources
+
     folder = resources.files("hfwizard.profiles").joinpath("presets")
     return tuple(sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")))
 

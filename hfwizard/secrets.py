@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator
 
 from hfwizard.errors import SecretError
+from hfwizard.files import SECRET_LIMIT, read_bounded
 
 
 class RefKind(StrEnum):
@@ -29,6 +30,8 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 _K8S_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
+_EXAMPLE = {"env": "env:PGPASSWORD", "file": "file:/path/to/secret", "keyring": "keyring:SERVICE/NAME",
+            "k8s": "k8s:SECRET/KEY"}
 REF_HELP = "env:NAME, file:PATH, keyring:SERVICE/NAME or k8s:SECRET/KEY"
 
 
@@ -51,6 +54,8 @@ class SecretRef:
 def parse_ref(text: str) -> SecretRef:
     """Parse `text` as a reference; the error never repeats `text` (it may be a pasted secret)."""
     kind, sep, target = text.partition(":")
+    if sep and kind in RefKind.__members__.values() and not target.strip():
+        raise ValueError(f"{kind}: reference names nothing after the colon; write it as {_EXAMPLE[kind]}")
     if not sep or kind not in RefKind.__members__.values() or not target:
         raise ValueError(f"must be a secret reference ({REF_HELP}), not a literal value")
     ref = SecretRef(RefKind(kind), target)
@@ -118,17 +123,15 @@ def resolve(ref: str | SecretRef, *, base_dir: Path | None = None) -> Secret:
             path = Path(os.path.expanduser(parsed.target))
             if not path.is_absolute() and base_dir is not None:
                 path = base_dir / path
-            try:
-                value = path.read_text(encoding="utf-8")
-            except FileNotFoundError:
+            if not os.path.lexists(path):
                 raise SecretError(f"secret reference {parsed}: file {path} does not exist",
-                                  remedy="create the file (mode 0600) or point the reference elsewhere") from None
-            except PermissionError:
-                raise SecretError(f"secret reference {parsed}: file {path} is not readable",
-                                  remedy="fix the file's permissions for this user") from None
-            except (UnicodeDecodeError, IsADirectoryError, OSError) as exc:
-                raise SecretError(f"secret reference {parsed}: cannot read {path} as text "
-                                  f"({type(exc).__name__})") from None
+                                  remedy="create the file (mode 0600) or point the reference elsewhere")
+            raw = read_bounded(path, what=f"secret reference {parsed}", limit=SECRET_LIMIT, error=SecretError)
+            try:
+                value = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise SecretError(f"secret reference {parsed}: {path} is not UTF-8 text",
+                                  remedy="a secret file holds the value as text") from None
             # A trailing newline from `echo > file` is never part of a password or key.
             value = value.rstrip("\r\n")
             if not value:

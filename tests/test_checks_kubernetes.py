@@ -80,6 +80,26 @@ async def test_four_core_nodes_fail_naming_them(cluster: ClusterThread, kubeconf
     assert size.remedy
 
 
+async def test_a_small_extra_node_beside_six_proper_workers_passes(cluster: ClusterThread,
+                                                                   kubeconfig: Path) -> None:
+    # The seed asks for at least six workers of 8-16 cores; a small system node besides is fine.
+    cluster.call(lambda c: c.add_node("system-1", cpu="2", memory="4Gi"))
+    got = await _run(kubeconfig)
+    size = got["kubernetes/node-size"]
+    assert size.status is Status.PASS, size
+    assert size.finding.startswith("6 workers within") and "system-1 (2 cores" in size.finding
+    assert got["kubernetes/nodes"].status is Status.PASS
+
+
+async def test_five_proper_workers_and_a_small_one_fail(cluster: ClusterThread, kubeconfig: Path) -> None:
+    cluster.call(lambda c: c.add_node("worker-6", cpu="2", memory="4Gi"))
+    got = await _run(kubeconfig)
+    assert got["kubernetes/nodes"].status is Status.PASS  # six Ready workers...
+    size = got["kubernetes/node-size"]
+    assert size.status is Status.FAIL  # ...but only five of the size the platform needs
+    assert size.finding.startswith("5 worker nodes of at least 8 cores") and "worker-6 (2 cores" in size.finding
+
+
 async def test_thirty_two_core_nodes_warn(cluster: ClusterThread, kubeconfig: Path) -> None:
     cluster.call(lambda c: c.add_node("worker-3", cpu="32", memory="128Gi"))
     got = await _run(kubeconfig)

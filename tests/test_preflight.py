@@ -217,6 +217,9 @@ def test_cli_json_all_pass_exits_0(e2e: Any) -> None:
     ids = [e["check_id"] for e in checks]
     assert len(ids) == len(set(ids)), "one line per check"
     bad = {e["check_id"]: e["finding"] for e in checks if e["status"] not in ("pass", "skipped")}
+    # The loopback PostgreSQL is no RDS instance: its size cannot come from the cloud, and a warning says so.
+    size = bad.pop("postgres/size", "")
+    assert size.startswith("no RDS instance in us-east-1 has the endpoint 127.0.0.1"), size
     assert bad == {}, (bad, done.stderr)
     assert done.returncode == 0, done.stderr
     assert {e["check_id"] for e in checks if e["status"] == "skipped"} == {i for i in ids if i.startswith("redis/")}
@@ -255,3 +258,40 @@ def test_cli_bad_skip_exits_2(tmp_path: Path) -> None:
     assert done.returncode == 2 and "'nope' names no check" in done.stderr
     done = _hfwizard(["preflight", "--profile", str(profile), "--timeout", "0"], dict(os.environ))
     assert done.returncode == 2
+
+
+def test_quick_exit_runs_atexit_and_does_not_wait_for_stuck_threads(tmp_path: Path) -> None:
+    marker = tmp_path / "atexit-ran"
+    code = ("import atexit, pathlib, sys, threading, time\n"
+            "from hfwizard import quick_exit\n"
+            f"atexit.register(lambda: pathlib.Path({str(marker)!r}).write_text('yes'))\n"
+            # An SDK call that outlived its check's timeout: a normal exit would wait 60 s for it.
+            "threading.Thread(target=time.sleep, args=(60,)).start()\n"
+            "quick_exit.arm()\n"
+            "print('report', flush=False)\n"
+            "quick_exit.leave(3)\n")
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, cwd=ROOT)
+    assert time.monotonic() - started < 10
+    assert done.returncode == 3 and done.stdout == "report\n"  # output flushed on the way out
+    assert marker.read_text() == "yes"
+
+
+async def test_a_check_waiting_for_its_secret_is_timed_from_its_own_start() -> None:
+    from hfwizard.preflight import _with_secret, run_check
+
+    async def slow_secret() -> str:
+        await asyncio.sleep(0.3)  # a keyring over D-Bus, a k8s: Secret read from a slow API server
+        return "pw"
+
+    def build(password: str) -> list[Check]:
+        async def run() -> CheckResult:
+            started = time.monotonic()  # the built check's own timer starts after the wait
+            await asyncio.sleep(0.05)
+            return result("db/auth", "auth", Status.PASS if password == "pw" else Status.FAIL, "ok",
+                          started=started)
+        return [Check("db/auth", "auth", run, 5)]
+
+    (check,) = _with_secret(build(""), slow_secret, "db.password", build, owner="db/auth")
+    got = await run_check(check)
+    assert got.status is Status.PASS and got.duration_s >= 0.3, got

@@ -263,3 +263,101 @@ async def test_s3_bucket_and_identity_with_keys_in_memory(
     assert "AWS_SECRET_ACCESS_KEY" not in os.environ
     assert_no_leak(CANARY, got | {"missing": missing}, caplog, capfd)
     assert AWS_KEY_ID not in repr(got)
+
+
+async def test_existing_cluster_without_cloud_credentials_does_not_borrow_the_ambient_login(
+        cloud_env: Path, moto_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+
+    boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="x",
+                 aws_secret_access_key="y").create_bucket(Bucket="hf-ambient")
+    # Keys in the environment that would open the bucket: they are the operator's, not ClickHouse's.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAAMBIENTOPERATOR1")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "ambient-secret")
+    text = header(cloud_env / "none") + "clickhouse:\n  backup: {provider: s3, bucket: hf-ambient, region: us-east-1}\n"
+    settings = PreflightSettings(skip=ONLY_CLOUD, timeout=5, aws=AwsOptions(endpoint_url=moto_url))
+    got = await preflight(text, settings)
+    blob = got["blob/backup-bucket"]
+    assert blob.status is Status.FAIL, blob
+    assert "no credentials.aws" in blob.finding and "--skip-check blob/backup-bucket" in (blob.remedy or "")
+    assert got["cloud/identity"].status is Status.SKIPPED
+
+
+NOT_SIZE = ("kubernetes", "helm", "redis", "clerk", "outbound", "blob", "cloud", "postgres/reachable",
+            "postgres/tls", "postgres/auth", "postgres/version", "postgres/database")
+
+
+@pytest.mark.parametrize(("identifier", "db_class", "status", "says"), [
+    ("hf-pg-size-ok", "db.m6g.xlarge", Status.PASS, "RDS instance hf-pg-size-ok (db.m6g.xlarge): 4 vCPU, 16 GiB"),
+    ("hf-pg-size-small", "db.t3.medium", Status.FAIL, "has 2 vCPU, 4 GiB; Highflame needs at least 4 vCPU and 8"),
+])
+async def test_managed_postgres_size_comes_from_the_cloud(cloud_env: Path, moto_url: str,
+                                                          monkeypatch: pytest.MonkeyPatch, identifier: str,
+                                                          db_class: str, status: Status, says: str) -> None:
+    import boto3
+
+    rds = boto3.client("rds", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="x",
+                       aws_secret_access_key="y")
+    made = rds.create_db_instance(DBInstanceIdentifier=identifier, Engine="postgres", EngineVersion="17.2",
+                                  DBInstanceClass=db_class, MasterUsername="hf", MasterUserPassword=CANARY,
+                                  AllocatedStorage=20)["DBInstance"]
+    host = made["Endpoint"]["Address"]
+    monkeypatch.setenv("HF_SIZE_KEY", "AKIASIZECHECK0000001")
+    monkeypatch.setenv("HF_SIZE_SECRET", "size-secret")
+    text = header(cloud_env / "none").replace("cloud: existing", "cloud: existing, region: us-east-1") + (
+        "credentials:\n  aws: {accessKeyId: 'env:HF_SIZE_KEY', secretAccessKey: 'env:HF_SIZE_SECRET'}\n"
+        f"postgres: {{host: {host}, password: 'env:HF_SIZE_SECRET'}}\n")
+    settings = PreflightSettings(skip=NOT_SIZE, timeout=5, aws=AwsOptions(endpoint_url=moto_url))
+    size = (await preflight(text, settings))["postgres/size"]
+    assert size.status is status, size
+    assert says in size.finding
+
+
+async def test_postgres_size_of_an_endpoint_the_cloud_does_not_list_warns(
+        cloud_env: Path, moto_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_SIZE_KEY", "AKIASIZECHECK0000001")
+    monkeypatch.setenv("HF_SIZE_SECRET", "size-secret")
+    text = header(cloud_env / "none").replace("cloud: existing", "cloud: existing, region: us-east-1") + (
+        "credentials:\n  aws: {accessKeyId: 'env:HF_SIZE_KEY', secretAccessKey: 'env:HF_SIZE_SECRET'}\n"
+        "postgres: {host: db.self-managed.internal, password: 'env:HF_SIZE_SECRET'}\n")
+    settings = PreflightSettings(skip=NOT_SIZE, timeout=5, aws=AwsOptions(endpoint_url=moto_url))
+    size = (await preflight(text, settings))["postgres/size"]
+    assert size.status is Status.WARN and "no RDS instance in us-east-1 has the endpoint db.self-managed.internal" \
+        in size.finding, size
+    # No cloud credentials at all: not checked, and said so.
+    bare = header(cloud_env / "none") + "postgres: {host: db.internal, password: 'env:HF_SIZE_SECRET'}\n"
+    size = (await preflight(bare, settings))["postgres/size"]
+    assert size.status is Status.SKIPPED and "4 vCPU and 8 GiB" in size.finding
+
+
+def test_match_postgres_by_endpoint_and_aurora_cluster() -> None:
+    from hfwizard.cloud.base import Cloud, DatabaseInfo
+    from hfwizard.cloud.databases import match_postgres
+
+    def db(name: str, endpoint: str, cores: int, gib: float, cluster: str = "") -> DatabaseInfo:
+        return DatabaseInfo(Cloud.AWS, name, "postgres", "17.2", endpoint, 5432, "eu-west-1", "db.x", cores, gib,
+                            details={"db_cluster": cluster} if cluster else {})
+
+    dbs = [db("a", "a.abc.eu-west-1.rds.amazonaws.com", 8, 32.0, "hf"),
+           db("b", "b.abc.eu-west-1.rds.amazonaws.com", 4, 16.0, "hf"),
+           db("sql", "10.30.0.5", 4, 15.0)]
+    assert match_postgres(dbs, "A.abc.eu-west-1.rds.amazonaws.com.").name == "a"  # type: ignore[union-attr]
+    assert match_postgres(dbs, "10.30.0.5").name == "sql"  # type: ignore[union-attr]
+    # The cluster endpoint: the smallest member, where a failover may land.
+    assert match_postgres(dbs, "hf.cluster-abc.eu-west-1.rds.amazonaws.com").name == "b"  # type: ignore[union-attr]
+    assert match_postgres(dbs, "elsewhere.example.com") is None
+
+
+async def test_cloud_sql_size_comes_from_its_tier(gcp_profile: Any, gcp_standin: StandIn, tls: TlsFiles) -> None:
+    text = gcp_profile("hf-clickhouse-backups") + "postgres: {host: 10.20.0.3, password: 'env:HOME'}\n"
+    settings = PreflightSettings(skip=NOT_SIZE, timeout=5, gcp=gcp_options(gcp_standin, tls))
+    size = (await preflight(text, settings))["postgres/size"]
+    assert size.status is Status.PASS, size
+    assert size.finding.startswith("Cloud SQL instance hf-pg (") and size.finding.endswith("4 vCPU, 8 GiB")
+
+
+async def test_azure_database_size_comes_from_its_sku(azure_profile: Any, tls: TlsFiles) -> None:
+    text = azure_profile("clickhouse") + "postgres: {host: hf-pg.postgres.database.azure.com, password: 'env:HOME'}\n"
+    size = (await preflight(text, PreflightSettings(skip=NOT_SIZE, timeout=5, ca_file=tls.ca_file)))["postgres/size"]
+    assert size.status is Status.PASS, size
+    assert size.finding == "Azure Database server hf-pg (Standard_D4ds_v5): 4 vCPU, 16 GiB"

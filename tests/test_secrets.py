@@ -98,3 +98,29 @@ def test_no_keyring_says_so_and_offers_another_kind() -> None:
 def test_k8s_reference_is_read_in_the_cluster() -> None:
     with pytest.raises(SecretError, match="lives in the cluster"):
         resolve("k8s:db/password")
+
+
+def test_empty_reference_names_what_is_missing() -> None:
+    for text, example in (("env:", "env:PGPASSWORD"), ("file:", "file:/path/to/secret"), ("k8s:", "k8s:SECRET/KEY")):
+        with pytest.raises(ValueError) as info:
+            parse_ref(text)
+        assert "names nothing after the colon" in str(info.value) and example in str(info.value)
+        assert "literal value" not in str(info.value)
+
+
+def test_file_reference_to_a_directory_fifo_device_or_huge_file_is_refused(tmp_path: Path) -> None:
+    import os
+    import time
+
+    fifo = tmp_path / "pw.fifo"
+    os.mkfifo(fifo)
+    huge = tmp_path / "huge"
+    with huge.open("wb") as fh:
+        fh.truncate(2**30)  # sparse: reading it would take a gigabyte of memory
+    for path, says in ((tmp_path, "is a directory"), (fifo, "named pipe (FIFO)"),
+                       (Path("/dev/zero"), "character device"), (huge, "1024.0 MiB, over the")):
+        started = time.monotonic()
+        with pytest.raises(SecretError) as info:
+            resolve(f"file:{path}")
+        assert time.monotonic() - started < 0.5
+        assert says in str(info.value) and f"secret reference file:{path}" in str(info.value)

@@ -39,12 +39,14 @@ async def check_bucket(access: CloudAccess, bucket: str | None, provider_name: s
 
 
 def bucket_check(access: CloudAccess | None, bucket: str | None, provider_name: str, timeout: float, *,
-                 account: str | None = None) -> Check:
+                 account: str | None = None, why_not: str = "") -> Check:
     async def run() -> CheckResult:
         if access is None:
             return result(CHECK_ID, TITLE, Status.FAIL,
-                          f"no {provider_name} credentials to check the bucket with",
-                          "add credentials for the backup bucket's cloud to the profile")
+                          f"no {provider_name} credentials to check the bucket with"
+                          + (f" ({why_not})" if why_not else ""),
+                          "add credentials for the backup bucket's cloud to the profile, or skip this "
+                          f"check with --skip-check {CHECK_ID} and check the bucket yourself")
         return await check_bucket(access, bucket, provider_name, account=account)
 
     return Check(CHECK_ID, TITLE, run, timeout)

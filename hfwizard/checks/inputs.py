@@ -39,7 +39,9 @@ def secret_getter(ref: str | None, *, base_dir: Path | None = None,
             return None
         async with lock:
             if not memo:
-                memo.append(await in_thread(load))
+                # env: and file: resolve in microseconds (the file read is bounded and never blocks on
+                # a FIFO): on the loop, they do not queue behind the SDK imports filling the threads.
+                memo.append(load() if ref.startswith(("env:", "file:")) else await in_thread(load))
         return memo[0]
 
     return get

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
+import os
 import socket
 import ssl
 import time
@@ -185,6 +187,29 @@ def make_context(ca_file: str | None, verify: bool = True, check_hostname: bool 
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         return ctx
+    if ca_file:
+        from hfwizard.errors import BadInput
+        from hfwizard.files import CA_LIMIT, check_regular
+
+        try:  # OpenSSL would block on a FIFO and read a device until memory runs out
+            check_regular(ca_file, what="CA file", limit=CA_LIMIT)
+        except BadInput as exc:
+            raise OSError(exc.message) from None
+    return _verifying_context(ca_file, check_hostname, _trust_key(ca_file))
+
+
+def _trust_key(ca_file: str | None) -> tuple[object, ...]:
+    """What the trusted CAs depend on: the CA file as it is now, or the variables that pick the system's."""
+    if ca_file:
+        st = os.stat(ca_file)
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+    return (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@functools.lru_cache(maxsize=16)
+def _verifying_context(ca_file: str | None, check_hostname: bool, _key: tuple[object, ...]) -> ssl.SSLContext:
+    # Loading a CA bundle takes ~25 ms of the event loop; a preflight makes half a dozen TLS checks
+    # at once, so one context per bundle is shared (a context is safe to share between connections).
     ctx = ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
     ctx.check_hostname = check_hostname
     return ctx

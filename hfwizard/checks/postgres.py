@@ -15,6 +15,7 @@ from typing import Any
 from hfwizard import requirements
 from hfwizard.checks import net
 from hfwizard.checks.base import Check, CheckResult, Status, guarded, result
+from hfwizard.checks.threads import imported
 
 log = logging.getLogger(__name__)
 
@@ -170,12 +171,14 @@ class _PostgresProbe:
         return (_Failure.OTHER, text)
 
     async def _connect(self, dbname: str) -> Any:
-        import psycopg  # imported here: the CLI's --help must not pay for it
+        await imported("psycopg")  # here, and in a thread: --help must not pay for it, nor the loop wait
+        import psycopg
 
         async with asyncio.timeout(self.spec.timeout_s):
             return await psycopg.AsyncConnection.connect(**self._conninfo(dbname), autocommit=True)
 
     async def _session(self) -> _Session:
+        await imported("psycopg")
         import psycopg
 
         found = _Session()

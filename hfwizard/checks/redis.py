@@ -11,6 +11,7 @@ from typing import Any
 from hfwizard import requirements
 from hfwizard.checks import net
 from hfwizard.checks.base import Check, CheckResult, Status, guarded, result
+from hfwizard.checks.threads import imported
 
 GIB = 1024**3
 CLUSTER_SLOTS = 16384
@@ -202,6 +203,7 @@ class _RedisProbe:
                                    retry=Retry(NoBackoff(), 0), client_name="hfwizard-preflight", **tls)
 
     async def _seed(self) -> _SeedSession:
+        await imported("redis.asyncio")  # off the loop: the other checks' sockets keep moving
         import redis.exceptions as rex
 
         reached = await self.reach()

@@ -32,3 +32,25 @@ async def in_thread[T](fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     loop = asyncio.get_running_loop()
     call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
     return await loop.run_in_executor(_executor(), call)
+
+
+_imports: dict[str, asyncio.Future[Any]] = {}
+
+
+async def imported(*modules: str) -> None:
+    """Import `modules` on the checks' pool, once per process, and wait for them.
+
+    A client library imported inside a coroutine holds the event loop for its whole import (redis and
+    psycopg take 0.1-0.4 s): every other check's sockets wait meanwhile, and the slowest check ends
+    that much later. Imported in a thread, the loop keeps being scheduled between the import's steps.
+    """
+    import importlib
+
+    loop = asyncio.get_running_loop()
+    waits = []
+    for name in modules:
+        fut = _imports.get(name)
+        if fut is None or fut.get_loop() is not loop:
+            fut = _imports[name] = loop.run_in_executor(_executor(), importlib.import_module, name)
+        waits.append(fut)
+    await asyncio.gather(*(asyncio.shield(w) for w in waits))

@@ -70,7 +70,7 @@ class _GcpCredentials:
         """A FoundCredential for a key or ADC file the operator names; None if it is not one."""
         path = path.expanduser()
         try:
-            info = json.loads(path.read_text())
+            info = json.loads(_read_key(path))
         except (OSError, ValueError) as exc:
             log.warning("could not read %s: %s", home_relative(path), type(exc).__name__)
             return None
@@ -158,7 +158,7 @@ class _GcpCredentials:
 
         path = path.expanduser()
         try:
-            info = json.loads(path.read_text())
+            info = json.loads(_read_key(path))
         except (OSError, ValueError) as exc:
             raise CloudError(
                 Finding(
@@ -231,3 +231,14 @@ class _GcpCredentials:
         expiry = creds.expiry.replace(tzinfo=dt.UTC) if creds.expiry else None
         return str(creds.token), expiry
 
+
+
+def _read_key(path: Path) -> str:
+    """A key or ADC file's text, bounded: a FIFO or a device named by mistake is refused, not read."""
+    from hfwizard.errors import BadInput
+    from hfwizard.files import SECRET_LIMIT, read_bounded
+
+    try:
+        return read_bounded(path, what="Google credentials file", limit=SECRET_LIMIT).decode("utf-8")
+    except BadInput as exc:
+        raise OSError(exc.message) from None

@@ -325,7 +325,9 @@ def _load(path: Path, quiet: bool = False) -> Any:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and turn every outcome into the documented exit code."""
     code = run(argv)
-    sys.exit(code)
+    from hfwizard.quick_exit import leave
+
+    leave(code)
 
 
 def run(argv: list[str] | None = None) -> int:

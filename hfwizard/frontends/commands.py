@@ -66,16 +66,22 @@ def cmd_install(profile_path: Path, *, state_root: Path, json: bool, yes: bool, 
     profile = loaded.profile
     if profile.is_sandbox:
         raise BadInput("this profile targets the sandbox", remedy="run `hfwizard sandbox` for a rehearsal")
+    from hfwizard.validate import check_inputs
+
+    target = operations.resolve_target(profile, kubeconfig=kubeconfig, context=context)
+    base_dir = profile_path.expanduser().resolve().parent
+    # Every path, file and reference is checked now: bad input exits 2 before anything is changed.
+    check_inputs(profile, base_dir=base_dir, kubeconfig=target.kubeconfig, state_root=state_root,
+                 kubeconfig_field="--kubeconfig" if kubeconfig else "target.kubeconfig")
     idir = install_dir(state_root, profile.metadata.name)
     # The install keeps its own copy (0600): `resume` and `status` need no path to the original.
     save_profile(idir / PROFILE_FILE, profile, loaded.document)
-    target = operations.resolve_target(profile, kubeconfig=kubeconfig, context=context)
     _confirm(profile, target, yes=yes or json)
     run = operations.InstallRun(
         profile, idir, target=target, signals=True,
         preflight_first=None if skip_preflight else operations.PreflightFirst(skip=skip_checks),
         rollback_on_failure=True if rollback_on_failure else None,
-        secrets_base_dir=profile_path.expanduser().resolve().parent)
+        secrets_base_dir=base_dir)
     return drive(run, make_view(json))
 
 
@@ -87,10 +93,14 @@ def cmd_resume(*, state_root: Path, name: str | None, json: bool, yes: bool, rep
     profile = inst.load_profile().profile
     if profile.is_sandbox:
         return cmd_sandbox(state_root, json=json, profile=profile, state_dir=inst.path)
+    from hfwizard.validate import check_kubeconfig
+
+    target = operations.resolve_target(profile, kubeconfig=kubeconfig, context=context)
+    check_kubeconfig(target.kubeconfig, field="--kubeconfig" if kubeconfig else "target.kubeconfig")
     # The preflight ran before the first attempt; a resume goes straight to the engine, which checks
     # each finished step against the cluster itself.
     run = operations.InstallRun(
-        profile, inst.path, target=operations.resolve_target(profile, kubeconfig=kubeconfig, context=context),
+        profile, inst.path, target=target,
         replan=replan, rollback_on_failure=True if rollback_on_failure else None, signals=True)
     return drive(run, make_view(json))
 
@@ -113,8 +123,14 @@ def cmd_preflight(profile: InstallProfile, profile_path: Path, *, json: bool, sk
     target = operations.resolve_target(profile, kubeconfig=kubeconfig, context=context)
     base_dir = profile_path.expanduser().resolve().parent
     # A bad --skip-check is bad input: refuse it before any view starts.
-    plan_preflight(profile, operations.preflight_settings(target, skip=skip, timeout=timeout, base_dir=base_dir))
-    events = operations.preflight(profile, target=target, skip=skip, timeout=timeout, base_dir=base_dir)
+    kubeconfig_field = "--kubeconfig" if kubeconfig else "target.kubeconfig"
+    plan_preflight(profile, operations.preflight_settings(target, skip=skip, timeout=timeout, base_dir=base_dir,
+                                                          strict_inputs=True, kubeconfig_field=kubeconfig_field))
+    from hfwizard import quick_exit
+
+    quick_exit.arm()  # nothing to tear down once the report is out
+    events = operations.preflight(profile, target=target, skip=skip, timeout=timeout, base_dir=base_dir,
+                                  strict_inputs=True, kubeconfig_field=kubeconfig_field)
     seen = asyncio.run(_show_all(events, make_view(json)))
     failed = next((e.failed for e in reversed(seen) if isinstance(e, PreflightFinished)), 0)
     if failed:

@@ -41,9 +41,18 @@ class InstallDir:
         return self.path.parent.parent
 
     def create(self) -> InstallDir:
-        ensure_dir(self.root)
-        ensure_dir(self.path.parent)
-        ensure_dir(self.path)
+        try:
+            ensure_dir(self.root)
+            ensure_dir(self.path.parent)
+            ensure_dir(self.path)
+        except OSError as exc:
+            # A file where the folder should be, a read-only mount: the operator's input, not a crash.
+            from hfwizard.errors import BadInput
+            from hfwizard.files import check_state_root
+
+            check_state_root(self.root)
+            raise BadInput(f"the state directory {self.root} cannot be used ({exc.strerror})",
+                           remedy="choose a writable folder with --state-dir or $HFWIZARD_STATE_DIR") from None
         return self
 
     def exists(self) -> bool:

@@ -1,0 +1,148 @@
+"""Benchmark: `hfwizard preflight` as a whole process against its own slowest check.
+
+Every check of an `existing`-cluster profile runs for real against loopback stand-ins: the emulated
+cluster (6 Ready workers), moto (STS, S3), an HTTPS stand-in answering as the registry and as Clerk
+whose answers are held back by T seconds (so the slowest check takes T plus a handshake), and
+PostgreSQL / Redis endpoints on closed ports (refused at once, after their libraries were imported and
+their env: passwords resolved). The process's wall time, from spawn to exit, is compared with the
+slowest check's own reported duration; also shown: spawn to the first event, and the last event to exit.
+
+    .venv/bin/python benchmarks/bench_preflight_process.py [--slowest 2.0] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.standins import GOOD_SK, make_tls, publishable_key, serving
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # closed again when the socket goes: connections are refused
+
+
+def write_profile(path: Path, *, kubeconfig: Path, moto_url: str, clerk_url: str, clerk_host: str,
+                  bucket: str) -> None:
+    path.write_text(f"""apiVersion: hfwizard/v1
+kind: InstallProfile
+metadata: {{name: bench}}
+target: {{cloud: existing, kubeconfig: {kubeconfig}, namespace: highflame}}
+credentials:
+  aws: {{accessKeyId: 'env:BENCH_AWS_ID', secretAccessKey: 'env:BENCH_AWS_SECRET', endpointUrl: '{moto_url}'}}
+postgres: {{host: 127.0.0.1, port: {closed_port()}, password: 'env:BENCH_PG', sslmode: disable}}
+redis: {{endpoints: ['127.0.0.1:{closed_port()}'], tls: false, password: 'env:BENCH_REDIS'}}
+clickhouse: {{backup: {{provider: s3, bucket: {bucket}, region: us-east-1}}}}
+clerk: {{publishableKey: '{publishable_key(clerk_host)}', secretKey: 'env:BENCH_CLERK', apiUrl: '{clerk_url}'}}
+preflight: {{timeoutSeconds: 10, registryUrl: '{clerk_url}'}}
+""")
+
+
+def env_for(home: Path, ca_file: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if "PROXY" not in k.upper() and not k.startswith(("AWS_", "AZURE_", "GOOGLE_", "KUBECONFIG"))}
+    env.update({"HOME": str(home), "SSL_CERT_FILE": ca_file, "NO_PROXY": "*", "AWS_EC2_METADATA_DISABLED": "true",
+                "BENCH_AWS_ID": "AKIDBENCH", "BENCH_AWS_SECRET": "bench-secret", "BENCH_PG": "pg-pw",
+                "BENCH_REDIS": "redis-pw", "BENCH_CLERK": GOOD_SK})
+    return env
+
+
+def one_run(profile: Path, env: dict[str, str]) -> dict[str, float]:
+    """Spawn to exit; the slowest check's duration; spawn to first event; last event to exit."""
+    argv = [str(Path(sys.executable).with_name("hfwizard")), "preflight", "--profile", str(profile), "--json"]
+    started = time.monotonic()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    assert proc.stdout is not None
+    first = last = 0.0
+    durations: dict[str, float] = {}
+    for line in proc.stdout:
+        now = time.monotonic() - started
+        first = first or now
+        last = now
+        event = json.loads(line)
+        if event.get("event") == "check" and event.get("status") != "skipped":
+            durations[event["check_id"]] = float(event.get("duration_s") or 0.0)
+    proc.wait()
+    wall = time.monotonic() - started
+    slowest_id = max(durations, key=lambda k: durations[k])
+    return {"wall": wall, "slowest": durations[slowest_id], "first": first, "exit": wall - last,
+            "checks": len(durations), "slowest_id": slowest_id, "rc": proc.returncode,
+            "stderr": proc.stderr.read() if proc.stderr else ""}  # type: ignore[dict-item]
+
+
+def baseline(env: dict[str, str]) -> float:
+    """Spawn to exit of `hfwizard --version`: the interpreter and the CLI's own imports, nothing else."""
+    started = time.monotonic()
+    subprocess.run([str(Path(sys.executable).with_name("hfwizard")), "--version"], env=env, check=True,
+                   capture_output=True)
+    return time.monotonic() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--slowest", type=float, default=2.0, help="T: the HTTPS stand-in's delay (s)")
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    import logging
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
+
+    from hfwizard.sandbox.emulator import ClusterThread
+
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        folder = Path(tmp)
+        (folder / "home").mkdir()
+        tls = make_tls(folder, "127.0.0.1")
+        clerk = stack.enter_context(serving(tls, delay=args.slowest))
+        cluster = ClusterThread(controllers=False).start()
+        stack.callback(cluster.stop)
+        cluster.call(lambda c: c.seed_default(workers=6, cpu="8", memory="32Gi"))
+        kubeconfig = cluster.write_kubeconfig(folder / "kubeconfig")
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        moto.start()
+        stack.callback(moto.stop)
+        host, port = moto.get_host_and_port()
+        moto_url = f"http://{host}:{port}"
+        boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="x",
+                     aws_secret_access_key="y").create_bucket(Bucket="hf-bench")
+        profile = folder / "profile.yaml"
+        write_profile(profile, kubeconfig=kubeconfig, moto_url=moto_url, clerk_url=clerk.url,
+                      clerk_host=clerk.host, bucket="hf-bench")
+        env = env_for(folder / "home", tls.ca_file)
+        one_run(profile, env)  # warm-up: the page cache, moto's first answers
+        runs, bases = [], []
+        for _ in range(args.repeat):  # interleaved, so both see the same machine load
+            runs.append(one_run(profile, env))
+            bases.append(baseline(env))
+    med = {k: statistics.median(float(r[k]) for r in runs) for k in ("wall", "slowest", "first", "exit")}
+    base = statistics.median(bases)
+    over = med["wall"] - med["slowest"]
+    print(f"hfwizard preflight, whole process: {runs[0]['checks']} checks run, T={args.slowest:.2f} s, "
+          f"exit code {runs[0]['rc']}, slowest {runs[0]['slowest_id']}; median of {args.repeat}")
+    print(f"  wall {med['wall']:.3f} s  slowest check {med['slowest']:.3f} s  over {over:+.3f} s "
+          f"({'ok' if over <= 0.3 else 'OVER'} against +0.3 s)  ratio {med['wall'] / med['slowest']:.3f}")
+    print(f"  spawn to first event {med['first']:.3f} s   last event to exit {med['exit']:.3f} s")
+    print(f"  baseline `hfwizard --version` {base:.3f} s; first event / baseline {med['first'] / base:.2f}; "
+          f"over slowest beyond the baseline {over - base:+.3f} s")
+    print("  per run (wall / slowest): " + ", ".join(f"{float(r['wall']):.2f}/{float(r['slowest']):.2f}"
+                                                     for r in runs))
+
+
+if __name__ == "__main__":
+    main()
