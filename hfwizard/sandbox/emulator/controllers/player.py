@@ -13,7 +13,8 @@ from typing import Any
 
 import attrs
 
-from hfwizard.sandbox.emulator import JSON, SandboxEmulator, WatchEvent
+from hfwizard.sandbox.emulator.api import JSON, WatchEvent
+from hfwizard.sandbox.emulator.store import Store
 
 __all__ = ["FAIL_ANNOTATION", "HOLD_ANNOTATION", "ControllerPlayer"]
 
@@ -49,7 +50,7 @@ class ControllerPlayer:
     sandbox that runs the emulator as a separate process runs the player inside that process too.
     """
 
-    emulator: SandboxEmulator
+    emulator: Store  # the direct API: controllers never reach the HTTP layer
     ready_delay: float = 0.0  # seconds before the first replica turns ready
     step_delay: float = 0.0  # seconds between replicas turning ready (0: all at once)
     _held: set[tuple[str | None, str]] = attrs.field(factory=set, init=False)
@@ -412,29 +413,10 @@ class ControllerPlayer:
             pod_ready = index < ready and failure is None
             containers = (template.get("spec") or {}).get("containers") or [{"name": "main", "image": ""}]
             phase = "Succeeded" if succeeded else "Running" if pod_ready or failure else "Pending"
-            container_statuses = []
-            for container in containers:
-                state: JSON
-                if failure is not None:
-                    state = {"waiting": {"reason": failure.reason, "message": failure.message}}
-                elif succeeded:
-                    state = {"terminated": {"exitCode": 0, "reason": "Completed"}}
-                elif pod_ready:
-                    state = {"running": {"startedAt": _now()}}
-                else:
-                    state = {"waiting": {"reason": "ContainerCreating"}}
-                container_statuses.append(
-                    {
-                        "name": container.get("name", "main"),
-                        "image": container.get("image", ""),
-                        "imageID": f"sandbox://{container.get('image', '')}",
-                        "containerID": f"containerd://{_hash(owner)}{index}",
-                        "ready": pod_ready,
-                        "started": pod_ready,
-                        "restartCount": 5 if failure else 0,
-                        "state": state,
-                    }
-                )
+            container_statuses = [
+                _container_status(container, f"{_hash(owner)}{index}", pod_ready, failure, succeeded)
+                for container in containers
+            ]
             pod = {
                 "apiVersion": "v1",
                 "kind": "Pod",
@@ -505,6 +487,30 @@ class ControllerPlayer:
                 "lastTimestamp": _now(),
             }
         )
+
+
+def _container_status(
+    container: JSON, container_id: str, ready: bool, failure: _Failure | None, succeeded: bool
+) -> JSON:
+    state: JSON
+    if failure is not None:
+        state = {"waiting": {"reason": failure.reason, "message": failure.message}}
+    elif succeeded:
+        state = {"terminated": {"exitCode": 0, "reason": "Completed"}}
+    elif ready:
+        state = {"running": {"startedAt": _now()}}
+    else:
+        state = {"waiting": {"reason": "ContainerCreating"}}
+    return {
+        "name": container.get("name", "main"),
+        "image": container.get("image", ""),
+        "imageID": f"sandbox://{container.get('image', '')}",
+        "containerID": f"containerd://{container_id}",
+        "ready": ready,
+        "started": ready,
+        "restartCount": 5 if failure else 0,
+        "state": state,
+    }
 
 
 def _hash(obj: JSON) -> str:

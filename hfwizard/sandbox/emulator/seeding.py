@@ -1,0 +1,108 @@
+"""Objects a fresh emulated cluster starts with: Nodes, a default StorageClass, namespaces."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from hfwizard.sandbox.emulator.api import JSON, now
+
+__all__ = ["SYSTEM_NAMESPACES", "ingress_class", "namespace", "node", "quantity_bytes", "storage_class"]
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+def quantity_bytes(value: str) -> int:
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+    for suffix, factor in units.items():
+        if value.endswith(suffix):
+            return int(float(value[: -len(suffix)]) * factor)
+    return int(value)
+
+
+def node(
+    name: str,
+    *,
+    version: str,
+    cpu: str = "8",
+    memory: str = "32Gi",
+    ready: bool = True,
+    labels: Mapping[str, str] | None = None,
+    allocatable_cpu: str | None = None,
+    allocatable_memory: str | None = None,
+    pods: str = "110",
+    role: str = "worker",
+    taints: list[JSON] | None = None,
+) -> JSON:
+    """A Node as a kubelet registers it: capacity, allocatable, labels, a Ready condition, kubeletVersion."""
+    node_labels = {
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        f"node-role.kubernetes.io/{role}": "",
+        **(labels or {}),
+    }
+    if allocatable_memory is None:
+        # kubelet reserves some memory: allocatable is a little below capacity, as on real nodes.
+        allocatable_memory = f"{max(quantity_bytes(memory) - 512 * 2**20, 0) // 2**10}Ki"
+    stamp = now()
+    spec: JSON = {"podCIDR": "10.244.0.0/24"}
+    if taints:
+        spec["taints"] = taints
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": node_labels},
+        "spec": spec,
+        "status": {
+            "capacity": {"cpu": cpu, "memory": memory, "pods": pods},
+            "allocatable": {"cpu": allocatable_cpu or cpu, "memory": allocatable_memory, "pods": pods},
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True" if ready else "False",
+                    "reason": "KubeletReady" if ready else "KubeletNotReady",
+                    "lastHeartbeatTime": stamp,
+                    "lastTransitionTime": stamp,
+                }
+            ],
+            "nodeInfo": {
+                "kubeletVersion": version,
+                "kubeProxyVersion": "",
+                "operatingSystem": "linux",
+                "architecture": "amd64",
+                "containerRuntimeVersion": "containerd://1.7.23",
+                "osImage": "Sandbox Linux",
+                "kernelVersion": "6.1.0",
+                "machineID": "",
+                "systemUUID": "",
+                "bootID": "",
+            },
+            "addresses": [{"type": "InternalIP", "address": "10.0.0.10"}, {"type": "Hostname", "address": name}],
+        },
+    }
+
+
+def storage_class(name: str = "standard", *, default: bool = True, provisioner: str = "rancher.io/local-path") -> JSON:
+    annotations = {"storageclass.kubernetes.io/is-default-class": "true"} if default else {}
+    return {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {"name": name, "annotations": annotations},
+        "provisioner": provisioner,
+        "reclaimPolicy": "Delete",
+        "volumeBindingMode": "WaitForFirstConsumer",
+    }
+
+
+def ingress_class(name: str = "nginx", *, controller: str = "k8s.io/ingress-nginx", default: bool = False) -> JSON:
+    annotations = {"ingressclass.kubernetes.io/is-default-class": "true"} if default else {}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "IngressClass",
+        "metadata": {"name": name, "annotations": annotations},
+        "spec": {"controller": controller},
+    }
+
+
+def namespace(name: str, labels: Mapping[str, str] | None = None) -> JSON:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": dict(labels or {})}}
