@@ -20,13 +20,15 @@ from hfwizard.sandbox.emulator.api import JSON, ApiError, ResourceType, WatchEve
 from hfwizard.sandbox.emulator.catalogue import Catalogue
 from hfwizard.sandbox.emulator.patches import json_patch, merge_patch, strategic_merge
 from hfwizard.sandbox.emulator.protocol import PROTOBUF, decode_protobuf
-from hfwizard.sandbox.emulator.semantics import fold_string_data
 from hfwizard.sandbox.emulator.selectors import field_matcher, label_matcher
+from hfwizard.sandbox.emulator.semantics import fold_string_data
 from hfwizard.sandbox.emulator.store import Store
 
 __all__ = ["SandboxEmulator"]
 
 _NOT_FOUND = "the server could not find the requested resource"
+_OPENAPI_V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+_EMPTY_SWAGGER = b"\x0a\x032.0"
 _Parsed = tuple[ResourceType, str | None, str | None, str | None]
 
 
@@ -147,6 +149,12 @@ class SandboxEmulator(kmock.KubernetesEmulator):
             raise ApiError(404, "NotFound", _NOT_FOUND)
         if path in ("/healthz", "/livez", "/readyz"):
             return aiohttp.web.Response(text="ok")
+        if path == "/openapi/v2":
+            # An empty Swagger 2.0 document (gnostic protobuf: field 1, swagger = "2.0"). kubectl's
+            # validator falls back to it for a group/version missing from /openapi/v3; finding no
+            # schema there it lets the manifest through, and the REST mapping then names the missing
+            # kind ("no matches for kind ... ensure CRDs are installed first") as on a real cluster.
+            return aiohttp.web.Response(body=_EMPTY_SWAGGER, content_type=_OPENAPI_V2_PROTOBUF)
         if path == "/openapi/v3" or path.startswith("/openapi/v3/"):
             doc = catalogue.openapi_v3(
                 path.removeprefix("/openapi/v3").strip("/"), git_version=self.git_version, revision=self.store.rv
