@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
+import os
+import signal
+import subprocess
+import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -100,3 +105,54 @@ def test_an_unserved_kind_is_named_in_the_error(cluster: ClusterThread, kubeconf
     # Without the GKE object the same chart installs.
     asyncio.run(EmbeddedHelm(kubeconfig).install_or_upgrade("guard", chart, "hf", _generic_values(),
                                                             create_namespace=True, timeout_s=30))
+
+
+# ---- 3. seeding: nothing a real cluster lacks, and never half done ---------------------------------
+
+
+def _emulator(state: Path, kubeconfig: Path, **env: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "hfwizard.sandbox.emulator", "--state", str(state), "--kubeconfig", str(kubeconfig)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+    )
+
+
+def test_a_kill_while_seeding_leaves_no_half_seeded_cluster(tmp_path: Path) -> None:
+    """`python -m hfwizard.sandbox.emulator` killed (SIGKILL) halfway through seeding, then started again."""
+    state, kubeconfig = tmp_path / "state.json", tmp_path / "kubeconfig"
+    killed = _emulator(state, kubeconfig, HFWIZARD_TEST_KILL_AT="emulator-seed")
+    assert killed.wait(20) == -signal.SIGKILL
+    saved = json.loads(state.read_text())
+    assert not saved["seeded"] and not [o for o in saved["objects"] if o["object"]["kind"] == "Node"]
+    proc = _emulator(state, kubeconfig)
+    try:
+        assert json.loads(proc.stdout.readline())["event"] == "ready"  # type: ignore[union-attr]
+        api = config.new_client_from_config(str(kubeconfig))
+        nodes = client.CoreV1Api(api).list_node().items
+        assert len(nodes) == 6 and all(n.metadata.labels["kube/nodegroup"] == "general" for n in nodes)
+        assert [c.metadata.name for c in client.StorageV1Api(api).list_storage_class().items] == ["standard"]
+        assert client.NetworkingV1Api(api).list_ingress_class().items == []  # no controller installed
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert json.loads(state.read_text())["seeded"] is True
+
+
+def test_a_partial_seed_from_an_older_state_file_is_redone(tmp_path: Path) -> None:
+    """A state file with 3 of 6 nodes and no StorageClass (what the old seeding left after a kill)."""
+    state, kubeconfig = tmp_path / "state.json", tmp_path / "kubeconfig"
+    nodes = [{"resource": "/v1/nodes", "object": {"apiVersion": "v1", "kind": "Node",
+                                                   "metadata": {"name": f"worker-{i}", "resourceVersion": "2"}}}
+             for i in (1, 2, 3)]
+    state.write_text(json.dumps({"resourceVersion": 5, "crds": [], "objects": nodes}))
+    proc = _emulator(state, kubeconfig)
+    try:
+        assert json.loads(proc.stdout.readline())["event"] == "ready"  # type: ignore[union-attr]
+        api = config.new_client_from_config(str(kubeconfig))
+        assert len(client.CoreV1Api(api).list_node().items) == 6
+        assert len(client.StorageV1Api(api).list_storage_class().items) == 1
+    finally:
+        proc.terminate()
+        proc.wait(10)

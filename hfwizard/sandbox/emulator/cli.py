@@ -11,6 +11,7 @@ from pathlib import Path
 
 from hfwizard.sandbox.emulator.cluster import EmulatedCluster
 from hfwizard.sandbox.emulator.controllers import ControllerPlayer
+from hfwizard.sandbox.emulator.seeding import CLOUDS
 
 __all__ = ["main"]
 
@@ -21,9 +22,15 @@ async def _serve(args: argparse.Namespace) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with EmulatedCluster(state_file=args.state, port=args.port, version=args.version) as cluster:
-        fresh = not cluster.store.list_objects("v1", "Node")
-        if fresh and args.workers:
-            await cluster.seed_default(workers=args.workers, cpu=args.cpu, memory=args.memory)
+        if not cluster.store.seeded and args.workers:  # fresh, or a seed cut short by a kill
+            await cluster.seed_default(
+                workers=args.workers,
+                cpu=args.cpu,
+                memory=args.memory,
+                cloud=args.cloud,
+                gpu_nodes=args.gpu_nodes,
+                ingress_classes=tuple(args.ingress_class),
+            )
         if args.kubeconfig:
             cluster.write_kubeconfig(args.kubeconfig, context=args.context)
         player = None
@@ -54,6 +61,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=6, help="Ready worker nodes to seed on a fresh state")
     parser.add_argument("--cpu", default="8")
     parser.add_argument("--memory", default="32Gi")
+    parser.add_argument("--cloud", choices=sorted(CLOUDS), default="generic", help="whose node labels to seed")
+    parser.add_argument("--gpu-nodes", type=int, default=0, help="GPU nodes (tainted nvidia.com/gpu) to seed")
+    parser.add_argument(
+        "--ingress-class",
+        action="append",
+        default=[],
+        help="seed this IngressClass, as if its controller were installed (repeatable; default none)",
+    )
     parser.add_argument("--ready-delay", type=float, default=0.0, help="seconds before a workload turns ready")
     parser.add_argument("--step-delay", type=float, default=0.0, help="seconds between replicas turning ready")
     parser.add_argument("--no-controllers", action="store_true")

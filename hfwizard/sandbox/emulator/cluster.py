@@ -13,7 +13,7 @@ import yaml
 from hfwizard.sandbox.emulator import seeding
 from hfwizard.sandbox.emulator.api import JSON
 from hfwizard.sandbox.emulator.server import SandboxEmulator
-from hfwizard.sandbox.emulator.state import load_state, save_state
+from hfwizard.sandbox.emulator.state import kill_point, load_state, save_state
 from hfwizard.sandbox.emulator.store import Store
 
 __all__ = ["EmulatedCluster"]
@@ -148,9 +148,32 @@ class EmulatedCluster:
     async def add_namespace(self, name: str, labels: Mapping[str, str] | None = None) -> JSON:
         return await self.store.upsert(seeding.namespace(name, labels))
 
-    async def seed_default(self, *, workers: int = 6, cpu: str = "8", memory: str = "32Gi") -> None:
-        """The cluster the seed document asks for: N Ready workers, a default StorageClass, nginx class."""
-        for index in range(workers):
-            await self.add_node(f"worker-{index + 1}", cpu=cpu, memory=memory)
-        await self.add_storage_class()
-        await self.add_ingress_class("nginx")
+    async def seed_default(
+        self,
+        *,
+        workers: int = 6,
+        cpu: str = "8",
+        memory: str = "32Gi",
+        cloud: str = "generic",
+        gpu_nodes: int = 0,
+        ingress_classes: tuple[str, ...] = (),
+    ) -> None:
+        """Seed a fresh cluster (see `seeding.default_objects`) all at once: every object is made in
+        memory and the state file is written once, marked seeded, so a kill leaves no half-seeded
+        cluster (a state file without the mark is seeded again at the next start)."""
+        objects = seeding.default_objects(
+            version=self.version,
+            workers=workers,
+            cpu=cpu,
+            memory=memory,
+            cloud=cloud,
+            gpu_nodes=gpu_nodes,
+            ingress_classes=ingress_classes,
+        )
+        async with self.store.lock:
+            for index, obj in enumerate(objects):
+                self.store.upsert_locked(obj)
+                if index == len(objects) // 2:
+                    kill_point("emulator-seed")
+            self.store.seeded = True
+            self.store.saved()

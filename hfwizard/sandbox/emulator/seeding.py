@@ -6,9 +6,81 @@ from collections.abc import Mapping
 
 from hfwizard.sandbox.emulator.api import JSON, now
 
-__all__ = ["SYSTEM_NAMESPACES", "ingress_class", "namespace", "node", "quantity_bytes", "storage_class"]
+__all__ = [
+    "CLOUDS",
+    "SYSTEM_NAMESPACES",
+    "default_objects",
+    "ingress_class",
+    "namespace",
+    "node",
+    "quantity_bytes",
+    "storage_class",
+]
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}
+
+# The labels each cloud's node groups carry (and Highflame's own `kube/nodegroup`, which the real
+# values select on), with an instance type and zone so topology-aware charts see what they would.
+CLOUDS: dict[str, tuple[str | None, str, str, str]] = {
+    # cloud: (node-group label, instance type, region, StorageClass provisioner)
+    "eks": ("eks.amazonaws.com/nodegroup", "m6i.2xlarge", "us-east-1", "ebs.csi.aws.com"),
+    "gke": ("cloud.google.com/gke-nodepool", "n2-standard-8", "us-central1", "pd.csi.storage.gke.io"),
+    "aks": ("agentpool", "Standard_D8s_v5", "eastus", "disk.csi.azure.com"),
+    "generic": (None, "sandbox-8x32", "local", "rancher.io/local-path"),
+}
+
+
+def group_labels(cloud: str, group: str, index: int) -> dict[str, str]:
+    """The labels a node of node group `group` carries on `cloud`."""
+    label, instance_type, region, _ = CLOUDS[cloud]
+    labels = {
+        "kube/nodegroup": group,
+        "node.kubernetes.io/instance-type": instance_type,
+        "topology.kubernetes.io/region": region,
+        "topology.kubernetes.io/zone": f"{region}-{'abc'[index % 3]}",
+    }
+    if label is not None:
+        labels[label] = group
+    if cloud == "aks":
+        labels["kubernetes.azure.com/agentpool"] = group
+    return labels
+
+
+def default_objects(
+    *,
+    version: str,
+    workers: int = 6,
+    cpu: str = "8",
+    memory: str = "32Gi",
+    cloud: str = "generic",
+    gpu_nodes: int = 0,
+    ingress_classes: tuple[str, ...] = (),
+) -> list[JSON]:
+    """What a fresh cluster of `cloud` holds: `workers` general nodes, optional GPU nodes (tainted
+    nvidia.com/gpu), a default StorageClass; IngressClasses only when asked (a real cluster has one
+    only once an ingress controller is installed)."""
+    if cloud not in CLOUDS:
+        raise ValueError(f"unknown cloud {cloud!r}: one of {', '.join(CLOUDS)}")
+    objects = [
+        node(f"worker-{i + 1}", version=version, cpu=cpu, memory=memory, labels=group_labels(cloud, "general", i))
+        for i in range(workers)
+    ]
+    objects += [
+        node(
+            f"gpu-{i + 1}",
+            version=version,
+            cpu=cpu,
+            memory=memory,
+            labels=group_labels(cloud, "gpu", i),
+            taints=[dict(GPU_TAINT)],
+            extended={"nvidia.com/gpu": "1"},
+        )
+        for i in range(gpu_nodes)
+    ]
+    objects.append(storage_class(provisioner=CLOUDS[cloud][3]))
+    objects += [ingress_class(name) for name in ingress_classes]
+    return objects
 
 
 def quantity_bytes(value: str) -> int:
@@ -32,6 +104,7 @@ def node(
     pods: str = "110",
     role: str = "worker",
     taints: list[JSON] | None = None,
+    extended: Mapping[str, str] | None = None,
 ) -> JSON:
     """A Node as a kubelet registers it: capacity, allocatable, labels, a Ready condition, kubeletVersion."""
     node_labels = {
@@ -54,8 +127,13 @@ def node(
         "metadata": {"name": name, "labels": node_labels},
         "spec": spec,
         "status": {
-            "capacity": {"cpu": cpu, "memory": memory, "pods": pods},
-            "allocatable": {"cpu": allocatable_cpu or cpu, "memory": allocatable_memory, "pods": pods},
+            "capacity": {"cpu": cpu, "memory": memory, "pods": pods, **(extended or {})},
+            "allocatable": {
+                "cpu": allocatable_cpu or cpu,
+                "memory": allocatable_memory,
+                "pods": pods,
+                **(extended or {}),
+            },
             "conditions": [
                 {
                     "type": "Ready",

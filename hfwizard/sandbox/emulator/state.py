@@ -5,12 +5,21 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import tempfile
 from pathlib import Path
 
 from hfwizard.sandbox.emulator.store import Store
 
-__all__ = ["load_state", "save_state"]
+__all__ = ["KILL_ENV", "kill_point", "load_state", "save_state"]
+
+KILL_ENV = "HFWIZARD_TEST_KILL_AT"  # test hook, as the engine's: SIGKILL ourselves at a named point
+
+
+def kill_point(name: str) -> None:
+    """Die by SIGKILL here when the test hook names this point (how tests show a kill is survived)."""
+    if os.environ.get(KILL_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def load_state(store: Store) -> bool:
@@ -28,6 +37,7 @@ def load_state(store: Store) -> bool:
         obj = entry["object"]
         store.objects[store.key(info, obj["metadata"].get("namespace"), obj["metadata"]["name"])] = obj
     store.rv = max(int(state.get("resourceVersion", 1)), store.rv)
+    store.seeded = bool(state.get("seeded"))
     return True
 
 
@@ -42,7 +52,8 @@ def save_state(store: Store) -> None:
             objects.append({"resource": info.key, "object": obj})
             if info.kind == "CustomResourceDefinition":
                 crds.append(obj)
-    payload = json.dumps({"resourceVersion": store.rv, "crds": crds, "objects": objects}, separators=(",", ":"))
+    state = {"resourceVersion": store.rv, "seeded": store.seeded, "crds": crds, "objects": objects}
+    payload = json.dumps(state, separators=(",", ":"))
     _write_atomically(store.state_file, payload.encode())
 
 

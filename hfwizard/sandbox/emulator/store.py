@@ -42,6 +42,7 @@ class Store:
         factory=lambda: collections.deque(maxlen=_WATCH_HISTORY)
     )
     closing: bool = False
+    seeded: bool = False  # the seed (nodes, StorageClass...) is complete; saved with the objects
     _subscribers: set[asyncio.Queue[WatchEvent | None]] = attrs.field(factory=set, init=False)
     on_write: Callable[[Store], None] | None = None
 
