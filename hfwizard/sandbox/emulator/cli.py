@@ -35,7 +35,12 @@ async def _serve(args: argparse.Namespace) -> None:
             cluster.write_kubeconfig(args.kubeconfig, context=args.context)
         player = None
         if not args.no_controllers:
-            player = ControllerPlayer(cluster.store, ready_delay=args.ready_delay, step_delay=args.step_delay)
+            player = ControllerPlayer(
+                cluster.store,
+                ready_delay=args.ready_delay,
+                step_delay=args.step_delay,
+                unreachable_registries=frozenset(args.unreachable_registry),
+            )
             await player.start()
         ready = {
             "event": "ready",
@@ -71,6 +76,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--ready-delay", type=float, default=0.0, help="seconds before a workload turns ready")
     parser.add_argument("--step-delay", type=float, default=0.0, help="seconds between replicas turning ready")
+    parser.add_argument(
+        "--unreachable-registry",
+        action="append",
+        default=[],
+        help="image pulls from this registry host fail with ErrImagePull (repeatable)",
+    )
     parser.add_argument("--no-controllers", action="store_true")
     return parser
 

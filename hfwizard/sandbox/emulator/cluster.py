@@ -171,6 +171,7 @@ class EmulatedCluster:
             ingress_classes=ingress_classes,
         )
         async with self.store.lock:
+            self.store.cloud = cloud
             for index, obj in enumerate(objects):
                 self.store.upsert_locked(obj)
                 if index == len(objects) // 2:

@@ -31,6 +31,46 @@ CLOUDS: dict[str, tuple[str | None, str, str, str]] = {
 }
 
 
+# The custom kinds each cloud's clusters serve out of the box (installed by GKE itself, or by the AWS
+# Load Balancer Controller that EKS clusters run for ALB ingresses): (group, version, kind, plural, scope).
+CLOUD_KINDS: dict[str, list[tuple[str, str, str, str, str]]] = {
+    "gke": [
+        ("cloud.google.com", "v1", "BackendConfig", "backendconfigs", "Namespaced"),
+        ("networking.gke.io", "v1beta1", "FrontendConfig", "frontendconfigs", "Namespaced"),
+        ("networking.gke.io", "v1", "ManagedCertificate", "managedcertificates", "Namespaced"),
+    ],
+    "eks": [
+        ("elbv2.k8s.aws", "v1beta1", "TargetGroupBinding", "targetgroupbindings", "Namespaced"),
+        ("elbv2.k8s.aws", "v1beta1", "IngressClassParams", "ingressclassparams", "Cluster"),
+    ],
+}
+
+
+def crd(group: str, version: str, kind: str, plural: str, scope: str) -> JSON:
+    """A CustomResourceDefinition whose schema keeps whatever the object says (its controller, not
+    the API server, judges the contents)."""
+    schema = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group,
+            "names": {"kind": kind, "plural": plural, "singular": kind.lower(), "listKind": f"{kind}List"},
+            "scope": scope,
+            "versions": [
+                {
+                    "name": version,
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": schema},
+                    "subresources": {"status": {}},
+                }
+            ],
+        },
+    }
+
+
 def group_labels(cloud: str, group: str, index: int) -> dict[str, str]:
     """The labels a node of node group `group` carries on `cloud`."""
     label, instance_type, region, _ = CLOUDS[cloud]
@@ -79,6 +119,7 @@ def default_objects(
         for i in range(gpu_nodes)
     ]
     objects.append(storage_class(provisioner=CLOUDS[cloud][3]))
+    objects += [crd(*kind) for kind in CLOUD_KINDS.get(cloud, [])]
     objects += [ingress_class(name) for name in ingress_classes]
     return objects
 

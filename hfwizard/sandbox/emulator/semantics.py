@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Collection
 
 from hfwizard.sandbox.emulator.api import JSON, ResourceType, now
+from hfwizard.sandbox.emulator.defaults import default_object, load_balancer_status
 
 __all__ = ["fold_string_data", "on_create", "on_update"]
 
 
-def on_create(info: ResourceType, obj: JSON, revision: int) -> None:
-    """Fill in what the API server adds to a new object (the few fields clients read back)."""
+def on_create(
+    info: ResourceType, obj: JSON, revision: int, *, cloud: str = "generic", node_ports: Collection[int] = ()
+) -> None:
+    """Fill in what the API server (and, for Services, the cloud's controllers) add to a new object."""
     core = not info.group
+    default_object(info, obj, node_ports)
+    _load_balancer(info, obj, cloud)
     if info.kind == "Secret" and core:
         fold_string_data(obj)
     elif info.kind == "Namespace" and core:
@@ -34,10 +40,25 @@ def on_create(info: ResourceType, obj: JSON, revision: int) -> None:
         }
 
 
-def on_update(info: ResourceType, obj: JSON, existing: JSON) -> None:
+def on_update(
+    info: ResourceType, obj: JSON, existing: JSON, *, cloud: str = "generic", node_ports: Collection[int] = ()
+) -> None:
     """Rules for a replaced object (`existing` is the stored version before the write)."""
+    default_object(info, obj, node_ports)
+    _load_balancer(info, obj, cloud)
     if info.kind == "Secret" and not info.group:
         fold_string_data(obj)
+
+
+def _load_balancer(info: ResourceType, obj: JSON, cloud: str) -> None:
+    if info.group or info.kind != "Service":
+        return
+    status = obj.setdefault("status", {})
+    if (obj.get("spec") or {}).get("type") == "LoadBalancer":
+        if not (status.get("loadBalancer") or {}).get("ingress"):
+            status["loadBalancer"] = load_balancer_status(obj, cloud)
+    else:
+        status["loadBalancer"] = {}
 
 
 def fold_string_data(secret: JSON) -> None:

@@ -17,14 +17,57 @@ import kmock
 import yaml
 
 from hfwizard.sandbox.emulator.api import JSON, ApiError, ResourceType, WatchEvent, conflict, not_found
+from hfwizard.sandbox.emulator.apply import apply, record_update
 from hfwizard.sandbox.emulator.catalogue import Catalogue
 from hfwizard.sandbox.emulator.patches import json_patch, merge_patch, strategic_merge
 from hfwizard.sandbox.emulator.protocol import PROTOBUF, decode_protobuf
 from hfwizard.sandbox.emulator.selectors import field_matcher, label_matcher
 from hfwizard.sandbox.emulator.semantics import fold_string_data
 from hfwizard.sandbox.emulator.store import Store
+from hfwizard.sandbox.emulator.validation import unknown_fields
 
 __all__ = ["SandboxEmulator"]
+
+
+def _manager(raw: aiohttp.web.BaseRequest) -> str:
+    # As the API server: the fieldManager parameter, else the client's name from its User-Agent.
+    return raw.query.get("fieldManager") or raw.headers.get("User-Agent", "unknown").split("/")[0] or "unknown"
+
+
+def _strict(store: Store, raw: aiohttp.web.BaseRequest, info: ResourceType, obj: Any) -> None:
+    # fieldValidation=Strict (Helm asks for it): unknown fields are refused, in the decoder's words.
+    if not isinstance(obj, dict):
+        return
+    strict = raw.query.get("fieldValidation") == "Strict"
+    # Without Strict the decoder drops unknown fields (Warn would also send a Warning header).
+    unknown = unknown_fields(info, obj, _crd_of(store, info), prune=not strict)
+    if unknown and strict:
+        fields = ", ".join(f'unknown field "{path}"' for path in unknown)
+        what = f'{info.kind} in version "{info.version}" cannot be handled as a {info.kind}'
+        raise ApiError(400, "BadRequest", f"{what}: strict decoding error: {fields}")
+
+
+def _typed(store: Store, info: ResourceType, namespace: str | None, name: str, config: JSON) -> None:
+    # Server-side apply needs a typed object whatever fieldValidation says: an unknown field fails it.
+    unknown = unknown_fields(info, config, _crd_of(store, info), keyed=True)
+    if unknown:
+        where = f"{namespace}/{name}" if namespace else name
+        api = f"{info.group_version}, Kind={info.kind}"
+        details = "; ".join(f".{path}: field not declared in schema" for path in unknown)
+        raise ApiError(500, "", f"failed to create typed patch object ({where}; {api}): {details}")
+
+
+def _crd_of(store: Store, info: ResourceType) -> JSON | None:
+    if not info.group or "." not in info.group or info.group.endswith(".k8s.io"):
+        return None
+    crds = store.catalogue.get("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+    return store.get(crds, None, f"{info.plural}.{info.group}") if crds is not None else None
+
+
+def _track(info: ResourceType, existing: JSON, new: JSON, manager: str) -> None:
+    # A client sending managedFields back (read-modify-write) does not get to rewrite ownership.
+    new.setdefault("metadata", {})["managedFields"] = copy.deepcopy(existing["metadata"].get("managedFields"))
+    record_update(info, existing, new, manager)
 
 _NOT_FOUND = "the server could not find the requested resource"
 _OPENAPI_V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
@@ -104,11 +147,17 @@ class SandboxEmulator(kmock.KubernetesEmulator):
                 if info.kind == "Secret" and not info.group:
                     fold_string_data(body)  # even a dry run never echoes stringData back
                 return body, 201
-            return store.create(info, namespace, body, keep_status=info.kind == "Node"), 201
+            _strict(store, raw, info, body)
+            body.setdefault("metadata", {}).pop("managedFields", None)
+            record_update(info, None, body, _manager(raw))
+            return store.create(info, namespace, body, keep_status=info.kind == "Node", keep_managed=True), 201
         if method == "PUT" and name is not None:
             existing = store.get(info, namespace, name)
             if existing is None:
                 raise not_found(info, name)
+            if subresource != "status":
+                _strict(store, raw, info, body)
+                _track(info, existing, body, _manager(raw))
             return store.replace(info, existing, body, status_only=subresource == "status", check_rv=True), 200
         if method == "PATCH" and name is not None:
             return self._patch(info, namespace, name, subresource, body, raw)
@@ -344,10 +393,9 @@ class SandboxEmulator(kmock.KubernetesEmulator):
         content_type = raw.headers.get("Content-Type", "").split(";")[0].strip()
         store = self.store
         existing = store.get(info, namespace, name)
+        if content_type == "application/apply-patch+yaml":
+            return self._apply(info, namespace, name, existing, body, raw)
         if existing is None:
-            if content_type == "application/apply-patch+yaml":
-                body.setdefault("metadata", {})["name"] = name
-                return store.create(info, namespace, body, keep_status=False), 201
             raise not_found(info, name)
         if content_type == "application/json-patch+json":
             if not isinstance(body, list):
@@ -355,8 +403,7 @@ class SandboxEmulator(kmock.KubernetesEmulator):
             new = json_patch(existing, body)
         elif content_type == "application/strategic-merge-patch+json":
             new = cast(JSON, strategic_merge(existing, body))
-        elif content_type in ("application/merge-patch+json", "application/apply-patch+yaml"):
-            # Server-side apply is approximated by a merge: field ownership is not tracked.
+        elif content_type == "application/merge-patch+json":
             new = cast(JSON, merge_patch(existing, body))
         else:
             raise ApiError(415, "UnsupportedMediaType", f"unsupported patch type {content_type!r}")
@@ -364,7 +411,40 @@ class SandboxEmulator(kmock.KubernetesEmulator):
         if sent_rv and sent_rv != existing["metadata"].get("resourceVersion"):
             raise conflict(info, name)
         new.setdefault("metadata", {})["resourceVersion"] = existing["metadata"].get("resourceVersion")
+        if subresource != "status":
+            _strict(store, raw, info, new)
+            _track(info, existing, new, _manager(raw))
         return store.replace(info, existing, new, status_only=subresource == "status", check_rv=False), 200
+
+    def _apply(
+        self,
+        info: ResourceType,
+        namespace: str | None,
+        name: str,
+        existing: JSON | None,
+        body: Any,
+        raw: aiohttp.web.BaseRequest,
+    ) -> tuple[JSON, int]:
+        # Server-side apply: the manager's fields are exactly what it sends now; fields it sent
+        # before and no longer does go, other managers' differing fields conflict unless forced.
+        manager = raw.query.get("fieldManager")
+        if not manager:
+            raise ApiError(
+                422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
+                "is required for apply patch"
+            )
+        if not isinstance(body, dict):
+            raise ApiError(400, "BadRequest", "an apply patch must be an object")
+        force = raw.query.get("force") in ("true", "1")
+        _typed(self.store, info, namespace, name, body)
+        if existing is None:
+            body.setdefault("metadata", {})["name"] = name
+            seed = {"apiVersion": info.group_version, "kind": info.kind, "metadata": {"name": name}}
+            created = apply(info, seed, body, manager, force=force)
+            return self.store.create(info, namespace, created, keep_status=False, keep_managed=True), 201
+        new = apply(info, existing, body, manager, force=force)
+        new["metadata"]["resourceVersion"] = existing["metadata"].get("resourceVersion")
+        return self.store.replace(info, existing, new, status_only=False, check_rv=False), 200
 
     async def _delete_collection(self, info: ResourceType, namespace: str | None, params: Mapping[str, str]) -> JSON:
         async with self.store.lock:

@@ -38,6 +38,7 @@ def load_state(store: Store) -> bool:
         store.objects[store.key(info, obj["metadata"].get("namespace"), obj["metadata"]["name"])] = obj
     store.rv = max(int(state.get("resourceVersion", 1)), store.rv)
     store.seeded = bool(state.get("seeded"))
+    store.cloud = str(state.get("cloud") or "generic")
     return True
 
 
@@ -52,7 +53,8 @@ def save_state(store: Store) -> None:
             objects.append({"resource": info.key, "object": obj})
             if info.kind == "CustomResourceDefinition":
                 crds.append(obj)
-    state = {"resourceVersion": store.rv, "seeded": store.seeded, "crds": crds, "objects": objects}
+    state = {"resourceVersion": store.rv, "seeded": store.seeded, "cloud": store.cloud}
+    state |= {"crds": crds, "objects": objects}
     payload = json.dumps(state, separators=(",", ":"))
     _write_atomically(store.state_file, payload.encode())
 

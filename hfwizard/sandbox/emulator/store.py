@@ -43,6 +43,7 @@ class Store:
     )
     closing: bool = False
     seeded: bool = False  # the seed (nodes, StorageClass...) is complete; saved with the objects
+    cloud: str = "generic"  # whose cluster this plays (load-balancer addresses, served cloud kinds)
     _subscribers: set[asyncio.Queue[WatchEvent | None]] = attrs.field(factory=set, init=False)
     on_write: Callable[[Store], None] | None = None
 
@@ -108,7 +109,9 @@ class Store:
 
     # ---- object semantics ----------------------------------------------------------------------
 
-    def create(self, info: ResourceType, namespace: str | None, obj: JSON, *, keep_status: bool) -> JSON:
+    def create(
+        self, info: ResourceType, namespace: str | None, obj: JSON, *, keep_status: bool, keep_managed: bool = False
+    ) -> JSON:
         obj = copy.deepcopy(obj)
         meta = obj.setdefault("metadata", {})
         if not meta.get("name"):
@@ -132,10 +135,11 @@ class Store:
         meta["creationTimestamp"] = now()
         meta["generation"] = 1
         for transient in ("resourceVersion", "deletionTimestamp", "selfLink", "managedFields"):
-            meta.pop(transient, None)
+            if transient != "managedFields" or not keep_managed:
+                meta.pop(transient, None)
         if "status" in info.subresources and not keep_status:
             obj.pop("status", None)  # as the apiserver: only the status subresource writes status
-        semantics.on_create(info, obj, self.rv)
+        semantics.on_create(info, obj, self.rv, cloud=self.cloud, node_ports=self._node_ports(info, obj))
         if info.kind == "CustomResourceDefinition":
             self.catalogue.register_crd(obj)
         return self.put(info, obj, "ADDED")
@@ -200,13 +204,25 @@ class Store:
                 result["status"] = copy.deepcopy(existing["status"])
             else:
                 result.pop("status", None)
-        semantics.on_update(info, result, existing)
+        semantics.on_update(info, result, existing, cloud=self.cloud, node_ports=self._node_ports(info, result))
         spec_of = lambda o: {k: v for k, v in o.items() if k not in ("metadata", "status")}  # noqa: E731
         if spec_of(result) != spec_of(existing):
             result["metadata"]["generation"] = int(old_meta.get("generation", 1)) + 1
         if info.kind == "CustomResourceDefinition":
             self.catalogue.register_crd(result)
         return result
+
+    def _node_ports(self, info: ResourceType, obj: JSON) -> set[int]:
+        if info.group or info.kind != "Service":
+            return set()
+        me = (obj["metadata"].get("namespace"), obj["metadata"].get("name"))
+        return {
+            int(port["nodePort"])
+            for svc in self.items(info, None)
+            if (svc["metadata"].get("namespace"), svc["metadata"]["name"]) != me
+            for port in (svc.get("spec") or {}).get("ports") or []
+            if port.get("nodePort")
+        }
 
     def delete(self, info: ResourceType, existing: JSON, options: JSON) -> JSON:
         want_rv = (options.get("preconditions") or {}).get("resourceVersion")

@@ -27,9 +27,11 @@ class ClusterThread:
         controllers: bool = True,
         ready_delay: float = 0.0,
         step_delay: float = 0.0,
+        unreachable_registries: frozenset[str] = frozenset(),
         **cluster_kwargs: Any,
     ) -> None:
         self._kwargs = cluster_kwargs
+        self._unreachable = unreachable_registries
         self._controllers_enabled = controllers
         self._ready_delay = ready_delay
         self._step_delay = step_delay
@@ -61,7 +63,12 @@ class ClusterThread:
                 self.cluster = cluster
                 player = None
                 if self._controllers_enabled:
-                    player = ControllerPlayer(cluster.store, ready_delay=self._ready_delay, step_delay=self._step_delay)
+                    player = ControllerPlayer(
+                        cluster.store,
+                        ready_delay=self._ready_delay,
+                        step_delay=self._step_delay,
+                        unreachable_registries=self._unreachable,
+                    )
                     await player.start()
                     self.controllers = player
                 self._ready.set()
