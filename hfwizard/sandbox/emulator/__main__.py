@@ -4,4 +4,5 @@ import sys
 
 from hfwizard.sandbox.emulator.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importing the module (as the import-hygiene test does) must not serve
+    sys.exit(main())
