@@ -62,6 +62,7 @@ class ControllerPlayer:
     _main: asyncio.Task[None] | None = attrs.field(default=None, init=False)
     _scaling: set[str | None] = attrs.field(factory=set, init=False)
     _rescale: set[str | None] = attrs.field(factory=set, init=False)
+    _blocked: set[tuple[str, str | None, str]] = attrs.field(factory=set, init=False)  # pods waiting
     _side_tasks: set[asyncio.Task[None]] = attrs.field(factory=set, init=False)
     _started: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
     _loop: asyncio.AbstractEventLoop | None = attrs.field(default=None, init=False)
@@ -144,6 +145,13 @@ class ControllerPlayer:
                     return
                 self._on_event(event)
 
+    def _retry_blocked(self, *, daemonsets: bool) -> None:
+        for api_version, kind in _WORKLOADS:
+            for obj in self.emulator.list_objects(api_version, kind):
+                meta = obj["metadata"]
+                if (kind, meta.get("namespace"), meta["name"]) in self._blocked or (daemonsets and kind == "DaemonSet"):
+                    self._schedule(api_version, kind, obj, force=True)
+
     def _kick(self) -> None:
         for api_version, kind in _WORKLOADS:
             for obj in self.emulator.list_objects(api_version, kind):
@@ -152,7 +160,9 @@ class ControllerPlayer:
     def _on_event(self, event: WatchEvent) -> None:
         key = (event.resource.group_version, event.resource.kind)
         if key in _RETRY_ON:
-            self._kick()  # a node, Secret or ConfigMap appeared or changed: blocked pods may now run
+            # A node, Secret or ConfigMap changed: blocked pods may now run (the scheduler re-queues,
+            # the kubelet retries), and DaemonSets follow the nodes. Running workloads are left alone.
+            self._retry_blocked(daemonsets=key == ("v1", "Node"))
             return
         if key in _SCALED:
             self._autoscale(event.object["metadata"].get("namespace"))
@@ -240,6 +250,7 @@ class ControllerPlayer:
         same_generation = int((obj.get("status") or {}).get("observedGeneration", 0)) == generation
         plans = self._plan(kind, obj, desired)
         runnable = sum(plan.runnable for plan in plans)
+        self._note_blocked(kind, obj, runnable < len(plans))
         ready = min(previous_ready, runnable) if same_generation else 0
         await sync_pods(self.emulator, obj, plans, ready, failure)
         await self._write(kind, obj, desired, ready, updated=desired if same_generation else 0)
@@ -258,6 +269,13 @@ class ControllerPlayer:
             await self._write(kind, obj, desired, ready, updated=desired)
         await sync_pods(self.emulator, obj, plans, ready, None)
         await self._write(kind, obj, desired, ready, updated=desired)
+
+    def _note_blocked(self, kind: str, obj: JSON, blocked: bool) -> None:
+        key = (kind, obj["metadata"].get("namespace"), obj["metadata"]["name"])
+        if blocked:
+            self._blocked.add(key)
+        else:
+            self._blocked.discard(key)
 
     def _plan(self, kind: str, obj: JSON, desired: int) -> list[PodPlan]:
         pinned = self._daemon_nodes(obj) if kind == "DaemonSet" else None
@@ -363,6 +381,7 @@ class ControllerPlayer:
             {"startTime": start, "active": completions, "ready": 0},
         )
         plans = self._plan("Job", obj, completions)
+        self._note_blocked("Job", obj, not all(plan.runnable for plan in plans))
         await sync_pods(self.emulator, obj, plans, 0, failure)
         if held or not all(plan.runnable for plan in plans):
             return  # unschedulable or blocked pods: the Job stays active, as on a cluster
