@@ -20,23 +20,45 @@ from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
 
-from hfwizard.errors import HfwizardError
-from hfwizard.profile import InstallProfile
+from hfwizard.errors import BadInput, HfwizardError
+from hfwizard.profile import Cloud, InstallProfile
 from hfwizard.profile_io import load_profile
 
 STATE_FILE = "cluster-state.json"
 KUBECONFIG_FILE = "kubeconfig"
 CONTEXT = "sandbox"  # the context the emulator writes into its kubeconfig
-BANNER = ("REHEARSAL: installing the bundled reference charts into an emulated Kubernetes cluster on this "
-          "machine. No cloud, no real cluster, no data services are touched.")
+BANNER = ("REHEARSAL: installing Highflame's real charts into an emulated Kubernetes cluster on this "
+          "machine. No cloud, no real cluster, no data services are touched; secrets become placeholders.")
+CHART_CACHE = Path("cache") / "charts"
+"""The install's chart cache (a mirror folder the charts step writes), relative to its state dir."""
+FILLER_ENV = "HFWIZARD_REHEARSAL_FILLER"
 
 
-def sandbox_profile(idir: Path) -> InstallProfile:
-    """The bundled sandbox profile, pointed at the emulator's kubeconfig in the install's state dir."""
-    text = resources.files("hfwizard.profiles").joinpath("sandbox.yaml")
-    profile = load_profile(Path(str(text))).profile
+def sandbox_profile(idir: Path, base: InstallProfile | None = None, charts: Path | None = None) -> InstallProfile:
+    """The profile a rehearsal installs: `base` (the operator's own, its cloud played by the emulator) or the
+    bundled default, pointed at the emulator's kubeconfig in the install's state dir.
+
+    Charts come from `charts` (a mirror folder: index.yaml and tarballs), else the install's cache when an
+    earlier rehearsal filled it, else the profile's charts.mirror or charts.repository.
+    """
+    if base is None:
+        text = resources.files("hfwizard.profiles").joinpath("sandbox.yaml")
+        profile = load_profile(Path(str(text))).profile
+    else:
+        profile = base.model_copy(deep=True)
+        if not profile.is_sandbox:
+            profile.target.rehearses = profile.target.cloud
+            profile.target.cloud = Cloud.SANDBOX
     profile.target.kubeconfig = str(idir / KUBECONFIG_FILE)
     profile.target.context = CONTEXT
+    if charts is not None:
+        if not (charts / "index.yaml").is_file():
+            raise BadInput(f"--charts {charts}: no index.yaml there",
+                           remedy="pass a mirror folder (index.yaml and chart tarballs), e.g. one written by "
+                                  "`hfwizard charts pull --to DIR`")
+        profile.charts.mirror = str(charts.resolve())
+    elif (idir / CHART_CACHE / "index.yaml").is_file():
+        profile.charts.mirror = str(idir / CHART_CACHE)
     return profile
 
 
