@@ -77,7 +77,8 @@ def write_cache_index(folder: Path, fetched: list[FetchedChart]) -> None:
             tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
             tmp.write_bytes(data)
             os.replace(tmp, target)
-        row: dict[str, object] = {"apiVersion": "v2", "name": f.name, "version": f.version, "digest": f.digest, "urls": [target.name]}
+        row: dict[str, object] = {"apiVersion": "v2", "name": f.name, "version": f.version, "digest": f.digest,
+                                  "urls": [target.name]}
         entries[f.name] = [e for e in entries.get(f.name, []) if str(e.get("version")) != f.version] + [row]
     buf = io.StringIO()
     YAML(typ="safe", pure=True).dump({"apiVersion": "v1", "entries": entries}, buf)
