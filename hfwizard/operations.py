@@ -86,7 +86,7 @@ async def _cluster(profile: InstallProfile, state_dir: Path | None, target: Targ
     from hfwizard.sandbox import rehearsal
 
     state_dir.mkdir(parents=True, exist_ok=True)
-    async with rehearsal.running_emulator(state_dir) as kubeconfig:
+    async with rehearsal.running_emulator(state_dir, profile=profile) as kubeconfig:
         # Always the emulator's kubeconfig: a rehearsal never reaches for $KUBECONFIG's real cluster.
         yield Target(kubeconfig, rehearsal.CONTEXT)
 
