@@ -125,7 +125,7 @@ def _release_records(cluster: ClusterThread) -> dict[str, str]:
 def _deployed(cluster: ClusterThread) -> dict[str, tuple[int, str, str]]:
     """release -> (latest revision, its status, its chart version)."""
     latest: dict[str, tuple[int, str, str]] = {}
-    for name, text in _release_records(cluster).items():
+    for text in _release_records(cluster).values():
         rel = json.loads(text)
         rev = int(rel["version"])
         if rel["name"] not in latest or rev > latest[rel["name"]][0]:
