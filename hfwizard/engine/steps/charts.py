@@ -35,7 +35,15 @@ class ChartsStep(StepRunner):
         source = chart_source(ctx.profile, ctx.run.cache_dir)
         fetched: list[FetchedChart] = []
         for i, (name, version) in enumerate(ctx.step.charts):
-            got = await asyncio.to_thread(source.fetch, name, version)
+            try:
+                got = await asyncio.to_thread(source.fetch, name, version)
+            except ChartError as exc:
+                if not ctx.profile.is_sandbox:
+                    raise
+                # A rehearsal must not need the internet: say how to give it the charts instead.
+                raise ChartError(exc.message, remedy="pass `hfwizard sandbox --charts DIR` with a mirror folder "
+                                 "(index.yaml and the chart tarballs; `hfwizard charts pull --to DIR` writes one "
+                                 "where the repository is reachable)") from None
             fetched.append(got)
             ctx.log(f"chart {name} {version} from {got.origin}" + (f" (sha256 {got.digest})" if got.digest else ""))
             ctx.progress(i + 1, len(ctx.step.charts), f"{name} {version}")
