@@ -189,3 +189,39 @@ def assert_tree_clean(folder: Path) -> None:
             data = path.read_bytes()
             for value in [*CANARIES.values(), FILE_CANARY]:
                 assert value.encode() not in data, f"a secret value leaked into {path}"
+
+
+def chart_cache(install: Path, *charts: Path) -> dict[Path, tuple[str, str]]:
+    """Put charts (tarballs or folders) into an install's chart cache as the charts step would (a mirror
+    folder the release steps install from); returns each chart's (name, version)."""
+    import hashlib
+    import io
+    import tarfile
+
+    import yaml
+
+    from hfwizard.engine.steps.charts import CHARTS_CACHE, write_cache_index
+    from hfwizard.platform.charts import FetchedChart
+
+    folder = install / "cache" / CHARTS_CACHE
+    folder.mkdir(parents=True, exist_ok=True)
+    fetched, out = [], {}
+    for chart in charts:
+        if chart.is_dir():
+            meta = yaml.safe_load((chart / "Chart.yaml").read_text())
+            buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+                tar.add(chart, arcname=meta["name"])
+            data = buf.getvalue()
+        else:
+            data = chart.read_bytes()
+            with tarfile.open(chart) as tar:
+                member = next(m for m in tar.getmembers() if m.name.count("/") == 1 and m.name.endswith("/Chart.yaml"))
+                meta = yaml.safe_load(tar.extractfile(member).read())  # type: ignore[union-attr]
+        name, version = meta["name"], str(meta["version"])
+        path = folder / f"{name}-{version}.tgz"
+        path.write_bytes(data)
+        fetched.append(FetchedChart(name, version, path, hashlib.sha256(data).hexdigest(), str(chart)))
+        out[chart] = (name, version)
+    write_cache_index(folder, fetched)
+    return out

@@ -29,7 +29,8 @@ SANDBOX_CANARIES = {**CANARIES, "HF_CANARY_CLERK": "sk_test_CanarySandboxClerk01
 
 def _environ() -> dict[str, str]:
     out = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
-    out.update(SANDBOX_CANARIES, HFWIZARD_SANDBOX_READY_DELAY="0.05", HFWIZARD_SANDBOX_STEP_DELAY="0", PYTHONUNBUFFERED="1")
+    out.update(SANDBOX_CANARIES, HFWIZARD_SANDBOX_READY_DELAY="0.05", HFWIZARD_SANDBOX_STEP_DELAY="0",
+               PYTHONUNBUFFERED="1")
     return out
 
 
