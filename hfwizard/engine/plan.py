@@ -2,7 +2,8 @@
 
     charts ─ namespace ─┬─ secrets/generated ──┬─ secrets/env ─┐
                         ├─ secrets/prerequisites┘              ├─ helm/<release> … (along the catalog's
-                        └─ databases ──────────────────────────┘   waitFor) ─ verify
+                        ├─ databases ──────────────────────────┤   waitFor) ─ verify
+                        └─ secrets/keys ───────────────────────┘ (only releases that mount a key pair)
 
 `charts` fetches and checks every chart first, so a wrong digest, a missing version or an unreachable
 repository fails before anything in the cluster changes. Each service is its own release step; a release
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from hfwizard.platform.catalog import Catalog, load_catalog
-from hfwizard.platform.secretsets import generated_secrets, prerequisite_secrets
+from hfwizard.platform.secretsets import PLATFORM_SECRETS, generated_secrets, prerequisite_secrets
 from hfwizard.platform.secretspec import SecretSpec
 from hfwizard.platform.values import ServiceRelease, databases, service_releases
 from hfwizard.profile import Cloud, InstallProfile
@@ -86,6 +87,7 @@ class Plan:
 
 CHARTS_STEP = "charts"
 GENERATED_STEP = "secrets/generated"
+KEYS_STEP = "secrets/keys"
 PREREQUISITES_STEP = "secrets/prerequisites"
 ENV_STEP = "secrets/env"
 DATABASES_STEP = "databases"
@@ -118,11 +120,17 @@ def build_plan(profile: InstallProfile, catalog: Catalog | None = None) -> Plan:
              StepKind.CHARTS, charts=tuple(pins)),
         Step("namespace", f"Namespace {ns}", StepKind.NAMESPACE, (CHARTS_STEP,)),
     ]
-    generated = tuple(generated_secrets(catalog))
+    # Key pairs take seconds to generate and only the services that mount them wait for them; the
+    # platform secrets the env Secrets read are quick.
+    generated = tuple(s for s in generated_secrets(catalog) if s.name == PLATFORM_SECRETS)
+    keys = tuple(s for s in generated_secrets(catalog) if s.name != PLATFORM_SECRETS)
     prereq = tuple(prerequisite_secrets(vp, catalog))
     env = tuple(r.env_secret for r in releases if r.env_secret is not None)
     steps.append(Step(GENERATED_STEP, f"Platform secrets, generated once ({len(generated)})", StepKind.SECRETS,
                       ("namespace",), secrets=generated))
+    steps.append(Step(KEYS_STEP, f"Signing key pairs, generated once ({len(keys)})", StepKind.SECRETS,
+                      ("namespace",), secrets=keys))
+    key_names = {s.name for s in keys}
     steps.append(Step(PREREQUISITES_STEP, f"Prerequisite Secrets from references ({len(prereq)})",
                       StepKind.SECRETS, ("namespace",), secrets=prereq))
     # Env Secrets read generated keys through k8s: references, so they come after both.
@@ -137,8 +145,10 @@ def build_plan(profile: InstallProfile, catalog: Catalog | None = None) -> Plan:
     steps += extra_steps(profile, catalog)
     known = {s.id for s in steps}
     release_ids: list[str] = []
-    for rel in releases:
+    for rel in critical_first(releases):
         needs = [release_step_id(d) for d in rel.depends_on]
+        if key_names & set(rel.secrets_used):
+            needs.append(KEYS_STEP)
         if CLICKHOUSE_READY_STEP in known and reads_clickhouse(catalog, rel.service):
             needs.append(CLICKHOUSE_READY_STEP)
         steps.append(Step(release_step_id(rel.release), f"{rel.service} (release {rel.release}, "
@@ -146,6 +156,23 @@ def build_plan(profile: InstallProfile, catalog: Catalog | None = None) -> Plan:
         release_ids.append(release_step_id(rel.release))
     steps.append(Step("verify", "Verify workloads, Services and ingress", StepKind.VERIFY, tuple(release_ids)))
     return Plan(ns, tuple(steps))
+
+
+def critical_first(releases: list[ServiceRelease]) -> list[ServiceRelease]:
+    """The releases in an order that respects depends_on and, among those ready together, starts first the
+    one with the longest chain of releases waiting behind it: the engine starts ready steps in plan order,
+    so with install.maxParallel slots the critical path never queues behind a leaf."""
+    below: dict[str, int] = {}
+
+    def depth(name: str) -> int:  # the longest chain of releases that wait for this one
+        if name not in below:
+            waiting = [r.release for r in releases if name in r.depends_on]
+            below[name] = 1 + max((depth(w) for w in waiting), default=0)
+        return below[name]
+
+    # A release's depth exceeds that of every release waiting for it, so this order is also topological;
+    # the sort is stable, so equals keep the catalog's order.
+    return sorted(releases, key=lambda r: -depth(r.release))
 
 
 def extra_steps(profile: InstallProfile, catalog: Catalog) -> list[Step]:

@@ -41,11 +41,15 @@ class SecretsStep(StepRunner):
             _check_ours(ns, spec, existing)
             data = None if spec.is_generated else await asyncio.to_thread(materialize, spec, resolver)
             planned.append((spec, data, existing))
+        # Generated once and kept: a re-run, resume or upgrade must not change a signing key. RSA key
+        # generation takes a while; OpenSSL releases the GIL, so the Secrets are generated side by side.
+        made = await asyncio.gather(*(asyncio.to_thread(generate, spec, decoded(existing))
+                                      for spec, data, existing in planned if data is None))
+        fresh = iter(made)
+        planned = [(spec, data if data is not None else next(fresh), existing) for spec, data, existing in planned]
         written: list[str] = []
         for i, (spec, data, existing) in enumerate(planned):
-            if data is None:
-                # Generated once and kept: a re-run, resume or upgrade must not change a signing key.
-                data = await asyncio.to_thread(generate, spec, decoded(existing))
+            assert data is not None
             if existing is not None and decoded(existing) == data:
                 continue
             await ctx.fence()
