@@ -37,6 +37,7 @@ from hfwizard.engine.plan import Plan, StepKind, build_plan
 from hfwizard.platform.charts import ChartSource
 from hfwizard.sandbox import rehearsal
 
+
 def _default_charts() -> Path:
     """$HFWIZARD_HIGHFLAME_DIR/charts, else `shared/highflame/charts` in a folder above the checkout."""
     if os.environ.get("HFWIZARD_HIGHFLAME_DIR"):
