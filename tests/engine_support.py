@@ -14,18 +14,23 @@ from pathlib import Path
 from typing import Any
 
 from hfwizard.sandbox.emulator import ClusterThread
+from tests.fixtures.servers import PG_CREATOR, PG_PASSWORD
+from tests.platform_support import CHARTS
 
 ROOT = Path(__file__).resolve().parent.parent
 
 # Canary values planted through env: and file: references: they must reach the Secrets and
 # nowhere else (journal, logs, state files, stdout, stderr).
 CANARIES = {
-    "HFW_CANARY_PG": "canary-pg-7f3a91c2",
+    # The PostgreSQL fixture's own password: the databases step logs in with it.
+    "HFW_CANARY_PG": PG_PASSWORD,
+    "HFW_CANARY_PUBKEY": "canary-license-pubkey-4e4e",
     "HFW_CANARY_CLERK": "sk_test_canary-clerk-55b0e1",
     "HFW_CANARY_OPENAI": "canary-openai-c0ffee42",
     "HFW_CANARY_PULL": "canary-pull-token-9d8e7f",
 }
 FILE_CANARY = "canary-redis-from-file-31337"
+LICENSE_CANARY = "canary-license-jwt-from-file-2b2b"
 
 
 @contextmanager
@@ -40,14 +45,24 @@ def emulated_cluster(ready_delay: float = 0.3, step_delay: float = 0.0) -> Itera
         handle.stop()
 
 
+# Modules off in the engine tests: the core services (11 releases) are enough for engine mechanics.
+CORE_ONLY = ("modules:\n  guardrails: {enabled: false}\n  redTeaming: {enabled: false}\n"
+             "  observability: {enabled: false}\n  mcpGateway: {enabled: false}\n")
+
+
 def write_profile(folder: Path, kubeconfig: Path, *, name: str = "canary", extra: str = "",
-                  stall: int = 60, tls: bool = True, modules: str = "") -> Path:
-    """A profile using every kind of secret reference the engine resolves, and TLS at the ingress."""
+                  stall: int = 60, tls: bool = True, modules: str = CORE_ONLY, pg: Any = None) -> Path:
+    """A profile using every kind of secret reference the engine resolves, and TLS at the ingress; the real
+    platform's charts from Highflame's chart folder (a mirror), its databases on `pg` (a PgServer; a profile
+    that is never installed may leave it out)."""
     (folder / "redis-password").write_text(FILE_CANARY + "\n")
     (folder / "redis-password").chmod(0o600)
     (folder / "tls.crt").write_text("-----BEGIN CERTIFICATE-----\nMIIBcanarycert\n-----END CERTIFICATE-----\n")
     (folder / "tls.key").write_text("-----BEGIN PRIVATE KEY-----\nMIIBcanarykey\n-----END PRIVATE KEY-----\n")
+    (folder / "license.jwt").write_text(LICENSE_CANARY)
     tls_block = ("    certificate: file:tls.crt\n    privateKey: file:tls.key\n" if tls else "    enabled: false\n")
+    pg_block = (f"  host: {pg.host}\n  port: {pg.port}\n  user: {PG_CREATOR}\n  database: {pg.database}\n"
+                "  sslmode: disable\n" if pg is not None else "  host: pg.example.internal\n")
     text = f"""apiVersion: hfwizard/v1
 kind: InstallProfile
 metadata:
@@ -61,8 +76,7 @@ target:
 sizing:
   preset: small
 {modules}postgres:
-  host: pg.example.internal
-  password: env:HFW_CANARY_PG
+{pg_block}  password: env:HFW_CANARY_PG
 redis:
   endpoints: ["redis-0.example.internal:6379"]
   password: file:redis-password
@@ -86,7 +100,12 @@ ingress:
   tag: "1.2.3"
   pullUsername: robot
   pullSecret: env:HFW_CANARY_PULL
+charts:
+  mirror: {CHARTS}
 platform:
+  license:
+    jwt: file:license.jwt
+    publicKey: env:HFW_CANARY_PUBKEY
   modelApiKeys:
     openai: env:HFW_CANARY_OPENAI
 install:
@@ -178,7 +197,7 @@ def journal_records(state: Path, install: str = "canary") -> list[dict[str, Any]
 
 def assert_no_canary(*texts: str, where: str = "") -> None:
     for text in texts:
-        for value in [*CANARIES.values(), FILE_CANARY]:
+        for value in [*CANARIES.values(), FILE_CANARY, LICENSE_CANARY]:
             assert value not in text, f"a secret value leaked into {where}"
 
 
@@ -187,7 +206,7 @@ def assert_tree_clean(folder: Path) -> None:
     for path in folder.rglob("*"):
         if path.is_file():
             data = path.read_bytes()
-            for value in [*CANARIES.values(), FILE_CANARY]:
+            for value in [*CANARIES.values(), FILE_CANARY, LICENSE_CANARY]:
                 assert value.encode() not in data, f"a secret value leaked into {path}"
 
 
