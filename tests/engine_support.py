@@ -146,6 +146,10 @@ _KINDS = [("v1", "Namespace"), ("v1", "Secret"), ("v1", "ConfigMap"), ("v1", "Se
           ("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"), ("policy/v1", "PodDisruptionBudget"),
           ("autoscaling/v2", "HorizontalPodAutoscaler"), ("networking.k8s.io/v1", "Ingress"),
           ("batch/v1", "CronJob")]
+_GENERATED = {"highflame-platform-secrets", "highflame-auth-keys", "highflame-oauth-keys", "highflame-signing-keys"}
+CORE = ["collector", "flag", "authz", "authn", "admin", "shield", "cerberus", "firehog", "discovery", "forge",
+        "studio"]
+"""The core services: the releases of an engine test's profile (write_profile's modules)."""
 _VOLATILE_META = {"uid", "resourceVersion", "creationTimestamp", "generation", "managedFields",
                   "selfLink", "deletionTimestamp"}
 
@@ -168,8 +172,14 @@ def snapshot(cluster: ClusterThread, namespace: str = "highflame") -> dict[str, 
             if kind == "Service":  # cluster IPs are allocated afresh by the API server
                 clean["spec"] = {k: v for k, v in clean["spec"].items() if k not in ("clusterIP", "clusterIPs")
                                  or v == "None"}
-            if kind == "Secret" and meta["name"].endswith("clickhouse-auth"):
-                clean["data"] = sorted(clean.get("data") or {})
+            if kind == "Secret" and (meta["name"] in _GENERATED or meta["name"].endswith("-env")):
+                clean["data"] = sorted(clean.get("data") or {})  # generated afresh by each install
+            if kind == "Deployment":  # the env Secret's checksum follows the generated values
+                pod_meta = clean["spec"]["template"].get("metadata") or {}
+                # The chart's podRestart stamps the render time (deploymentTime) to restart pods on upgrade.
+                for volatile in ("hfwizard.io/env-checksum", "deploymentTime"):
+                    if volatile in (pod_meta.get("annotations") or {}):
+                        pod_meta["annotations"] = {**pod_meta["annotations"], volatile: "*"}
             out[f"{kind}/{meta['name']}"] = clean
     return out
 
