@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -131,3 +132,24 @@ def test_sandbox_killed_then_resumed(tmp_path: Path) -> None:
     assert [r["mode"] for r in recs if r["event"] == "install_started"] == ["install", "resume"]
     # The resume installed from the install's own chart cache (a mirror folder the charts step wrote).
     assert (idir / "cache" / "charts" / "index.yaml").is_file()
+
+
+def test_a_wrong_digest_fails_before_anything_changes(tmp_path: Path) -> None:
+    """A mirror whose index gives another digest for a chart: the charts step fails naming the chart, its
+    version and where it came from, and the emulated cluster holds no namespace, Secret or release."""
+    mirror = tmp_path / "mirror"
+    shutil.copytree(CHARTS, mirror)
+    index = yaml.safe_load((mirror / "index.yaml").read_text())
+    entry = next(e for e in index["entries"]["highflame-generic"] if str(e["version"]) == "1.0.3")
+    entry["digest"] = "0" * 64
+    (mirror / "index.yaml").write_text(yaml.safe_dump(index))
+    state = tmp_path / "state"
+    done = _sandbox("--charts", str(mirror), state=state, cwd=tmp_path)
+    assert done.returncode == 1
+    failed = [e for e in events(done.stdout) if e["event"] == "step_failed"]
+    assert [e["step_id"] for e in failed] == ["charts"]
+    assert "digest mismatch for highflame-generic 1.0.3" in failed[0]["error"]
+    assert str(mirror / "highflame-generic-1.0.3.tgz") in failed[0]["error"]
+    idir = state / "installs" / "sandbox"
+    assert not [n for n in _cluster_objects(idir, "v1", "Secret")]
+    assert not (idir / "cache" / "charts" / "highflame-generic-1.0.3.tgz").exists()
