@@ -9,6 +9,7 @@ synchronous: front ends run them in a thread. Nothing here prints: front ends re
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,7 +86,7 @@ async def _cluster(profile: InstallProfile, state_dir: Path | None, target: Targ
     from hfwizard.sandbox import rehearsal
 
     state_dir.mkdir(parents=True, exist_ok=True)
-    async with rehearsal.running_emulator(state_dir) as kubeconfig:
+    async with rehearsal.running_emulator(state_dir, profile=profile) as kubeconfig:
         # Always the emulator's kubeconfig: a rehearsal never reaches for $KUBECONFIG's real cluster.
         yield Target(kubeconfig, rehearsal.CONTEXT)
 
@@ -364,21 +365,28 @@ class InstallRun:
 
 
 def sandbox_run(state_root: Path, *, profile: InstallProfile | None = None, state_dir: Path | None = None,
-                signals: bool = False) -> InstallRun:
+                signals: bool = False, rehearse: InstallProfile | None = None, charts: Path | None = None,
+                secrets_base_dir: Path | None = None) -> InstallRun:
     """The sandbox rehearsal (a new one, or the resume of `state_dir`'s) as an InstallRun, preflight first.
 
-    A new rehearsal is the install named "sandbox", from the bundled sandbox profile.
+    A new rehearsal is the install named "sandbox", from `rehearse` (the operator's own profile, its cloud
+    played by the emulator) or the bundled sandbox profile; `charts` is a mirror folder to install from.
     """
     from hfwizard.installs import PROFILE_FILE
     from hfwizard.profile_io import save_profile
-    from hfwizard.sandbox.rehearsal import sandbox_profile
+    from hfwizard.sandbox.rehearsal import FILLER_ENV, sandbox_profile
     from hfwizard.state import install_dir
 
+    # The filler reference of inputs nobody has for a rehearsal resolves to a placeholder, never a secret.
+    os.environ.setdefault(FILLER_ENV, "rehearsal-placeholder")
     idir = state_dir or install_dir(state_root, "sandbox")
     if profile is None:
-        profile = sandbox_profile(idir)
+        profile = sandbox_profile(idir, rehearse, charts)
         save_profile(idir / PROFILE_FILE, profile)
-    return InstallRun(profile, idir, preflight_first=PreflightFirst(), signals=signals)
+    elif charts is not None:
+        profile = sandbox_profile(idir, profile, charts)
+    return InstallRun(profile, idir, preflight_first=PreflightFirst(), signals=signals,
+                      secrets_base_dir=secrets_base_dir)
 
 
 def install_steps(profile: InstallProfile) -> list[tuple[str, str]]:
@@ -406,11 +414,12 @@ def last_installed_profile(install_path: Path) -> InstallProfile | None:
 
 def values_diff(old: InstallProfile | None, new: InstallProfile) -> list[str]:
     """Helm values that change from the last install (every value when there was none)."""
+    from hfwizard.engine.plan import values_profile
+    from hfwizard.platform.values import service_releases
     from hfwizard.profile_io import diff_profiles
-    from hfwizard.values import releases
 
     def flat(profile: InstallProfile | None) -> dict[str, Any]:
-        return {r.release: r.values for r in releases(profile)} if profile is not None else {}
+        return {r.release: r.values for r in service_releases(values_profile(profile))} if profile else {}
 
     return diff_profiles(flat(old), flat(new))
 

@@ -104,6 +104,8 @@ class Target(Section):
     """Namespace the platform installs into."""
     release: ReleaseName = "highflame"
     """Helm release name of the platform (ClickHouse gets `<release>-clickhouse`)."""
+    rehearses: Cloud | None = None
+    """Sandbox only: the cloud whose values the rehearsal installs (aws, gcp, azure; default aws)."""
 
     @model_validator(mode="after")
     def _cloud_needs_cluster(self) -> Target:
@@ -484,26 +486,7 @@ class Images(Section):
     """Registry mirror (host[:port][/path]) that replaces the platform's registry (ghcr.io) in every image."""
 
 
-class ChartSource(Section):
-    ref: str
-    """Local path, oci://registry/repo/chart, a chart name in `repo`, or bundled:NAME (sandbox)."""
-    repo: str | None = Field(default=None, pattern=r"^https?://\S+$")
-    """Helm repository URL when `ref` is a chart name in it."""
-    version: str | None = None
-    """Chart version (required for OCI and repository charts)."""
-
-    @model_validator(mode="after")
-    def _version_when_remote(self) -> ChartSource:
-        remote = self.ref.startswith("oci://") or self.repo is not None
-        if remote and not self.version:
-            raise ValueError(f"chart {self.ref!r} comes from a registry: give its version "
-                             "(Highflame supplies it at onboarding)")
-        return self
-
-
 class Charts(Section):
-    highflame: ChartSource = ChartSource(ref="bundled:highflame")
-    clickhouse: ChartSource = ChartSource(ref="bundled:clickhouse")
     repository: str = Field(default=HIGHFLAME_CHARTS, pattern=r"^(https?|oci)://\S+$")
     """Helm repository of the platform's charts (https:// with an index.yaml, or oci://registry/path)."""
     mirror: str | None = None

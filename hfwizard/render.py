@@ -8,7 +8,6 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from hfwizard import values
 from hfwizard.profile import InstallProfile
 from hfwizard.state import atomic_write, ensure_dir
 
@@ -26,19 +25,23 @@ def to_yaml(data: Any, header: str = "") -> str:
 
 def render_values(profile: InstallProfile, out: Path) -> list[Path]:
     """Write `values-<release>.yaml` per release and `secrets.yaml` (references only) into `out`."""
+    from hfwizard.engine.plan import values_profile
+    from hfwizard.platform.catalog import load_catalog
+    from hfwizard.platform.secretspec import describe
+    from hfwizard.platform.values import all_secrets, service_releases
+
     ensure_dir(out)
+    catalog = load_catalog(profile.platform.version)
+    vp = values_profile(profile)
     written: list[Path] = []
-    for rel in values.releases(profile):
-        chart = rel.chart_ref + (f" (repo {rel.chart_repo})" if rel.chart_repo else "") + \
-            (f" version {rel.chart_version}" if rel.chart_version else "")
+    for rel in service_releases(vp, catalog):
         path = out / f"values-{rel.release}.yaml"
-        atomic_write(path, to_yaml(rel.values, f"Helm values for release {rel.release} "
-                                               f"in namespace {profile.target.namespace}\nchart: {chart}"))
+        header = (f"Helm values for release {rel.release} in namespace {profile.target.namespace}\n"
+                  f"chart: {rel.chart} {rel.version} (platform {catalog.platform})"
+                  + (f"\nafter: {', '.join(rel.depends_on)}" if rel.depends_on else ""))
+        atomic_write(path, to_yaml(rel.values, header))
         written.append(path)
-    listing = [{"name": s.name, "type": s.type, "purpose": s.purpose,
-                "keys": {k: f"from {ref}" for k, ref in s.entries.items()}
-                | {k: "generated at install, kept on upgrade" for k in s.generated}}
-               for s in values.secrets(profile)]
+    listing = [describe(s) for s in all_secrets(vp, catalog)]
     path = out / "secrets.yaml"
     atomic_write(path, to_yaml({"namespace": profile.target.namespace, "secrets": listing},
                                "Kubernetes Secrets the install creates. Values are never written here:\n"

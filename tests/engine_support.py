@@ -14,18 +14,23 @@ from pathlib import Path
 from typing import Any
 
 from hfwizard.sandbox.emulator import ClusterThread
+from tests.fixtures.servers import PG_CREATOR, PG_PASSWORD
+from tests.platform_support import CHARTS
 
 ROOT = Path(__file__).resolve().parent.parent
 
 # Canary values planted through env: and file: references: they must reach the Secrets and
 # nowhere else (journal, logs, state files, stdout, stderr).
 CANARIES = {
-    "HFW_CANARY_PG": "canary-pg-7f3a91c2",
+    # The PostgreSQL fixture's own password: the databases step logs in with it.
+    "HFW_CANARY_PG": PG_PASSWORD,
+    "HFW_CANARY_PUBKEY": "canary-license-pubkey-4e4e",
     "HFW_CANARY_CLERK": "sk_test_canary-clerk-55b0e1",
     "HFW_CANARY_OPENAI": "canary-openai-c0ffee42",
     "HFW_CANARY_PULL": "canary-pull-token-9d8e7f",
 }
 FILE_CANARY = "canary-redis-from-file-31337"
+LICENSE_CANARY = "canary-license-jwt-from-file-2b2b"
 
 
 @contextmanager
@@ -40,14 +45,24 @@ def emulated_cluster(ready_delay: float = 0.3, step_delay: float = 0.0) -> Itera
         handle.stop()
 
 
+# Modules off in the engine tests: the core services (11 releases) are enough for engine mechanics.
+CORE_ONLY = ("modules:\n  guardrails: {enabled: false}\n  redTeaming: {enabled: false}\n"
+             "  observability: {enabled: false}\n  mcpGateway: {enabled: false}\n")
+
+
 def write_profile(folder: Path, kubeconfig: Path, *, name: str = "canary", extra: str = "",
-                  stall: int = 60, tls: bool = True, modules: str = "") -> Path:
-    """A profile using every kind of secret reference the engine resolves, and TLS at the ingress."""
+                  stall: int = 60, tls: bool = True, modules: str = CORE_ONLY, pg: Any = None) -> Path:
+    """A profile using every kind of secret reference the engine resolves, and TLS at the ingress; the real
+    platform's charts from Highflame's chart folder (a mirror), its databases on `pg` (a PgServer; a profile
+    that is never installed may leave it out)."""
     (folder / "redis-password").write_text(FILE_CANARY + "\n")
     (folder / "redis-password").chmod(0o600)
     (folder / "tls.crt").write_text("-----BEGIN CERTIFICATE-----\nMIIBcanarycert\n-----END CERTIFICATE-----\n")
     (folder / "tls.key").write_text("-----BEGIN PRIVATE KEY-----\nMIIBcanarykey\n-----END PRIVATE KEY-----\n")
+    (folder / "license.jwt").write_text(LICENSE_CANARY)
     tls_block = ("    certificate: file:tls.crt\n    privateKey: file:tls.key\n" if tls else "    enabled: false\n")
+    pg_block = (f"  host: {pg.host}\n  port: {pg.port}\n  user: {PG_CREATOR}\n  database: {pg.database}\n"
+                "  sslmode: disable\n" if pg is not None else "  host: pg.example.internal\n")
     text = f"""apiVersion: hfwizard/v1
 kind: InstallProfile
 metadata:
@@ -61,8 +76,7 @@ target:
 sizing:
   preset: small
 {modules}postgres:
-  host: pg.example.internal
-  password: env:HFW_CANARY_PG
+{pg_block}  password: env:HFW_CANARY_PG
 redis:
   endpoints: ["redis-0.example.internal:6379"]
   password: file:redis-password
@@ -86,7 +100,12 @@ ingress:
   tag: "1.2.3"
   pullUsername: robot
   pullSecret: env:HFW_CANARY_PULL
+charts:
+  mirror: {CHARTS}
 platform:
+  license:
+    jwt: file:license.jwt
+    publicKey: env:HFW_CANARY_PUBKEY
   modelApiKeys:
     openai: env:HFW_CANARY_OPENAI
 install:
@@ -127,6 +146,10 @@ _KINDS = [("v1", "Namespace"), ("v1", "Secret"), ("v1", "ConfigMap"), ("v1", "Se
           ("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"), ("policy/v1", "PodDisruptionBudget"),
           ("autoscaling/v2", "HorizontalPodAutoscaler"), ("networking.k8s.io/v1", "Ingress"),
           ("batch/v1", "CronJob")]
+_GENERATED = {"highflame-platform-secrets", "highflame-auth-keys", "highflame-oauth-keys", "highflame-signing-keys"}
+CORE = ["collector", "flag", "authz", "authn", "admin", "shield", "cerberus", "firehog", "discovery", "forge",
+        "studio"]
+"""The core services: the releases of an engine test's profile (write_profile's modules)."""
 _VOLATILE_META = {"uid", "resourceVersion", "creationTimestamp", "generation", "managedFields",
                   "selfLink", "deletionTimestamp"}
 
@@ -149,8 +172,14 @@ def snapshot(cluster: ClusterThread, namespace: str = "highflame") -> dict[str, 
             if kind == "Service":  # cluster IPs are allocated afresh by the API server
                 clean["spec"] = {k: v for k, v in clean["spec"].items() if k not in ("clusterIP", "clusterIPs")
                                  or v == "None"}
-            if kind == "Secret" and meta["name"].endswith("clickhouse-auth"):
-                clean["data"] = sorted(clean.get("data") or {})
+            if kind == "Secret" and (meta["name"] in _GENERATED or meta["name"].endswith("-env")):
+                clean["data"] = sorted(clean.get("data") or {})  # generated afresh by each install
+            if kind == "Deployment":  # the env Secret's checksum follows the generated values
+                pod_meta = clean["spec"]["template"].get("metadata") or {}
+                # The chart's podRestart stamps the render time (deploymentTime) to restart pods on upgrade.
+                for volatile in ("hfwizard.io/env-checksum", "deploymentTime"):
+                    if volatile in (pod_meta.get("annotations") or {}):
+                        pod_meta["annotations"] = {**pod_meta["annotations"], volatile: "*"}
             out[f"{kind}/{meta['name']}"] = clean
     return out
 
@@ -178,7 +207,7 @@ def journal_records(state: Path, install: str = "canary") -> list[dict[str, Any]
 
 def assert_no_canary(*texts: str, where: str = "") -> None:
     for text in texts:
-        for value in [*CANARIES.values(), FILE_CANARY]:
+        for value in [*CANARIES.values(), FILE_CANARY, LICENSE_CANARY]:
             assert value not in text, f"a secret value leaked into {where}"
 
 
@@ -187,5 +216,41 @@ def assert_tree_clean(folder: Path) -> None:
     for path in folder.rglob("*"):
         if path.is_file():
             data = path.read_bytes()
-            for value in [*CANARIES.values(), FILE_CANARY]:
+            for value in [*CANARIES.values(), FILE_CANARY, LICENSE_CANARY]:
                 assert value.encode() not in data, f"a secret value leaked into {path}"
+
+
+def chart_cache(install: Path, *charts: Path) -> dict[Path, tuple[str, str]]:
+    """Put charts (tarballs or folders) into an install's chart cache as the charts step would (a mirror
+    folder the release steps install from); returns each chart's (name, version)."""
+    import hashlib
+    import io
+    import tarfile
+
+    import yaml
+
+    from hfwizard.engine.steps.charts import CHARTS_CACHE, write_cache_index
+    from hfwizard.platform.charts import FetchedChart
+
+    folder = install / "cache" / CHARTS_CACHE
+    folder.mkdir(parents=True, exist_ok=True)
+    fetched, out = [], {}
+    for chart in charts:
+        if chart.is_dir():
+            meta = yaml.safe_load((chart / "Chart.yaml").read_text())
+            buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+                tar.add(chart, arcname=meta["name"])
+            data = buf.getvalue()
+        else:
+            data = chart.read_bytes()
+            with tarfile.open(chart) as tar:
+                member = next(m for m in tar.getmembers() if m.name.count("/") == 1 and m.name.endswith("/Chart.yaml"))
+                meta = yaml.safe_load(tar.extractfile(member).read())  # type: ignore[union-attr]
+        name, version = meta["name"], str(meta["version"])
+        path = folder / f"{name}-{version}.tgz"
+        path.write_bytes(data)
+        fetched.append(FetchedChart(name, version, path, hashlib.sha256(data).hexdigest(), str(chart)))
+        out[chart] = (name, version)
+    write_cache_index(folder, fetched)
+    return out

@@ -89,6 +89,9 @@ def test_render_json_lines(tmp_path: Path) -> None:
     assert r.returncode == 0
     events = [json.loads(line) for line in r.stdout.splitlines()]
     assert events[-1] == {"event": "done", "status": "ok"}
+    from hfwizard.platform.catalog import load_catalog
+
+    catalog = load_catalog()
     assert {Path(e["path"]).name for e in events[:-1]} == {
-        "values-highflame.yaml", "values-highflame-clickhouse.yaml", "secrets.yaml"}
+        "secrets.yaml", *(f"values-{catalog.release_name(s)}.yaml" for s in catalog.services)}
     assert (tmp_path / "v").stat().st_mode & 0o777 == 0o700

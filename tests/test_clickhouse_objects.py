@@ -14,6 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from hfwizard.platform import clickhouse as ch
+from hfwizard.platform.secretspec import materialize
 from hfwizard.profile import InstallProfile
 from hfwizard.secrets import resolve
 from tests.clickhouse_support import crd_schema, operator_crds, unknown_fields, validate
@@ -115,8 +116,8 @@ def test_sizes_images_and_storage_follow_the_profile() -> None:
 
 def test_users_read_their_passwords_from_the_generated_secret() -> None:
     spec = ch.clickhouse_secret_spec()
-    assert spec.name == "clickhouse-secrets" and spec.entries == {}
-    assert set(spec.generated) == {"CH_ADMIN_PASSWORD", "CH_READONLY_PASSWORD", "CH_BACKUP_PASSWORD"}
+    assert spec.name == "clickhouse-secrets" and spec.is_generated
+    assert set(spec.generated_keys) == {"CH_ADMIN_PASSWORD", "CH_READONLY_PASSWORD", "CH_BACKUP_PASSWORD"}
     users = ch.clickhouse_installation(PROFILES["s3-irsa"])["spec"]["configuration"]["users"]
     assert {k: v for k, v in users.items() if k.endswith("k8s_secret_password")} == {
         "highflame_admin/k8s_secret_password": "clickhouse-secrets/CH_ADMIN_PASSWORD",
@@ -182,9 +183,9 @@ def test_static_keys_reach_only_the_credentials_secret(
     profile = PROFILES[name]
     config = ch.backup_config(profile)
     assert config.credentials is not None and config.credentials.name == "clickhouse-backup-credentials"
-    assert config.credentials.entries == {env: f"env:{var}" for env, var in keys.items()}
+    assert {k: e.ref for k, e in config.credentials.entries.items()} == {env: f"env:{var}" for env, var in keys.items()}
     # What the engine writes into the Secret: the resolved references, and nowhere else.
-    secret_data = {k: resolve(ref).reveal() for k, ref in config.credentials.entries.items()}
+    secret_data = materialize(config.credentials, lambda ref: resolve(ref).reveal())
     assert set(secret_data.values()) == {CANARIES[var] for var in keys.values()}
     everything_else = json.dumps(_objects(profile)) + config.text + repr(config)
     for value in CANARIES.values():
@@ -371,5 +372,5 @@ def test_s3_credentials_without_an_access_key_id_is_a_clear_profile_error() -> N
     assert "clickhouse.backup.accessKeyId" in str(caught.value) and "roleArn" in str(caught.value)
     paired = _profile({"backup": {"provider": "s3", "bucket": "b-backups", "accessKeyId": "env:HFW_CH_AK",
                                   "credentials": "env:HFW_CH_SK"}})
-    assert ch.backup_config(paired).credentials.entries == {  # type: ignore[union-attr]
-        "S3_ACCESS_KEY": "env:HFW_CH_AK", "S3_SECRET_KEY": "env:HFW_CH_SK"}
+    assert ch.backup_config(paired).credentials.references == [  # type: ignore[union-attr]
+        "env:HFW_CH_AK", "env:HFW_CH_SK"]

@@ -333,7 +333,7 @@ def test_bundle_after_a_failure_without_a_cluster(tmp_path: Path, monkeypatch: p
     install.mkdir(parents=True)
     write_profile(install, tmp_path / "kubeconfig")
     monkeypatch.delenv("HFW_CANARY_PG", raising=False)  # a reference that no longer resolves
-    for name in ("HFW_CANARY_CLERK", "HFW_CANARY_OPENAI", "HFW_CANARY_PULL"):
+    for name in ("HFW_CANARY_CLERK", "HFW_CANARY_OPENAI", "HFW_CANARY_PULL", "HFW_CANARY_PUBKEY"):
         monkeypatch.setenv(name, CANARIES[name])
     (install / "install.log").write_text(f"redis said: bad password {FILE_CANARY}\n")
     document = YAML(typ="safe").load((install / "profile.yaml").read_text())

@@ -24,11 +24,11 @@ from hfwizard.engine.steps import StepRunner, register
 from hfwizard.engine.steps.verify import verify_once
 from hfwizard.engine.workloads import release_objects
 from hfwizard.events import Event, InstallFinished, LogLine, StepFailed, StepFinished, StepProgress, StepStarted
+from hfwizard.platform.values import ServiceRelease
 from hfwizard.profile import InstallProfile
 from hfwizard.sandbox.emulator import ClusterThread
 from hfwizard.store.journal import Journal, StepState
-from hfwizard.values import ReleaseSpec
-from tests.engine_support import emulated_cluster, release_revisions
+from tests.engine_support import chart_cache, emulated_cluster, release_revisions
 
 HIGHFLAME = Path("/work/shared/highflame")
 CHARTS = HIGHFLAME / "charts"
@@ -42,20 +42,33 @@ def _values(name: str) -> dict[str, Any]:
     text = (VALUES / f"highflame-{name}-helm-values-tmpl.yml").read_text()
     fills = {"DOCKER_IMAGE": f"ghcr.io/highflame/{name}", "IMAGE_TAG": "1.0.0"}
     text = re.sub(r"\$\{([A-Z0-9_]+)\}", lambda m: fills.get(m.group(1), f"placeholder-{m.group(1).lower()}"), text)
-    return dict(yaml.safe_load(text))
+    data = dict(yaml.safe_load(text))
+    # The templates name Highflame's registry Secret; the emulated kubelet (like a real one) would wait
+    # for it, and these tests are about releases, not pulls.
+    data["imagePullSecrets"] = []
+    # Likewise the Secrets they mount and read (the prerequisite and env Secrets the plan's own steps make).
+    data["volumes"], data["volumeMounts"] = [], []
+    data["additionalEnvFrom"] = {"enabled": False, "items": []}
+    return data
 
 
-def _profile(stall: int = 60, parallel: int = 4) -> InstallProfile:
+def _profile(stall: int = 20, parallel: int = 4) -> InstallProfile:
     return InstallProfile.model_validate({
         "apiVersion": "hfwizard/v1", "kind": "InstallProfile", "metadata": {"name": "releases"},
         "target": {"namespace": "highflame"}, "ingress": {"enabled": False},
         "install": {"stallSeconds": stall, "timeoutSeconds": 300, "maxParallel": parallel}})
 
 
-def _plan(releases: dict[str, tuple[Path, dict[str, Any]]], verify: bool = True) -> Plan:
+def _release(name: str, chart: str, version: str, vals: dict[str, Any]) -> ServiceRelease:
+    return ServiceRelease(name, name, chart, version, vals, (), "core", None)
+
+
+def _plan(releases: dict[str, tuple[Path, dict[str, Any]]], verify: bool = True, *, install: Path) -> Plan:
+    """Release steps of these charts (put into the install's chart cache, where release steps take them)."""
+    pins = chart_cache(install, *{chart for chart, _ in releases.values()})
     steps = [Step("namespace", "Namespace highflame", StepKind.NAMESPACE)]
     for name, (chart, vals) in releases.items():
-        spec = ReleaseSpec(name, name, str(chart), None, None, vals)
+        spec = _release(name, *pins[chart], vals)
         steps.append(Step(f"helm/{name}", f"release {name}", StepKind.RELEASE, ("namespace",), release=spec))
     if verify:
         steps.append(Step("verify", "Verify", StepKind.VERIFY, tuple(s.id for s in steps[1:])))
@@ -86,7 +99,8 @@ def test_verification_follows_what_a_generic_release_created(tmp_path: Path, dri
     parses the manifest and returns kinds and names only)."""
     monkeypatch.setenv("HELM_DRIVER", driver)
     plan = _plan({"admin": (CHARTS / "highflame-generic-1.0.3.tgz", _values("admin")),
-                  "redteam": (CHARTS / "highflame-redteam-1.0.5.tgz", _values("redteam"))})
+                  "redteam": (CHARTS / "highflame-redteam-1.0.5.tgz", _values("redteam"))},
+                 install=tmp_path / "install")
     with emulated_cluster(ready_delay=2.0) as cluster:  # slow enough to be seen waiting
         code, seen = _run(cluster, tmp_path, _profile(), plan)
     done = seen[-1]
@@ -103,7 +117,8 @@ def test_verification_follows_what_a_generic_release_created(tmp_path: Path, dri
 def test_a_held_back_deployment_is_named_by_progress_and_verification(tmp_path: Path) -> None:
     """The controller player never lets highflame-admin turn ready: the release step stalls naming it,
     and a verification pass over what the release created names it too."""
-    plan = _plan({"admin": (CHARTS / "highflame-generic-1.0.3.tgz", _values("admin"))})
+    plan = _plan({"admin": (CHARTS / "highflame-generic-1.0.3.tgz", _values("admin"))},
+                 install=tmp_path / "install")
     profile = _profile(stall=5)
     with emulated_cluster(ready_delay=0.3) as cluster:
         assert cluster.controllers is not None
@@ -111,7 +126,7 @@ def test_a_held_back_deployment_is_named_by_progress_and_verification(tmp_path: 
         code, seen = _run(cluster, tmp_path, profile, plan)
         failed = [e for e in seen if isinstance(e, StepFailed)]
         assert code == 1 and [e.step_id for e in failed] == ["helm/admin"], failed
-        assert "waiting for highflame-admin 0/1" in failed[0].error, failed[0].error
+        assert "waiting for highflame-admin 0/" in failed[0].error, failed[0].error
         assert any("pod/highflame-admin" in line for line in failed[0].pod_events), failed[0].pod_events
 
         from hfwizard.engine.kube import Kube, connect
@@ -121,7 +136,7 @@ def test_a_held_back_deployment_is_named_by_progress_and_verification(tmp_path: 
                          _no_fence, deadline=time.monotonic() + 60)
         made = {"admin": release_objects(kube, "highflame", "admin")}
         problems, loads = verify_once(StepContext(run, plan.step("verify")), made)
-    assert "Deployment highflame-admin: 0/1 ready" in problems, problems
+    assert "Deployment highflame-admin: 0/2 ready" in problems, problems
     assert any(w.name == "highflame-admin" and not w.is_ready for w in loads)
 
 
@@ -132,7 +147,8 @@ async def _no_fence() -> None:
 def test_independent_releases_run_side_by_side_at_most_max_parallel(tmp_path: Path) -> None:
     """Five independent releases of the demo chart with install.maxParallel 2: two run at a time,
     never three; each one finishes on its own."""
-    plan = _plan({f"par-{i}": (DEMO, {}) for i in range(5)}, verify=False)
+    plan = _plan({f"par-{i}": (DEMO, {}) for i in range(5)}, verify=False,
+                 install=tmp_path / "install")
     with emulated_cluster(ready_delay=1.0) as cluster:
         code, seen = _run(cluster, tmp_path, _profile(parallel=2), plan)
     assert code == 0, [e for e in seen if isinstance(e, StepFailed)]
@@ -175,7 +191,7 @@ def test_a_new_step_kind_plugs_in_without_the_run_loop_knowing(tmp_path: Path) -
     (the first one left unfinished by a failing step after it) skips it through its own `still_done`."""
     probe = Step("probe/a", "Probe", "probe", ("namespace",))  # type: ignore[arg-type]
     broken = Step("helm/broken", "Broken", StepKind.RELEASE, ("probe/a",),
-                  release=ReleaseSpec("broken", "broken", str(tmp_path / "no-such-chart"), None, None, {}))
+                  release=_release("broken", "no-such-chart", "0.0.1", {}))
     plan = Plan("highflame", (Step("namespace", "Namespace", StepKind.NAMESPACE), probe, broken))
     _Probe.runs.clear()
     with emulated_cluster() as cluster:
@@ -192,7 +208,8 @@ def test_a_new_step_kind_plugs_in_without_the_run_loop_knowing(tmp_path: Path) -
 def test_the_embedded_helm_lists_a_release_s_objects_without_their_contents(tmp_path: Path) -> None:
     """The child parses the manifest (which can hold rendered Secrets) and returns kinds and names,
     the same list the engine reads from Helm's release record through the API."""
-    plan = _plan({"admin": (CHARTS / "highflame-generic-1.0.3.tgz", _values("admin"))}, verify=False)
+    plan = _plan({"admin": (CHARTS / "highflame-generic-1.0.3.tgz", _values("admin"))}, verify=False,
+                 install=tmp_path / "install")
     with emulated_cluster() as cluster:
         code, _ = _run(cluster, tmp_path, _profile(), plan)
         assert code == 0
@@ -211,7 +228,8 @@ def test_one_failing_release_among_parallel_ones_is_rolled_back_alone(tmp_path: 
     """Three independent releases at once, one held back until it stalls: with rollback-on-failure that
     one is removed (a failed first install), the two beside it finish deployed, and the run fails
     naming it."""
-    plan = _plan({f"side-{i}": (DEMO, {}) for i in range(3)}, verify=False)
+    plan = _plan({f"side-{i}": (DEMO, {}) for i in range(3)}, verify=False,
+                 install=tmp_path / "install")
     profile = _profile(stall=5)
     profile.install.rollback_on_failure = True
     with emulated_cluster(ready_delay=0.5) as cluster:

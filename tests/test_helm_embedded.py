@@ -386,7 +386,11 @@ def test_the_engine_ends_its_warm_child_when_no_release_claims_it(
     from hfwizard.events import StepStarted
     from hfwizard.sandbox.rehearsal import sandbox_profile
 
-    profile = sandbox_profile(tmp_path)
+    from tests.platform_support import CHARTS, CHARTS_MISSING
+
+    if not (CHARTS / "index.yaml").is_file():
+        pytest.skip(CHARTS_MISSING)
+    profile = sandbox_profile(tmp_path, charts=CHARTS)
     profile.target.kubeconfig = str(kubeconfig)
 
     async def scenario() -> tuple[int | None, list[int]]:

@@ -17,7 +17,8 @@ from hfwizard.engine.kube import connect
 from hfwizard.engine.lock import HOLDER_ANNOTATION, LEASE_NAME, Holder, LeaseLock
 from hfwizard.errors import LockHeld, LockLost
 from hfwizard.sandbox.emulator import ClusterThread
-from tests.engine_support import emulated_cluster, env, events, release_revisions, write_profile
+from tests.engine_support import CORE, emulated_cluster, env, events, release_revisions, write_profile
+from tests.fixtures.servers import PgServer
 
 
 @pytest.fixture
@@ -28,12 +29,12 @@ def cluster() -> ClusterThread:  # type: ignore[misc]
 
 @pytest.mark.parametrize("shared_state", [True, False], ids=["same-state-dir", "two-machines"])
 def test_two_installs_at_once_one_proceeds_other_exits_4(shared_state: bool, tmp_path: Path,
-                                                         cluster: ClusterThread) -> None:
+                                                         cluster: ClusterThread, pg17: PgServer) -> None:
     """The Kubernetes API is emulated (no real API server can run here; Leases are served by the
     emulator). Two installs of one target start together: with a shared state dir the file lock
     decides, with separate state dirs (as from two machines) the Lease does. Exactly one proceeds."""
     kc = cluster.write_kubeconfig(tmp_path / "kubeconfig")
-    profile = write_profile(tmp_path, kc)
+    profile = write_profile(tmp_path, kc, pg=pg17)
     states = [tmp_path / "state", tmp_path / ("state" if shared_state else "state-b")]
     procs = [subprocess.Popen([sys.executable, "-m", "hfwizard", "install", "--profile", str(profile), "--yes",
                                "--json", "--skip-preflight", "--state-dir", str(s)],
@@ -95,14 +96,15 @@ def _stopped(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc is Linux")
-def test_a_holder_frozen_past_its_lease_stops_before_its_next_change(tmp_path: Path, cluster: ClusterThread) -> None:
+def test_a_holder_frozen_past_its_lease_stops_before_its_next_change(tmp_path: Path, cluster: ClusterThread,
+                                                                    pg17: PgServer) -> None:
     """The Kubernetes API is emulated (no real server here; it serves the Leases). Install A is frozen
     with SIGSTOP (as a suspended laptop) just as its first release step starts, for longer than its
     3 s Lease; install B (another state dir, as from another machine) takes the target over. When A is
     continued it must notice, before calling Helm, and exit 4 naming B; B completes, and every release
     is B's alone (revision 1: A made no upgrade over it)."""
     kc = cluster.write_kubeconfig(tmp_path / "kubeconfig")
-    profile = write_profile(tmp_path, kc)
+    profile = write_profile(tmp_path, kc, pg=pg17)
     lease = {"HFWIZARD_LEASE_SECONDS": "3"}
 
     def start(state: str, **extra: str) -> subprocess.Popen[str]:
@@ -111,7 +113,7 @@ def test_a_holder_frozen_past_its_lease_stops_before_its_next_change(tmp_path: P
                                 cwd=tmp_path, env=env(**lease, **extra), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
 
-    a = start("state-a", HFWIZARD_TEST_STOP_AT="helm/highflame-clickhouse:started")
+    a = start("state-a", HFWIZARD_TEST_STOP_AT="helm/highflame-collector:started")
     b: subprocess.Popen[str] | None = None
     try:
         deadline = time.monotonic() + 60
@@ -137,10 +139,10 @@ def test_a_holder_frozen_past_its_lease_stops_before_its_next_change(tmp_path: P
     done = events(a_out)[-1]
     assert done["event"] == "done" and done["exit_code"] == 4
     assert "lost the install lock" in done["message"] and f"pid {b.pid}" in done["message"], done["message"]
-    after = [e for e in events(a_out) if e.get("step_id") == "helm/highflame-clickhouse"]
+    after = [e for e in events(a_out) if e.get("step_id") == "helm/highflame-collector"]
     assert [e["event"] for e in after] == ["step_started", "step_failed"], after  # no Helm line in between
     assert b.returncode == 0, b_err[-1500:]
-    assert release_revisions(cluster) == {"highflame-clickhouse": [(1, "deployed")], "highflame": [(1, "deployed")]}
+    assert release_revisions(cluster) == {f"highflame-{s}": [(1, "deployed")] for s in CORE}
 
 
 def test_a_taken_over_lease_is_reported_not_overwritten(tmp_path: Path, cluster: ClusterThread) -> None:

@@ -1,58 +1,90 @@
-"""The install plan: steps, their order and dependencies, from a profile (no cluster needed)."""
+"""The install plan: steps, their order and dependencies, from a profile and the platform catalog (no cluster)."""
 
 from __future__ import annotations
 
-from hfwizard.engine.plan import PULL_SECRET_STEP, StepKind, build_plan
-from hfwizard.profile import InstallProfile
+import json
+from pathlib import Path
+
+import pytest
+
+from hfwizard.engine.plan import (
+    CHARTS_STEP,
+    DATABASES_STEP,
+    ENV_STEP,
+    GENERATED_STEP,
+    PREREQUISITES_STEP,
+    StepKind,
+    build_plan,
+    values_profile,
+)
+from hfwizard.platform.catalog import load_catalog
+from hfwizard.profile import Cloud
+from hfwizard.profile_io import load_profile
+from tests.platform_support import cloud_profile
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
-def _profile(**data: object) -> InstallProfile:
-    return InstallProfile.model_validate({"apiVersion": "hfwizard/v1", "kind": "InstallProfile", **data})
-
-
-def test_steps_in_dependency_order() -> None:
-    plan = build_plan(_profile(target={"namespace": "hf", "release": "prod"},
-                               images={"pullUsername": "robot", "pullSecret": "env:TOKEN"}))
-    assert plan.ids == ["namespace", "secrets", PULL_SECRET_STEP, "helm/prod-clickhouse", "helm/prod", "verify"]
+def test_steps_in_dependency_order_charts_first() -> None:
+    plan = build_plan(cloud_profile("aws"))
+    assert plan.ids[:2] == [CHARTS_STEP, "namespace"]
+    assert plan.ids[-1] == "verify"
     seen: set[str] = set()
     for step in plan.steps:
         assert set(step.depends_on) <= seen, f"{step.id} comes before what it needs"
         seen.add(step.id)
-    assert plan.step("helm/prod").depends_on == ("secrets", PULL_SECRET_STEP, "helm/prod-clickhouse")
-    assert plan.step("verify").depends_on == ("helm/prod-clickhouse", "helm/prod")
-    assert plan.namespace == "hf"
+    # Nothing in the cluster changes before every chart is fetched and checked.
+    assert plan.dependents(CHARTS_STEP) == set(plan.ids) - {CHARTS_STEP}
 
 
-def test_independent_steps_are_ready_together() -> None:
-    plan = build_plan(_profile(images={"pullUsername": "robot", "pullSecret": "env:TOKEN"}))
-    assert [s.id for s in plan.ready(done={"namespace"}, started=set())] == ["secrets", PULL_SECRET_STEP]
-    assert plan.ready(done={"namespace", "secrets"}, started={PULL_SECRET_STEP}) == []
-    assert plan.dependents("secrets") == {"helm/highflame-clickhouse", "helm/highflame", "verify"}
+def test_one_release_step_per_service_along_the_catalogs_wait_for() -> None:
+    catalog = load_catalog()
+    plan = build_plan(cloud_profile("aws"), catalog)
+    releases = [s for s in plan.steps if s.kind is StepKind.RELEASE]
+    assert len(releases) == 19
+    admin = plan.step("helm/highflame-admin")
+    assert {"helm/highflame-flag", "helm/highflame-authn", ENV_STEP, DATABASES_STEP} <= set(admin.depends_on)
+    for step in releases:
+        assert step.release is not None
+        svc = catalog.services[step.release.service]
+        assert {f"helm/{catalog.release_name(d)}" for d in svc.wait_for} <= set(step.depends_on)
+    # The first services wait for nothing but the Secrets and databases: they start side by side.
+    first = plan.ready(done={CHARTS_STEP, "namespace", GENERATED_STEP, PREREQUISITES_STEP, ENV_STEP,
+                             DATABASES_STEP}, started=set())
+    assert {"helm/highflame-flag", "helm/highflame-collector"} <= {s.id for s in first}
+    assert "helm/highflame-admin" not in {s.id for s in first}
 
 
-def test_pull_secret_step_only_with_a_token() -> None:
-    assert PULL_SECRET_STEP not in build_plan(_profile()).ids
-    k8s = build_plan(_profile(images={"pullSecret": "k8s:regcred/.dockerconfigjson"}))
-    assert PULL_SECRET_STEP not in k8s.ids, "a k8s: reference names a Secret that exists already"
+def test_secret_steps_carry_specs_never_values() -> None:
+    plan = build_plan(cloud_profile("aws"))
+    generated = plan.step(GENERATED_STEP)
+    assert all(s.is_generated for s in generated.secrets)
+    assert "highflame-platform-secrets" in {s.name for s in generated.secrets}
+    env = plan.step(ENV_STEP)
+    assert set(env.depends_on) == {GENERATED_STEP, PREREQUISITES_STEP}
+    assert {s.name for s in env.secrets} >= {"highflame-admin-env", "highflame-authn-env"}
+    refs = [r for step in (generated, env, plan.step(PREREQUISITES_STEP)) for s in step.secrets for r in s.references]
+    assert "env:HF_CANARY_PG" in " ".join(refs)
 
 
-def test_secrets_step_carries_the_specs_never_values() -> None:
-    plan = build_plan(_profile(postgres={"password": "env:PGPASSWORD"}, clerk={"secretKey": "file:/run/clerk"},
-                               platform={"modelApiKeys": {"openai": "env:OPENAI"}}))
-    step = plan.step("secrets")
-    assert step.kind is StepKind.SECRETS
-    names = {s.name: s for s in step.secrets}
-    assert names["highflame-postgres"].entries == {"password": "env:PGPASSWORD"}
-    assert names["highflame-clickhouse-auth"].generated == ("password",)
-    assert "highflame-model-api-keys" in names
+def test_values_never_carry_a_reference() -> None:
+    for path in sorted((ROOT / "profiles").glob("*.yaml")):
+        plan = build_plan(load_profile(path).profile)
+        text = json.dumps([r.values for r in plan.releases])
+        for prefix in ("env:", "file:", "keyring:", "k8s:"):
+            assert prefix not in text, f"{path.name}: a reference leaked into values"
 
 
-def test_release_steps_carry_values_from_values_py() -> None:
-    plan = build_plan(_profile(modules={"redTeaming": {"enabled": False},
-                                        "guardrails": {"replicas": 3, "hpa": {"minReplicas": 3, "maxReplicas": 9}}}))
-    rel = plan.step("helm/highflame").release
-    assert rel is not None and rel.chart_ref == "bundled:highflame"
-    mods = rel.values["modules"]
-    assert mods["redTeaming"]["enabled"] is False
-    assert mods["guardrails"]["replicas"] == 3 and mods["guardrails"]["hpa"]["maxReplicas"] == 9
-    assert mods["guardrails"]["pdb"] == {"enabled": True, "minAvailable": 1}
+def test_the_sandbox_uses_the_cloud_it_rehearses() -> None:
+    sandbox = load_profile(ROOT / "profiles" / "sandbox.yaml").profile
+    assert sandbox.is_sandbox and values_profile(sandbox).target.cloud is Cloud.AWS
+    assert len(build_plan(sandbox).releases) == 19
+    gcp = sandbox.model_copy(update={"target": sandbox.target.model_copy(update={"rehearses": Cloud.GCP})})
+    assert values_profile(gcp).target.cloud is Cloud.GCP
+
+
+@pytest.mark.parametrize("module, gone", [("guardrails", "helm/highflame-guard"),
+                                          ("redTeaming", "helm/highflame-redteam")])
+def test_a_module_off_drops_its_releases(module: str, gone: str) -> None:
+    plan = build_plan(cloud_profile("aws", **{f"modules.{module}.enabled": False}))
+    assert gone not in plan.ids and gone in build_plan(cloud_profile("aws")).ids

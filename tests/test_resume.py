@@ -11,6 +11,7 @@ import pytest
 
 from hfwizard.sandbox.emulator import ClusterThread
 from tests.engine_support import (
+    CORE,
     assert_no_canary,
     emulated_cluster,
     events,
@@ -20,30 +21,36 @@ from tests.engine_support import (
     snapshot,
     write_profile,
 )
+from tests.fixtures.servers import PgServer
 
 KILL_POINTS = [
     "run:started",
-    "namespace:started",
+    "charts:finished",
     "namespace:finished",
-    "secrets:mid",  # one Secret written, the others not
-    "secrets:applied",  # all written, the journal does not know
-    "helm/highflame-clickhouse:started",
-    "helm/highflame-clickhouse:mid",  # Helm applied the manifests and is waiting: release pending
-    "helm/highflame-clickhouse:applied",  # Helm finished, the journal does not know
-    "helm/highflame:mid",
-    "helm/highflame:finished",
+    "secrets/env:mid",  # one env Secret written, the others not
+    "secrets/generated:applied",  # generated and written, the journal does not know
+    "databases:applied",
+    "helm/highflame-authn:started",
+    "helm/highflame-admin:mid",  # Helm applied the manifests and is waiting: release pending
+    "helm/highflame-admin:applied",  # Helm finished, the journal does not know
+    "helm/highflame-studio:finished",
     "verify:started",
     "run:finishing",
 ]
 
 
+@pytest.fixture
+def pg(pg17: PgServer) -> PgServer:
+    return pg17
+
+
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def reference(tmp_path_factory: pytest.TempPathFactory, pg17: PgServer) -> dict[str, Any]:
     """The cluster state an uninterrupted install leaves (compared against every resumed one)."""
     tmp = tmp_path_factory.mktemp("reference")
     with emulated_cluster(ready_delay=0.8) as cluster:
         kc = cluster.write_kubeconfig(tmp / "kubeconfig")
-        profile = write_profile(tmp, kc)
+        profile = write_profile(tmp, kc, pg=pg17)
         run = hfwizard("install", "--profile", str(profile), "--yes", "--json", "--skip-preflight",
                        state=tmp / "state", cwd=tmp)
         assert run.returncode == 0, run.stderr
@@ -63,14 +70,14 @@ def cluster() -> Iterator[ClusterThread]:
 
 @pytest.mark.parametrize("point", KILL_POINTS)
 def test_killed_install_resumes_to_the_same_state(point: str, tmp_path: Path, cluster: ClusterThread,
-                                                  reference: dict[str, Any]) -> None:
+                                                  reference: dict[str, Any], pg: PgServer) -> None:
     """The Kubernetes API is emulated (kmock plus our shim, controllers played) because no real API
     server can run here; Helm is real. The install is SIGKILLed at `point`, then `hfwizard resume` must
     end in the same cluster state as an uninterrupted install: no duplicated release, and no step done
     twice except the one that was running."""
     state = tmp_path / "state"
     kc = cluster.write_kubeconfig(tmp_path / "kubeconfig")
-    profile = write_profile(tmp_path, kc)
+    profile = write_profile(tmp_path, kc, pg=pg)
     first = hfwizard("install", "--profile", str(profile), "--yes", "--json", "--skip-preflight",
                      state=state, cwd=tmp_path, extra_env={"HFWIZARD_TEST_KILL_AT": point})
     assert first.returncode == -9, f"not killed at {point}: rc={first.returncode} {first.stderr[-2000:]}"
@@ -84,7 +91,7 @@ def test_killed_install_resumes_to_the_same_state(point: str, tmp_path: Path, cl
 
     assert snapshot(cluster) == reference
     revisions = release_revisions(cluster)
-    assert set(revisions) == {"highflame", "highflame-clickhouse"}, "no duplicated or stray release"
+    assert set(revisions) == {f"highflame-{s}" for s in CORE}, "no duplicated or stray release"
     for name, revs in revisions.items():
         assert revs[-1][1] == "deployed", (name, revs)
         assert len(revs) <= 2, f"{name} was installed more than once over: {revs}"
@@ -114,30 +121,31 @@ def _running_at_kill(point: str) -> str | None:
     return step if step != "run" and where in ("started", "mid", "applied") else None
 
 
-def test_changed_profile_is_refused_until_replan(tmp_path: Path, cluster: ClusterThread) -> None:
+def test_changed_profile_is_refused_until_replan(tmp_path: Path, cluster: ClusterThread, pg: PgServer) -> None:
     """The Kubernetes API is emulated (no real server here). A profile changed between the interrupted
     run and the resume is refused with the exact answers that changed; --replan carries on with it."""
     state = tmp_path / "state"
     kc = cluster.write_kubeconfig(tmp_path / "kubeconfig")
-    profile = write_profile(tmp_path, kc)
+    profile = write_profile(tmp_path, kc, pg=pg)
     first = hfwizard("install", "--profile", str(profile), "--yes", "--json", "--skip-preflight",
-                     state=state, cwd=tmp_path, extra_env={"HFWIZARD_TEST_KILL_AT": "secrets:finished"})
+                     state=state, cwd=tmp_path, extra_env={"HFWIZARD_TEST_KILL_AT": "secrets/env:finished"})
     assert first.returncode == -9
     saved = state / "installs" / "canary" / "profile.yaml"
-    saved.write_text(saved.read_text().replace("storageSize: 50Gi", "storageSize: 80Gi"))
+    assert "1.2.3" in saved.read_text()
+    saved.write_text(saved.read_text().replace("1.2.3", "1.2.4"))
     refused = hfwizard("resume", "--json", state=state, cwd=tmp_path)
     assert refused.returncode == 2
     done = events(refused.stdout)[-1]
-    assert "clickhouse.storageSize: \"50Gi\" -> \"80Gi\"" in done["message"]
+    assert 'images.tag: "1.2.3" -> "1.2.4"' in done["message"], done["message"]
     assert done["message"].count("\n  - ") == 1, "only the answer that changed is listed"
     ok = hfwizard("resume", "--json", "--replan", state=state, cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
     emu = cluster.cluster.emulator  # type: ignore[union-attr]
-    sts = emu.get_object("apps/v1", "StatefulSet", "highflame", "highflame-clickhouse")
-    assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "80Gi"
+    dep = emu.get_object("apps/v1", "Deployment", "highflame", "highflame-admin")
+    assert dep["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":1.2.4")
 
 
-def test_sigint_marks_the_step_interrupted_and_exits_3(tmp_path: Path, cluster: ClusterThread) -> None:
+def test_sigint_marks_the_step_interrupted_and_exits_3(tmp_path: Path, cluster: ClusterThread, pg: PgServer) -> None:
     """The Kubernetes API is emulated (no real server here). SIGINT during a Helm wait: the running step
     is journalled as interrupted, the exit code is 3, and resume finishes the install."""
     import signal
@@ -149,14 +157,14 @@ def test_sigint_marks_the_step_interrupted_and_exits_3(tmp_path: Path, cluster: 
 
     state = tmp_path / "state"
     kc = cluster.write_kubeconfig(tmp_path / "kubeconfig")
-    profile = write_profile(tmp_path, kc)
+    profile = write_profile(tmp_path, kc, pg=pg)
     proc = subprocess.Popen([sys.executable, "-m", "hfwizard", "install", "--profile", str(profile), "--yes",
                              "--json", "--skip-preflight", "--state-dir", str(state)],
                             cwd=tmp_path, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     deadline = time.monotonic() + 60
     for line in proc.stdout:
-        if '"progress"' in line and "helm/highflame-clickhouse" in line:
+        if '"progress"' in line and "helm/highflame-authn" in line:
             proc.send_signal(signal.SIGINT)
             break
         assert time.monotonic() < deadline

@@ -1,32 +1,117 @@
-"""`hfwizard sandbox`: the rehearsal, killed with SIGKILL part-way, then carried on by `hfwizard resume`."""
+"""`hfwizard sandbox`: the real platform rehearsed into the emulated cluster (charts from a loopback repository,
+a mirror folder or the cache), secrets replaced by placeholders, killed with SIGKILL part-way and resumed."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+import pytest
+import yaml
+
+from hfwizard.platform.catalog import load_catalog
+from hfwizard.sandbox.emulator import ClusterThread
 from tests.engine_support import events
+from tests.platform_support import CANARIES, CHARTS, CHARTS_MISSING, cloud_profile, serve
+
+pytestmark = pytest.mark.skipif(not (CHARTS / "index.yaml").is_file(), reason=CHARTS_MISSING)
+
+
+# A well-formed Clerk secret key: the rehearsal's preflight checks its format like an install's.
+SANDBOX_CANARIES = {**CANARIES, "HF_CANARY_CLERK": "sk_test_CanarySandboxClerk0101"}
+
+
+def _environ() -> dict[str, str]:
+    out = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+    out.update(SANDBOX_CANARIES, HFWIZARD_SANDBOX_READY_DELAY="0.05", HFWIZARD_SANDBOX_STEP_DELAY="0",
+               PYTHONUNBUFFERED="1")
+    return out
+
+
+def _sandbox(*args: str, state: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hfwizard", "sandbox", "--json", *args, "--state-dir", str(state)],
+                          cwd=cwd, env=_environ(), capture_output=True, text=True, timeout=300)
+
+
+def _operator_profile(folder: Path, repository: str) -> Path:
+    """An operator's AWS profile whose every secret is a canary, its charts from `repository`."""
+    (folder / "license.jwt").write_text("Canary-sandbox-license-1d1d")
+    (folder / "public.pem").write_text("Canary-sandbox-pubkey-2e2e")
+    # A test publishable key to pair with the canary's sk_test_ secret key; the emulator seeds StorageClass
+    # "standard" only, so the profile names none (the cluster's default).
+    profile = cloud_profile("aws", **{"metadata.name": "acme", "charts.repository": repository,
+                                      "clerk.publishableKey": "pk_test_Y2xlcmsuZXhhbXBsZS50ZXN0JA",
+                                      "clickhouse.storageClass": None,
+                                      "platform.license.jwt": "file:license.jwt",
+                                      "platform.license.publicKey": "file:public.pem"})
+    path = folder / "acme.yaml"
+    path.write_text(yaml.safe_dump(profile.model_dump(by_alias=True, exclude_none=True, mode="json")))
+    return path
+
+
+def _cluster_objects(idir: Path, api_version: str, kind: str) -> list[dict[str, Any]]:
+    """What the rehearsal's emulated cluster holds, read by starting it again from its state file."""
+    with ClusterThread(state_file=idir / "cluster-state.json", controllers=False) as cluster:
+        return list(cluster.cluster.emulator.list_objects(api_version, kind, "highflame"))  # type: ignore[union-attr]
+
+
+def test_the_operators_profile_rehearsed_from_the_loopback_repository(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    with serve(CHARTS) as url:
+        done = _sandbox("--profile", str(_operator_profile(tmp_path, url)), state=state, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    catalog = load_catalog()
+    releases = {catalog.release_name(s) for s in catalog.services}
+    evs = events(done.stdout)
+    finished = {e["step_id"] for e in evs if e["event"] == "step_finished" and e["status"] == "ok"}
+    assert {f"helm/{r}" for r in releases} <= finished and len(releases) == 19
+    idir = state / "installs" / "sandbox"
+    deployments = _cluster_objects(idir, "apps/v1", "Deployment")
+    assert {d["metadata"]["name"] for d in deployments} >= releases - {"highflame-redteam"}
+    for d in deployments:
+        assert d["status"].get("readyReplicas", 0) >= d["spec"].get("replicas", 1), d["metadata"]["name"]
+    # Every secret was resolved (so a wrong reference fails) and then replaced: no value in any file.
+    files = "\n".join(p.read_bytes().decode("utf-8", "replace") for p in idir.rglob("*")
+                      if p.is_file() and p.suffix != ".tgz")
+    for canary in [*SANDBOX_CANARIES.values(), "Canary-sandbox-license-1d1d", "Canary-sandbox-pubkey-2e2e"]:
+        assert canary not in files and canary not in done.stdout + done.stderr
+    license_secret = next(s for s in _cluster_objects(idir, "v1", "Secret")
+                          if s["metadata"]["name"] == "highflame-license")
+    assert set(license_secret["data"]) == {"license.jwt", "public.pem"}
+
+
+def test_without_charts_it_fails_naming_what_to_pass(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    done = _sandbox("--profile", str(_operator_profile(tmp_path, "http://127.0.0.1:9/charts")), state=state,
+                    cwd=tmp_path)
+    assert done.returncode == 1
+    failed = [e for e in events(done.stdout) if e["event"] == "step_failed"]
+    assert failed and failed[0]["step_id"] == "charts"
+    assert "http://127.0.0.1:9/charts/index.yaml" in failed[0]["error"]
+    assert "--charts DIR" in failed[0]["remedy"]
+    assert not _cluster_objects(state / "installs" / "sandbox", "v1", "Secret")  # nothing changed
 
 
 def test_sandbox_killed_then_resumed(tmp_path: Path) -> None:
-    """The Kubernetes API is emulated, by design: the sandbox is a rehearsal on an emulated cluster run
-    as a child process with its objects in a state file in the install's state dir. The rehearsal is
-    SIGKILLed during the platform's Helm wait; `hfwizard resume` restarts the emulator from its state
-    file and finishes like a real install."""
+    """The default rehearsal (AWS values) from a mirror folder, SIGKILLed during a release's Helm wait;
+    `hfwizard resume` restarts the emulator from its state file and finishes like a real install."""
     state = tmp_path / "state"
-    environ = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
-    environ.update(HFWIZARD_SANDBOX_READY_DELAY="0.8", HFWIZARD_SANDBOX_STEP_DELAY="0", PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "hfwizard", "sandbox", "--json", "--state-dir", str(state)],
-                            cwd=tmp_path, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    environ = _environ()
+    environ["HFWIZARD_SANDBOX_READY_DELAY"] = "0.5"
+    proc = subprocess.Popen([sys.executable, "-m", "hfwizard", "sandbox", "--json", "--charts", str(CHARTS),
+                             "--state-dir", str(state)], cwd=tmp_path, env=environ, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 120
     for line in proc.stdout:
-        if '"progress"' in line and '"helm/highflame"' in line:
+        if '"progress"' in line and '"helm/highflame-admin"' in line:
             proc.send_signal(signal.SIGKILL)
             break
         assert time.monotonic() < deadline
@@ -34,17 +119,37 @@ def test_sandbox_killed_then_resumed(tmp_path: Path) -> None:
     assert proc.returncode == -9
     idir = state / "installs" / "sandbox"
     assert (idir / "cluster-state.json").exists()
-
+    environ["HFWIZARD_SANDBOX_READY_DELAY"] = "0.05"
     resumed = subprocess.run([sys.executable, "-m", "hfwizard", "resume", "--json", "--state-dir", str(state)],
-                             cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=120)
+                             cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "REHEARSAL" in resumed.stderr
     evs = events(resumed.stdout)
     skipped = {e["step_id"] for e in evs if e["event"] == "step_finished" and e["status"] == "skipped"}
-    assert {"namespace", "secrets", "helm/highflame-clickhouse"} <= skipped
+    assert {"charts", "namespace", "secrets/generated", "helm/highflame-flag", "helm/highflame-authn"} <= skipped
     assert evs[-1]["event"] == "done" and evs[-1]["exit_code"] == 0
     recs = [json.loads(x) for x in (idir / "journal.jsonl").read_text().splitlines() if x.startswith("{")]
     assert [r["mode"] for r in recs if r["event"] == "install_started"] == ["install", "resume"]
-    # The emulator went with the process that started it: nothing keeps serving the old port.
-    kube = (idir / "kubeconfig").read_text()
-    assert "server: http://127.0.0.1:" in kube
+    # The resume installed from the install's own chart cache (a mirror folder the charts step wrote).
+    assert (idir / "cache" / "charts" / "index.yaml").is_file()
+
+
+def test_a_wrong_digest_fails_before_anything_changes(tmp_path: Path) -> None:
+    """A mirror whose index gives another digest for a chart: the charts step fails naming the chart, its
+    version and where it came from, and the emulated cluster holds no namespace, Secret or release."""
+    mirror = tmp_path / "mirror"
+    shutil.copytree(CHARTS, mirror)
+    index = yaml.safe_load((mirror / "index.yaml").read_text())
+    entry = next(e for e in index["entries"]["highflame-generic"] if str(e["version"]) == "1.0.3")
+    entry["digest"] = "0" * 64
+    (mirror / "index.yaml").write_text(yaml.safe_dump(index))
+    state = tmp_path / "state"
+    done = _sandbox("--charts", str(mirror), state=state, cwd=tmp_path)
+    assert done.returncode == 1
+    failed = [e for e in events(done.stdout) if e["event"] == "step_failed"]
+    assert [e["step_id"] for e in failed] == ["charts"]
+    assert "digest mismatch for highflame-generic 1.0.3" in failed[0]["error"]
+    assert str(mirror / "highflame-generic-1.0.3.tgz") in failed[0]["error"]
+    idir = state / "installs" / "sandbox"
+    assert not [n for n in _cluster_objects(idir, "v1", "Secret")]
+    assert not (idir / "cache" / "charts" / "highflame-generic-1.0.3.tgz").exists()

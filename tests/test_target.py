@@ -12,7 +12,8 @@ import pytest
 
 from hfwizard.operations import Target, resolve_target
 from hfwizard.profile_io import load_profile
-from tests.engine_support import emulated_cluster, env, events, release_revisions, write_profile
+from tests.engine_support import CORE, emulated_cluster, env, events, release_revisions, write_profile
+from tests.fixtures.servers import PgServer
 
 # Every check group but Kubernetes and Helm: the data services and clouds of the canary profile are
 # not running here, and the question is only which cluster each command reaches.
@@ -31,7 +32,7 @@ def test_precedence_flag_then_profile_then_environment(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(240)
-def test_install_and_preflight_reach_the_profiles_cluster_not_kubeconfig_env(tmp_path: Path) -> None:
+def test_install_and_preflight_reach_the_profiles_cluster_not_kubeconfig_env(tmp_path: Path, pg17: PgServer) -> None:
     elsewhere = tmp_path / "elsewhere-kubeconfig"  # $KUBECONFIG: a cluster nobody serves
     elsewhere.write_text("apiVersion: v1\nkind: Config\nclusters:\n- name: x\n  cluster: {server: 'https://127.0.0.1:9'}\n"
                          "contexts:\n- name: sandbox\n  context: {cluster: x, user: u}\ncurrent-context: sandbox\n"
@@ -39,7 +40,7 @@ def test_install_and_preflight_reach_the_profiles_cluster_not_kubeconfig_env(tmp
     extra = {"KUBECONFIG": str(elsewhere)}
     with emulated_cluster(ready_delay=0.2) as cluster:
         kc = cluster.write_kubeconfig(tmp_path / "kubeconfig")
-        profile = write_profile(tmp_path, kc, tls=False)
+        profile = write_profile(tmp_path, kc, tls=False, pg=pg17)
 
         pre = subprocess.run([sys.executable, "-m", "hfwizard", "preflight", "--profile", str(profile), "--json",
                               *SKIP], cwd=tmp_path, env=env(**extra), capture_output=True, text=True, timeout=120)
@@ -56,4 +57,4 @@ def test_install_and_preflight_reach_the_profiles_cluster_not_kubeconfig_env(tmp
         assert inst.returncode == 0, inst.stdout[-3000:] + inst.stderr
         assert seen[-1]["event"] == "done" and seen[-1]["exit_code"] == 0
         # The install landed in the profile's cluster, the one the preflight checked.
-        assert release_revisions(cluster) == {"highflame": [(1, "deployed")], "highflame-clickhouse": [(1, "deployed")]}
+        assert release_revisions(cluster) == {f"highflame-{s}": [(1, "deployed")] for s in CORE}

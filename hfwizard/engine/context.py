@@ -67,6 +67,7 @@ class RunContext:
     poll_interval: float = 0.5
     rollback_on_failure: bool = False
     secrets_base_dir: Path | None = None
+    cache_dir: Path = Path("cache")  # the install's cache (fetched charts); the engine gives its own
     previous: dict[str, StepState] = field(default_factory=dict)  # the unfinished run's steps (resume)
     kill_at: str | None = field(default_factory=lambda: os.environ.get(KILL_ENV) or None)
     stop_at: str | None = field(default_factory=lambda: os.environ.get(STOP_ENV) or None)

@@ -32,7 +32,7 @@ from hfwizard.engine.helm import HelmBackend
 from hfwizard.engine.kube import Kube
 from hfwizard.engine.plan import Plan, Step, StepKind, build_plan
 from hfwizard.engine.steps import runner_for
-from hfwizard.engine.steps.release import bundled_chart, chart_ref, values_hash
+from hfwizard.engine.steps.release import values_hash
 from hfwizard.errors import ExitCode, HfwizardError, LockHeld, LockLost
 from hfwizard.events import Event, InstallFinished, LogLine, StepFinished
 from hfwizard.profile import InstallProfile
@@ -41,7 +41,7 @@ from hfwizard.store.install_dir import InstallDir
 from hfwizard.store.journal import INSTALL_FINISHED, INSTALL_STARTED, Journal, JournalState
 from hfwizard.store.status import InstallStatus, StepStatus
 
-__all__ = ["Engine", "EngineOptions", "bundled_chart", "chart_ref", "install_signal_handlers", "make_backend",
+__all__ = ["Engine", "EngineOptions", "install_signal_handlers", "make_backend",
            "values_hash"]
 
 LEASE_ENV = "HFWIZARD_LEASE_SECONDS"  # the install Lease's duration (tests shorten it)
@@ -198,7 +198,7 @@ class Engine:
                 prof, self.plan, self.journal, self._kube, self._helm, self._emit, lock.check,
                 deadline=time.monotonic() + prof.install.timeout_seconds, poll_interval=self.options.poll_interval,
                 rollback_on_failure=self.rollback_on_failure, secrets_base_dir=self.options.secrets_base_dir,
-                previous=previous.steps if self.resumed else {})
+                cache_dir=self.install.cache_dir, previous=previous.steps if self.resumed else {})
             with self.journal:
                 return await self._run_plan(previous, phash, data)
         finally:

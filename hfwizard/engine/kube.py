@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from hfwizard.values import MANAGED_BY, MANAGED_BY_LABEL
+from hfwizard.platform.secretspec import MANAGED_BY, MANAGED_BY_LABEL
 
 
 def connect(kubeconfig: str | None, context: str | None) -> Any:

@@ -1,13 +1,15 @@
-"""The install plan: a profile turned into ordered steps with explicit dependencies.
+"""The install plan: a profile and its platform catalog turned into steps with explicit dependencies.
 
-    namespace ─┬─ secrets ──────┬─ helm/<release>-clickhouse ── helm/<release> ── verify
-               └─ secrets/pull ─┘
+    charts ─ namespace ─┬─ secrets/generated ──┬─ secrets/env ─┐
+                        ├─ secrets/prerequisites┘              ├─ helm/<release> … (along the catalog's
+                        ├─ databases ──────────────────────────┤   waitFor) ─ verify
+                        └─ secrets/keys ───────────────────────┘ (only releases that mount a key pair)
 
-Steps whose dependencies are all done run concurrently (here `secrets` and `secrets/pull`). The
-platform's Ingress is part of the platform chart, not a step of its own: it routes to the modules'
-Services of the same release, so one Helm revision owns all of them and a rollback takes them back
-together. The install lock is not a step either: it is held for the whole run (install or resume),
-so it has nothing to record as "done".
+`charts` fetches and checks every chart first, so a wrong digest, a missing version or an unreachable
+repository fails before anything in the cluster changes. Each service is its own release step; a release
+waits only for the releases the catalog says it needs (flag, authn and the data services come first), so
+independent ones run side by side, bounded by install.maxParallel. The install lock is not a step: it is
+held for the whole run, so it has nothing to record as "done".
 """
 
 from __future__ import annotations
@@ -15,17 +17,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from hfwizard import values
-from hfwizard.profile import InstallProfile
-from hfwizard.values import ReleaseSpec, SecretSpec
+from hfwizard.platform.catalog import Catalog, load_catalog
+from hfwizard.platform.secretsets import PLATFORM_SECRETS, generated_secrets, prerequisite_secrets
+from hfwizard.platform.secretspec import SecretSpec
+from hfwizard.platform.values import ServiceRelease, databases, service_releases
+from hfwizard.profile import Cloud, InstallProfile
 
 
 class StepKind(StrEnum):
     """What a step does; each kind has its runner in `hfwizard.engine.steps` (one module per kind,
     registered with `@register(StepKind.X)`), so adding a kind never touches the run loop."""
 
+    CHARTS = "charts"
     NAMESPACE = "namespace"
     SECRETS = "secrets"
+    DATABASES = "databases"
     RELEASE = "release"
     VERIFY = "verify"
 
@@ -34,12 +40,14 @@ class StepKind(StrEnum):
 class Step:
     """One unit of the install: done once, recorded in the journal, checked again on resume."""
 
-    id: str  # reads like a path: "namespace", "secrets", "helm/highflame-clickhouse", "verify"
+    id: str  # reads like a path: "namespace", "secrets/env", "helm/highflame-admin", "verify"
     title: str
     kind: StepKind
     depends_on: tuple[str, ...] = ()
     secrets: tuple[SecretSpec, ...] = ()  # SECRETS: the Secrets this step writes
-    release: ReleaseSpec | None = None  # RELEASE: the Helm release this step installs or upgrades
+    release: ServiceRelease | None = None  # RELEASE: the Helm release this step installs or upgrades
+    databases: tuple[str, ...] = ()  # DATABASES: the databases this step makes sure exist
+    charts: tuple[tuple[str, str], ...] = ()  # CHARTS: (chart, version) pairs to fetch and check
 
 
 @dataclass(frozen=True)
@@ -58,7 +66,7 @@ class Plan:
         return [s.id for s in self.steps]
 
     @property
-    def releases(self) -> list[ReleaseSpec]:
+    def releases(self) -> list[ServiceRelease]:
         return [s.release for s in self.steps if s.release is not None]
 
     def ready(self, done: set[str], started: set[str]) -> list[Step]:
@@ -77,38 +85,105 @@ class Plan:
         return out
 
 
-PULL_SECRET_STEP = "secrets/pull"
+CHARTS_STEP = "charts"
+GENERATED_STEP = "secrets/generated"
+KEYS_STEP = "secrets/keys"
+PREREQUISITES_STEP = "secrets/prerequisites"
+ENV_STEP = "secrets/env"
+DATABASES_STEP = "databases"
+CLICKHOUSE_READY_STEP = "clickhouse/server"
+"""The step (added by the ClickHouse steps, when present) after which ClickHouse's server answers."""
 
 
 def release_step_id(release: str) -> str:
     return f"helm/{release}"
 
 
-def build_plan(profile: InstallProfile) -> Plan:
+def values_profile(profile: InstallProfile) -> InstallProfile:
+    """The profile whose cloud the values are made for: a rehearsal (target.cloud sandbox) uses the cloud it
+    rehearses (target.rehearses, AWS by default), so the sandbox installs the same values a cloud would."""
+    if profile.target.cloud is not Cloud.SANDBOX:
+        return profile
+    target = profile.target.model_copy(update={"cloud": profile.target.rehearses or Cloud.AWS})
+    return profile.model_copy(update={"target": target})
+
+
+def build_plan(profile: InstallProfile, catalog: Catalog | None = None) -> Plan:
     """The steps of an install of `profile`, in an order that respects every dependency."""
+    catalog = catalog or load_catalog(profile.platform.version)
+    vp = values_profile(profile)
     ns = profile.target.namespace
-    all_secrets = values.secrets(profile)
-    pull = tuple(s for s in all_secrets if s.type == "kubernetes.io/dockerconfigjson")
-    others = tuple(s for s in all_secrets if s not in pull)
-    steps: list[Step] = [Step("namespace", f"Namespace {ns}", StepKind.NAMESPACE)]
-    secret_steps = ["secrets"]
-    steps.append(Step("secrets", f"Secrets ({len(others)}) from references", StepKind.SECRETS,
-                      ("namespace",), secrets=others))
-    if pull:
-        # The pull secret comes from another source (the registry token) and nothing else needs it
-        # first, so it is written beside the others rather than after them.
-        steps.append(Step(PULL_SECRET_STEP, f"Image pull secret for {profile.images.registry}",
-                          StepKind.SECRETS, ("namespace",), secrets=pull))
-        secret_steps.append(PULL_SECRET_STEP)
-    previous: tuple[str, ...] = tuple(secret_steps)
+    releases = service_releases(vp, catalog)
+    pins = sorted({(r.chart, r.version) for r in releases})
+    steps: list[Step] = [
+        Step(CHARTS_STEP, f"Charts of platform {catalog.platform} ({len(pins)}), digests checked",
+             StepKind.CHARTS, charts=tuple(pins)),
+        Step("namespace", f"Namespace {ns}", StepKind.NAMESPACE, (CHARTS_STEP,)),
+    ]
+    # Key pairs take seconds to generate and only the services that mount them wait for them; the
+    # platform secrets the env Secrets read are quick.
+    generated = tuple(s for s in generated_secrets(catalog) if s.name == PLATFORM_SECRETS)
+    keys = tuple(s for s in generated_secrets(catalog) if s.name != PLATFORM_SECRETS)
+    prereq = tuple(prerequisite_secrets(vp, catalog))
+    env = tuple(r.env_secret for r in releases if r.env_secret is not None)
+    steps.append(Step(GENERATED_STEP, f"Platform secrets, generated once ({len(generated)})", StepKind.SECRETS,
+                      ("namespace",), secrets=generated))
+    steps.append(Step(KEYS_STEP, f"Signing key pairs, generated once ({len(keys)})", StepKind.SECRETS,
+                      ("namespace",), secrets=keys))
+    key_names = {s.name for s in keys}
+    steps.append(Step(PREREQUISITES_STEP, f"Prerequisite Secrets from references ({len(prereq)})",
+                      StepKind.SECRETS, ("namespace",), secrets=prereq))
+    # Env Secrets read generated keys through k8s: references, so they come after both.
+    steps.append(Step(ENV_STEP, f"Service environment Secrets ({len(env)})", StepKind.SECRETS,
+                      (GENERATED_STEP, PREREQUISITES_STEP), secrets=env))
+    before: list[str] = [ENV_STEP, PREREQUISITES_STEP]
+    dbs = tuple(databases(vp, catalog))
+    if dbs:
+        steps.append(Step(DATABASES_STEP, f"Databases on PostgreSQL {profile.postgres.host or ''} ({len(dbs)})",
+                          StepKind.DATABASES, ("namespace",), databases=dbs))
+        before.append(DATABASES_STEP)
+    steps += extra_steps(profile, catalog)
+    known = {s.id for s in steps}
     release_ids: list[str] = []
-    for rel in values.releases(profile):
-        sid = release_step_id(rel.release)
-        title = ("ClickHouse" if rel.key == "clickhouse" else "Highflame modules") + f" (release {rel.release})"
-        # releases() lists them in install order: each release waits for the one before it
-        # (the platform's modules connect to ClickHouse as they start).
-        steps.append(Step(sid, title, StepKind.RELEASE, previous, release=rel))
-        previous = (*secret_steps, sid)
-        release_ids.append(sid)
+    for rel in critical_first(releases):
+        needs = [release_step_id(d) for d in rel.depends_on]
+        if key_names & set(rel.secrets_used):
+            needs.append(KEYS_STEP)
+        if CLICKHOUSE_READY_STEP in known and reads_clickhouse(catalog, rel.service):
+            needs.append(CLICKHOUSE_READY_STEP)
+        steps.append(Step(release_step_id(rel.release), f"{rel.service} (release {rel.release}, "
+                          f"{rel.chart} {rel.version})", StepKind.RELEASE, (*before, *needs), release=rel))
+        release_ids.append(release_step_id(rel.release))
     steps.append(Step("verify", "Verify workloads, Services and ingress", StepKind.VERIFY, tuple(release_ids)))
     return Plan(ns, tuple(steps))
+
+
+def critical_first(releases: list[ServiceRelease]) -> list[ServiceRelease]:
+    """The releases in an order that respects depends_on and, among those ready together, starts first the
+    one with the longest chain of releases waiting behind it: the engine starts ready steps in plan order,
+    so with install.maxParallel slots the critical path never queues behind a leaf."""
+    below: dict[str, int] = {}
+
+    def depth(name: str) -> int:  # the longest chain of releases that wait for this one
+        if name not in below:
+            waiting = [r.release for r in releases if name in r.depends_on]
+            below[name] = 1 + max((depth(w) for w in waiting), default=0)
+        return below[name]
+
+    # A release's depth exceeds that of every release waiting for it, so this order is also topological;
+    # the sort is stable, so equals keep the catalog's order.
+    return sorted(releases, key=lambda r: -depth(r.release))
+
+
+def extra_steps(profile: InstallProfile, catalog: Catalog) -> list[Step]:
+    """Steps other parts add to the plan (the ClickHouse operator, Keeper and server), when they exist."""
+    try:
+        from hfwizard.engine.plan_clickhouse import clickhouse_steps  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return []
+    return list(clickhouse_steps(profile, catalog))
+
+
+def reads_clickhouse(catalog: Catalog, service: str) -> bool:
+    """Whether a service talks to ClickHouse (collector, observatory): it starts after the server answers."""
+    return any(var.startswith("CLICKHOUSE_") for var in catalog.services[service].env)

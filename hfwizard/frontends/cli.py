@@ -301,15 +301,54 @@ def sandbox(
     json_: JsonOpt = False,
     yes: YesOpt = False,
     state_dir: StateDirOpt = None,
+    profile: Annotated[Path | None, typer.Option("--profile", help="rehearse this profile (its cloud "
+                                                 "played by the emulator); default: the bundled one")] = None,
+    charts: Annotated[Path | None, typer.Option("--charts", help="mirror folder of the charts (index.yaml "
+                                                "and tarballs); default: the cache, else the repository")] = None,
 ) -> None:
-    """Rehearse the whole install on an emulated cluster on this machine: no cloud, no real cluster.
+    """Rehearse the whole install of the real platform on an emulated cluster: no cloud, no real cluster.
 
-    Example: hfwizard sandbox --json
+    Example: hfwizard sandbox --json --charts ./highflame-charts
     """
     opts = _opts(ctx, json=json_, yes=yes, state_dir=state_dir)
     from hfwizard.frontends.commands import cmd_sandbox, finish
 
-    finish(cmd_sandbox(opts.state_root, json=opts.json))
+    finish(cmd_sandbox(opts.state_root, json=opts.json, profile_path=profile, charts=charts))
+
+
+charts_app = typer.Typer(help="The platform's charts: `hfwizard charts pull --to DIR` writes a mirror folder.",
+                         no_args_is_help=True)
+app.add_typer(charts_app, name="charts")
+
+
+@charts_app.command("pull")
+def charts_pull(
+    to: Annotated[Path, typer.Option("--to", help="folder to write (created; charts already there are kept)")],
+    profile: Annotated[Path | None, typer.Option("--profile", help="take platform.version and "
+                                                 "charts.repository from this profile")] = None,
+    repository: Annotated[str | None, typer.Option("--repository", help="chart repository URL, "
+                                                   "folder or oci:// (default: the profile's or Highflame's)")] = None,
+) -> None:
+    """Write a mirror folder (chart tarballs and index.yaml) for air-gapped sites: install with charts.mirror.
+
+    Example: hfwizard charts pull --to ./highflame-charts --profile prod.yaml
+    """
+    import tempfile
+
+    from hfwizard.platform.catalog import load_catalog
+    from hfwizard.platform.charts import ChartSource, operator_source, pull_to
+    from hfwizard.platform.settings import HIGHFLAME_CHARTS
+
+    loaded = _load(profile) if profile is not None else None
+    version = loaded.profile.platform.version if loaded else None
+    location = repository or (loaded.profile.charts.repository if loaded else HIGHFLAME_CHARTS)
+    catalog = load_catalog(version)
+    with tempfile.TemporaryDirectory() as tmp:
+        source = ChartSource(location, Path(tmp))
+        # The operator's chart comes from the same place when that is a folder; else from its own repository.
+        same = source.kind in ("mirror", "local") or repository
+        index = pull_to(to, catalog, source, source if same else operator_source(catalog, None, Path(tmp)))
+    typer.echo(f"wrote {index} (platform {catalog.platform})", err=True)
 
 
 def _load(path: Path, quiet: bool = False) -> Any:

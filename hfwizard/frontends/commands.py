@@ -106,11 +106,16 @@ def cmd_resume(*, state_root: Path, name: str | None, json: bool, yes: bool, rep
 
 
 def cmd_sandbox(state_root: Path, *, json: bool, profile: InstallProfile | None = None,
-                state_dir: Path | None = None) -> int:
-    """The rehearsal (or its resume): the emulated cluster, preflight and install, rendered here."""
+                state_dir: Path | None = None, profile_path: Path | None = None, charts: Path | None = None) -> int:
+    """The rehearsal (or its resume): the emulated cluster, preflight and install, rendered here.
+
+    `profile_path`: rehearse the operator's own profile; `charts`: a mirror folder of the charts."""
     from hfwizard.sandbox.rehearsal import BANNER
 
-    run = operations.sandbox_run(state_root, profile=profile, state_dir=state_dir, signals=True)
+    rehearse = operations.load(profile_path).profile if profile_path is not None else None
+    base_dir = profile_path.expanduser().resolve().parent if profile_path is not None else None
+    run = operations.sandbox_run(state_root, profile=profile, state_dir=state_dir, signals=True,
+                                 rehearse=rehearse, charts=charts, secrets_base_dir=base_dir)
     return drive(run, make_view(json), banner=BANNER)
 
 

@@ -20,9 +20,9 @@ import yaml
 from hfwizard.errors import ProfileError
 from hfwizard.platform.clickhouse_scripts import BACKUP_SCRIPT, SETUP_SCRIPT
 from hfwizard.platform.clickhouse_status import InstallationWatch, aborted, changes, expected_hosts, readiness
+from hfwizard.platform.secretspec import MANAGED_BY, MANAGED_BY_LABEL, Generate, SecretEntry, SecretSpec
 from hfwizard.profile import BackupProvider, InstallProfile
 from hfwizard.secrets import RefKind, parse_ref
-from hfwizard.values import MANAGED_BY, MANAGED_BY_LABEL, SecretSpec
 
 JSON = dict[str, Any]
 
@@ -238,8 +238,8 @@ def clickhouse_installation(profile: InstallProfile) -> JSON:
 
 def clickhouse_secret_spec() -> SecretSpec:
     """`clickhouse-secrets`: the three passwords, generated once and kept on every re-run and resume."""
-    return SecretSpec(SECRET_NAME, generated=tuple(USERS.values()),
-                      purpose="ClickHouse users' passwords (generated once)")
+    return SecretSpec(SECRET_NAME, "ClickHouse users' passwords (generated once)",
+                      {key: SecretEntry(generate=Generate("urlsafe", 24)) for key in USERS.values()})
 
 
 def service_account(profile: InstallProfile) -> JSON:
@@ -432,7 +432,8 @@ def _credentials_spec(keys: dict[str, str]) -> SecretSpec | None:
     own = {k: v for k, v in keys.items() if parse_ref(v).kind is not RefKind.K8S}
     if not own:
         return None
-    return SecretSpec(BACKUP_CREDENTIALS_SECRET, entries=own, purpose="ClickHouse backup bucket keys")
+    return SecretSpec(BACKUP_CREDENTIALS_SECRET, "ClickHouse backup bucket keys",
+                      {k: SecretEntry(ref=v) for k, v in own.items()})
 
 
 def _credential_env(keys: dict[str, str]) -> list[JSON]:

@@ -18,6 +18,10 @@ from urllib.parse import quote
 
 GenerateKind = Literal["hex", "urlsafe", "rsa-private", "rsa-public"]
 
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "hfwizard"
+"""The label (and its value) on every Secret and namespace hfwizard makes: it never overwrites one without it."""
+
 
 @dataclass(frozen=True)
 class Generate:

@@ -206,6 +206,10 @@ def _values(profile: InstallProfile, catalog: Catalog, name: str, plain: dict[st
         **_scaling(profile, svc),
         **_volumes(profile, svc, made),
     }
+    if svc.node_group == "gpu":
+        # GPU node groups are commonly tainted (EKS's GPU AMIs, GKE's GPU pools); tolerating the taint is
+        # harmless where there is none.
+        values["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
     if profile.target.cloud is Cloud.AZURE and values["serviceAccount"].get("annotations"):
         values["podLabels"] = {"azure.workload.identity/use": "true"}
     if profile.target.cloud is Cloud.GCP and profile.ingress.enabled and svc.routes:

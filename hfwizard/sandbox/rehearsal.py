@@ -20,23 +20,45 @@ from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
 
-from hfwizard.errors import HfwizardError
-from hfwizard.profile import InstallProfile
+from hfwizard.errors import BadInput, HfwizardError
+from hfwizard.profile import Cloud, InstallProfile
 from hfwizard.profile_io import load_profile
 
 STATE_FILE = "cluster-state.json"
 KUBECONFIG_FILE = "kubeconfig"
 CONTEXT = "sandbox"  # the context the emulator writes into its kubeconfig
-BANNER = ("REHEARSAL: installing the bundled reference charts into an emulated Kubernetes cluster on this "
-          "machine. No cloud, no real cluster, no data services are touched.")
+BANNER = ("REHEARSAL: installing Highflame's real charts into an emulated Kubernetes cluster on this "
+          "machine. No cloud, no real cluster, no data services are touched; secrets become placeholders.")
+CHART_CACHE = Path("cache") / "charts"
+"""The install's chart cache (a mirror folder the charts step writes), relative to its state dir."""
+FILLER_ENV = "HFWIZARD_REHEARSAL_FILLER"
 
 
-def sandbox_profile(idir: Path) -> InstallProfile:
-    """The bundled sandbox profile, pointed at the emulator's kubeconfig in the install's state dir."""
-    text = resources.files("hfwizard.profiles").joinpath("sandbox.yaml")
-    profile = load_profile(Path(str(text))).profile
+def sandbox_profile(idir: Path, base: InstallProfile | None = None, charts: Path | None = None) -> InstallProfile:
+    """The profile a rehearsal installs: `base` (the operator's own, its cloud played by the emulator) or the
+    bundled default, pointed at the emulator's kubeconfig in the install's state dir.
+
+    Charts come from `charts` (a mirror folder: index.yaml and tarballs), else the install's cache when an
+    earlier rehearsal filled it, else the profile's charts.mirror or charts.repository.
+    """
+    if base is None:
+        text = resources.files("hfwizard.profiles").joinpath("sandbox.yaml")
+        profile = load_profile(Path(str(text))).profile
+    else:
+        profile = base.model_copy(deep=True)
+        if not profile.is_sandbox:
+            profile.target.rehearses = profile.target.cloud
+            profile.target.cloud = Cloud.SANDBOX
     profile.target.kubeconfig = str(idir / KUBECONFIG_FILE)
     profile.target.context = CONTEXT
+    if charts is not None:
+        if not (charts / "index.yaml").is_file():
+            raise BadInput(f"--charts {charts}: no index.yaml there",
+                           remedy="pass a mirror folder (index.yaml and chart tarballs), e.g. one written by "
+                                  "`hfwizard charts pull --to DIR`")
+        profile.charts.mirror = str(charts.resolve())
+    elif (idir / CHART_CACHE / "index.yaml").is_file():
+        profile.charts.mirror = str(idir / CHART_CACHE)
     return profile
 
 
@@ -54,7 +76,41 @@ def delays(ready_delay: float | None = None, step_delay: float | None = None) ->
     return rd, sd
 
 
-def start_emulator(idir: Path, *, ready_delay: float, step_delay: float) -> subprocess.Popen[str]:
+_NODE_CPU_MILLIS = 16000
+_NODE_MEMORY = 32 * 2**30
+_ALLOCATABLE_MEMORY = _NODE_MEMORY - 512 * 2**20  # what the emulator's kubelet leaves allocatable
+_EMULATED_CLOUD = {Cloud.AWS: "eks", Cloud.GCP: "gke", Cloud.AZURE: "aks"}
+
+
+def emulator_seed(profile: InstallProfile | None) -> list[str]:
+    """Emulator arguments for a cluster that can run the profile's platform: the cloud's node labels, the
+    profile's IngressClass, and enough 16-core / 32 GiB nodes in each node group (general, and tainted gpu
+    nodes for the guardrail models) for the services' requests at minimum scale plus one node of room for
+    a rolling upgrade's surge pods. Sized from sizing.nodeGroups via the same sums preflight uses."""
+    if profile is None:
+        return ["--ingress-class", "nginx"]
+    from hfwizard.engine.plan import values_profile
+    from hfwizard.platform.sizing import node_group_requests
+
+    vp = values_profile(profile)
+    groups = profile.sizing.node_groups
+    counts = {groups.general: 6, groups.gpu: 0}
+    for req in node_group_requests(vp):
+        value = req.label.partition("=")[2]
+        per_node = max(1, min(_NODE_CPU_MILLIS // max(req.largest_cpu_millis, 1),
+                              _ALLOCATABLE_MEMORY // max(req.largest_memory_bytes, 1)))
+        need = -(-req.pods // per_node) + 1
+        counts[value] = max(counts.get(value, 0), need)
+    args = ["--cloud", _EMULATED_CLOUD.get(vp.target.cloud, "generic"),
+            "--workers", str(counts[groups.general]), "--gpu-nodes", str(counts[groups.gpu]),
+            "--cpu", str(_NODE_CPU_MILLIS // 1000), "--memory", f"{_NODE_MEMORY // 2**30}Gi"]
+    if profile.ingress.enabled and profile.ingress.class_name:
+        args += ["--ingress-class", profile.ingress.class_name]
+    return args
+
+
+def start_emulator(idir: Path, *, ready_delay: float, step_delay: float,
+                   seed: list[str] | None = None) -> subprocess.Popen[str]:
     """Spawn the emulated cluster (state kept in `idir`); it is not serving until `wait_ready` returns.
 
     Spawning does not block, so an event loop may call it; PR_SET_PDEATHSIG ties the child to the
@@ -63,8 +119,7 @@ def start_emulator(idir: Path, *, ready_delay: float, step_delay: float) -> subp
     cmd = [sys.executable, "-m", "hfwizard.sandbox.emulator", "--state", str(idir / STATE_FILE),
            "--port", "0", "--kubeconfig", str(idir / KUBECONFIG_FILE), "--context", CONTEXT,
            "--ready-delay", str(ready_delay), "--step-delay", str(step_delay),
-           # The sandbox profile asks for className nginx: rehearse a cluster whose ingress-nginx is installed.
-           "--ingress-class", "nginx"]
+           *(seed if seed is not None else emulator_seed(None))]
     with open(idir / "emulator.log", "a", encoding="utf-8") as log:  # the child keeps its own copy
         os.chmod(idir / "emulator.log", 0o600)
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True,
@@ -98,15 +153,15 @@ def stop_emulator(proc: subprocess.Popen[str]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running_emulator(idir: Path, *, ready_delay: float | None = None,
-                           step_delay: float | None = None) -> AsyncIterator[str]:
+async def running_emulator(idir: Path, *, ready_delay: float | None = None, step_delay: float | None = None,
+                           profile: InstallProfile | None = None) -> AsyncIterator[str]:
     """Start the emulated cluster (state kept in `idir`), wait until it serves, stop it afterwards; yields
     the kubeconfig path. The event loop never blocks on it.
 
     Spawned on the loop's thread (see start_emulator); the waits run in worker threads.
     """
     rd, sd = delays(ready_delay, step_delay)
-    proc = start_emulator(idir, ready_delay=rd, step_delay=sd)
+    proc = start_emulator(idir, ready_delay=rd, step_delay=sd, seed=emulator_seed(profile))
     try:
         await asyncio.to_thread(wait_ready, proc, idir)
         yield str(idir / KUBECONFIG_FILE)

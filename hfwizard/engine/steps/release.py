@@ -14,15 +14,14 @@ import hashlib
 import json
 import os
 import time
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
-from hfwizard import values
 from hfwizard.engine.context import StepContext, StepError, StepResult
 from hfwizard.engine.helm import PENDING_STATUSES, ChartRef, HelmError, ReleaseInfo, ReleaseNotFound
 from hfwizard.engine.plan import StepKind
 from hfwizard.engine.steps.base import StepRunner, register
+from hfwizard.engine.steps.charts import cached_charts
+from hfwizard.engine.steps.secrets import content_hash, decoded
 from hfwizard.engine.workloads import (
     ManifestObject,
     Workload,
@@ -31,8 +30,10 @@ from hfwizard.engine.workloads import (
     release_objects,
     workload_states,
 )
-from hfwizard.errors import HfwizardError
+from hfwizard.platform.values import ServiceRelease
 from hfwizard.store.journal import StepState
+
+ENV_CHECKSUM = "hfwizard.io/env-checksum"
 
 
 @register(StepKind.RELEASE)
@@ -41,7 +42,9 @@ class ReleaseStep(StepRunner):
         spec = ctx.step.release
         assert spec is not None
         name, ns, helm = spec.release, ctx.namespace, ctx.helm
-        vhash = values_hash(spec.values)
+        chart = await asyncio.to_thread(cached_charts(ctx.run.cache_dir).fetch, spec.chart, spec.version)
+        values = await release_values(ctx, spec)
+        vhash = values_hash(values)
         current = await release_record(ctx, name)
         if current is not None and current[1] in PENDING_STATUSES:
             ctx.log(f"release {name} was left {current[1]} at revision {current[0]} "
@@ -63,7 +66,7 @@ class ReleaseStep(StepRunner):
 
         await ctx.fence()
         call = asyncio.create_task(helm.install_or_upgrade(
-            name, chart_ref(spec), ns, spec.values, version=spec.chart_version, wait=True,
+            name, ChartRef(str(chart.path)), ns, values, version=None, wait=True,
             timeout_s=max(1.0, ctx.remaining()), on_log=on_log))
         try:
             info = await _watch(ctx, name, call, progress_seen)
@@ -201,18 +204,15 @@ async def _after_failure(ctx: StepContext, release: str, base_revision: int) -> 
         ctx.log(f"rollback failed too: {exc.message}", level="error")
 
 
-def bundled_chart(name: str) -> Path:
-    """The path of a chart bundled with hfwizard (`bundled:NAME` in a profile)."""
-    path = Path(str(resources.files("hfwizard").joinpath("charts", name)))
-    if not (path / "Chart.yaml").is_file():
-        raise HfwizardError(f"no bundled chart named {name!r} in {path.parent}")
-    return path
-
-
-def chart_ref(spec: values.ReleaseSpec) -> ChartRef:
-    if spec.chart_ref.startswith("bundled:"):
-        return ChartRef(str(bundled_chart(spec.chart_ref.removeprefix("bundled:"))))
-    return ChartRef(spec.chart_ref, spec.chart_repo)
+async def release_values(ctx: StepContext, spec: ServiceRelease) -> dict[str, Any]:
+    """The release's values plus a checksum of its env Secret's content as a pod annotation: pods do not
+    restart when a Secret changes, so a changed secret must change the pod template."""
+    if spec.env_secret is None:
+        return spec.values
+    found = await asyncio.to_thread(ctx.kube.read_secret, ctx.namespace, spec.env_secret.name)
+    annotations = dict(spec.values.get("podAnnotations") or {})
+    annotations[ENV_CHECKSUM] = content_hash(decoded(found))
+    return {**spec.values, "podAnnotations": annotations}
 
 
 def values_hash(data: Any) -> str:

@@ -1,96 +1,121 @@
-"""The Secrets step: write the Secrets the platform reads, from the profile's references (never logged)."""
+"""The Secrets steps: generated platform secrets (made once, kept), prerequisites and each service's env Secret.
+
+Values are resolved in memory only, never logged or journaled: a log line names a Secret and its keys.
+Generated keys are read back from the cluster on every run, so resume and upgrade reuse them. In the
+sandbox every reference is resolved (so a wrong one fails as it would) and then replaced by a placeholder:
+a rehearsal never copies a real secret into the emulated cluster or its state file.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import json
-import secrets as pysecrets
+import hashlib
 from pathlib import Path
+from typing import Any
 
-from hfwizard import values
 from hfwizard.engine.context import StepContext, StepError, StepResult
 from hfwizard.engine.plan import StepKind
 from hfwizard.engine.steps.base import StepRunner, register
 from hfwizard.errors import SecretError
-from hfwizard.profile import InstallProfile
+from hfwizard.platform.secretspec import MANAGED_BY, MANAGED_BY_LABEL, SecretSpec, generate, materialize
 from hfwizard.secrets import RefKind, parse_ref, resolve
 from hfwizard.store.journal import StepState
 
-DOCKER_CONFIG = "kubernetes.io/dockerconfigjson"
+REHEARSAL_PLACEHOLDER = "rehearsal-placeholder"
+"""What a resolved secret becomes in the sandbox."""
+REHEARSAL_FILLER = "env:HFWIZARD_REHEARSAL_FILLER"
+"""The reference the sandbox profile gives to inputs nobody has for a rehearsal (the license files):
+never resolved, always the placeholder."""
 
 
 @register(StepKind.SECRETS)
 class SecretsStep(StepRunner):
     async def run(self, ctx: StepContext) -> StepResult:
         kube, ns = ctx.kube, ctx.namespace
-        if ctx.id == "secrets":
-            await _check_k8s_refs(ctx)
+        resolver = Resolver(ctx)
         # Resolve every reference before writing anything: a missing one fails the step untouched.
-        resolved = [(spec, secret_data(ctx.profile, spec, ctx.run.secrets_base_dir)) for spec in ctx.step.secrets]
-        written = []
-        for i, (spec, data) in enumerate(resolved):
+        planned: list[tuple[SecretSpec, dict[str, str] | None, dict[str, Any] | None]] = []
+        for spec in ctx.step.secrets:
             existing = await asyncio.to_thread(kube.read_secret, ns, spec.name)
-            if existing is not None:
-                labels = (existing.get("metadata") or {}).get("labels") or {}
-                if labels.get(values.MANAGED_BY_LABEL) != values.MANAGED_BY:
-                    raise StepError(f"Secret {ns}/{spec.name} exists and is not managed by hfwizard",
-                                    remedy="rename or remove it, or point the profile at it with a k8s: reference")
-            for key in spec.generated:
-                # Generated once and kept: a re-run or resume must not change the ClickHouse password.
-                old = ((existing or {}).get("data") or {}).get(key)
-                data[key] = base64.b64decode(old).decode() if old else pysecrets.token_urlsafe(32)
+            _check_ours(ns, spec, existing)
+            data = None if spec.is_generated else await asyncio.to_thread(materialize, spec, resolver)
+            planned.append((spec, data, existing))
+        # Generated once and kept: a re-run, resume or upgrade must not change a signing key. RSA key
+        # generation takes a while; OpenSSL releases the GIL, so the Secrets are generated side by side.
+        made = await asyncio.gather(*(asyncio.to_thread(generate, spec, decoded(existing))
+                                      for spec, data, existing in planned if data is None))
+        fresh = iter(made)
+        planned = [(spec, data if data is not None else next(fresh), existing) for spec, data, existing in planned]
+        written: list[str] = []
+        for i, (spec, data, existing) in enumerate(planned):
+            assert data is not None
+            if existing is not None and decoded(existing) == data:
+                continue
             await ctx.fence()
             await asyncio.to_thread(kube.write_secret, ns, spec.name, spec.type, data, existing)
             written.append(spec.name)
             ctx.log(f"Secret {spec.name}: {'updated' if existing else 'created'} ({', '.join(sorted(data))})")
             if i == 0:
                 ctx.kill_point("mid")
-        return StepResult(f"{len(written)} Secrets written: {', '.join(written)}")
+        kept = len(planned) - len(written)
+        return StepResult(f"{len(written)} Secrets written, {kept} unchanged" + (
+            f": {', '.join(written)}" if written else ""))
 
     async def still_done(self, ctx: StepContext, record: StepState) -> tuple[bool, str]:
         for spec in ctx.step.secrets:
             found = await asyncio.to_thread(ctx.kube.read_secret, ctx.namespace, spec.name)
-            keys = set((found or {}).get("data") or {})
-            want = {".dockerconfigjson"} if spec.type == DOCKER_CONFIG else set(spec.entries) | set(spec.generated)
-            if found is None or not want <= keys:
+            if found is None or not set(spec.entries) <= set(found.get("data") or {}):
                 return False, f"Secret {spec.name} is missing or incomplete"
         return True, f"{len(ctx.step.secrets)} Secrets present"
 
 
-def secret_data(profile: InstallProfile, spec: values.SecretSpec, base: Path | None) -> dict[str, str]:
-    """The plain-text entries of one Secret, its references resolved (held in memory only)."""
-    out: dict[str, str] = {}
-    if spec.type == DOCKER_CONFIG:
-        img = profile.images
-        token = resolve(spec.entries["token"], base_dir=base).reveal()
-        if not img.pull_username:
-            raise SecretError("images.pullSecret is set but images.pullUsername is not",
-                              remedy="set images.pullUsername to the registry user the token belongs to")
-        auth = base64.b64encode(f"{img.pull_username}:{token}".encode()).decode()
-        out[".dockerconfigjson"] = json.dumps(
-            {"auths": {img.registry: {"username": img.pull_username, "password": token, "auth": auth}}})
-        return out
-    for key, ref in spec.entries.items():
-        out[key] = resolve(ref, base_dir=base).reveal()
-    return out
+class Resolver:
+    """Turns a reference into its value for `materialize`: `k8s:` from the cluster, the others through
+    hfwizard.secrets; in the sandbox, checked and then replaced by a placeholder."""
 
+    def __init__(self, ctx: StepContext) -> None:
+        self.ctx = ctx
+        self.base: Path | None = ctx.run.secrets_base_dir
+        self.rehearsal = ctx.profile.is_sandbox
 
-async def _check_k8s_refs(ctx: StepContext) -> None:
-    """`k8s:` references name Secrets already in the namespace: make sure each key is there."""
-    for ref in k8s_refs(ctx.profile):
-        name, key = parse_ref(ref).k8s_secret
-        found = await asyncio.to_thread(ctx.kube.read_secret, ctx.namespace, name)
-        if found is None or key not in (found.get("data") or {}):
-            raise SecretError(f"secret reference {ref}: no key {key!r} in Secret {ctx.namespace}/{name}",
+    def __call__(self, ref: str) -> str:
+        if ref == REHEARSAL_FILLER and self.rehearsal:
+            return REHEARSAL_PLACEHOLDER
+        parsed = parse_ref(ref)
+        if parsed.kind is RefKind.K8S:
+            return self._from_cluster(ref, *parsed.k8s_secret)
+        value = resolve(ref, base_dir=self.base).reveal()
+        return REHEARSAL_PLACEHOLDER if self.rehearsal else value
+
+    def _from_cluster(self, ref: str, name: str, key: str) -> str:
+        ns = self.ctx.namespace
+        found = self.ctx.kube.read_secret(ns, name)
+        raw = ((found or {}).get("data") or {}).get(key)
+        if raw is None:
+            raise SecretError(f"secret reference {ref}: no key {key!r} in Secret {ns}/{name}",
                               remedy="create it first, or use an env:/file: reference")
+        return base64.b64decode(raw).decode("utf-8")
 
 
-def k8s_refs(profile: InstallProfile) -> list[str]:
-    refs = [profile.postgres.password, profile.redis.password, profile.clerk.secret_key,
-            profile.clickhouse.backup.credentials, profile.images.pull_secret,
-            *profile.platform.model_api_keys.values()]
-    tls = profile.ingress.tls
-    if profile.ingress.enabled and tls.enabled:
-        refs += [tls.certificate, tls.private_key]
-    return [r for r in refs if r is not None and parse_ref(r).kind is RefKind.K8S]
+def decoded(secret: dict[str, Any] | None) -> dict[str, str]:
+    """A Secret's data as text (empty for no Secret)."""
+    data = (secret or {}).get("data") or {}
+    return {k: base64.b64decode(v).decode("utf-8") for k, v in data.items()}
+
+
+def content_hash(data: dict[str, str]) -> str:
+    """A short digest of a Secret's content, for the pods' checksum annotation (says nothing of the values)."""
+    h = hashlib.sha256()
+    for key in sorted(data):
+        h.update(key.encode() + b"\0" + data[key].encode() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def _check_ours(ns: str, spec: SecretSpec, existing: dict[str, Any] | None) -> None:
+    if existing is None:
+        return
+    labels = (existing.get("metadata") or {}).get("labels") or {}
+    if labels.get(MANAGED_BY_LABEL) != MANAGED_BY:
+        raise StepError(f"Secret {ns}/{spec.name} exists and is not managed by hfwizard",
+                        remedy="rename or remove it, or point the profile at it with a k8s: reference")

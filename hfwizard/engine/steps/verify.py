@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-from hfwizard import values
 from hfwizard.engine.context import StepContext, StepError, StepResult
 from hfwizard.engine.plan import StepKind
 from hfwizard.engine.steps.base import StepRunner, register
@@ -77,21 +76,17 @@ def verify_once(ctx: StepContext, made: dict[str, list[ManifestObject] | None]) 
 
 
 def _ingress_problems(ctx: StepContext, made: list[ManifestObject]) -> list[str]:
+    """The platform's hosts are routed (some release made an Ingress) and each TLS entry's Secret is there
+    (unless cert-manager fills it: tls.issuer)."""
     ing = ctx.profile.ingress
     if not ing.enabled:
         return []
     ingresses = objects_of(ctx.kube, "Ingress", made)
     if not ingresses:
         return [f"no Ingress for {ing.domain}: none of the releases created one"]
-    if not ing.tls.enabled:
+    if not ing.tls.enabled or ing.tls.issuer:
         return []
-    secret = values.highflame_values(ctx.profile)["ingress"]["tls"]["secretName"]
-    if not secret:
-        return []
-    entries = [e for obj in ingresses for e in (obj.get("spec") or {}).get("tls") or []]
-    if not any(e.get("secretName") == secret and ing.domain in (e.get("hosts") or []) for e in entries):
-        names = ", ".join(sorted(o["metadata"]["name"] for o in ingresses))
-        return [f"Ingress {names} has no TLS entry for {ing.domain} with Secret {secret}"]
-    if not ing.tls.issuer and ctx.kube.read_secret(ctx.namespace, secret) is None:
-        return [f"TLS Secret {secret} is missing"]
-    return []
+    wanted = {e["secretName"] for obj in ingresses for e in (obj.get("spec") or {}).get("tls") or []
+              if e.get("secretName")}
+    return [f"TLS Secret {name} (named by an Ingress) is missing" for name in sorted(wanted)
+            if ctx.kube.read_secret(ctx.namespace, name) is None]
