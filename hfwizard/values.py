@@ -42,6 +42,9 @@ class ReleaseSpec:
     chart_repo: str | None
     chart_version: str | None
     values: dict[str, Any]
+    # A chart source (repository URL or mirror folder, `hfwizard.platform.charts`): the chart is
+    # fetched and its digest checked before Helm sees it; `chart_ref` is then the chart's name.
+    source: str | None = None
 
 
 def secret_name(profile: InstallProfile, suffix: str) -> str:
@@ -198,11 +201,7 @@ def highflame_values(profile: InstallProfile) -> dict[str, Any]:
             "endpoints": list(rd.endpoints), "tls": rd.tls, "username": rd.username, "clusterMode": True,
             "password": _secret_source(profile, rd.password, "redis", "password"),
         },
-        "clickhouse": {
-            "host": f"{clickhouse_release(profile)}.{profile.target.namespace}.svc",
-            "port": 8123,
-            "password": {"existingSecret": secret_name(profile, "clickhouse-auth"), "key": "password"},
-        },
+        "clickhouse": _clickhouse_client(profile),
         "clerk": {
             "publishableKey": clerk.publishable_key,
             "frontendApi": clerk_frontend_host(clerk.publishable_key) if clerk.publishable_key else None,
@@ -216,6 +215,16 @@ def highflame_values(profile: InstallProfile) -> dict[str, Any]:
         ],
         "ingress": _ingress_values(profile),
     }
+
+
+def _clickhouse_client(profile: InstallProfile) -> dict[str, Any]:
+    """Where the modules reach ClickHouse: the operator's server Service and the admin user's password."""
+    from hfwizard.platform import clickhouse as ch  # it builds on this module's SecretSpec
+
+    ends = ch.service_endpoints(profile)
+    secret, key = ends.password_secret
+    return {"host": ends.host, "port": ends.http_port, "user": ends.username, "database": ends.database,
+            "password": {"existingSecret": secret, "key": key}}
 
 
 def releases(profile: InstallProfile) -> list[ReleaseSpec]:

@@ -17,7 +17,7 @@ from hfwizard.platform import clickhouse as ch
 from hfwizard.profile import InstallProfile
 from hfwizard.sandbox.clickhouse_operator import ClickHouseOperator
 from hfwizard.sandbox.emulator import ClusterThread, EmulatedCluster
-from tests.clickhouse_support import OPERATOR_CHART, operator_crds
+from tests.clickhouse_support import operator_chart, operator_crds
 
 NS = "highflame"
 PROFILE = InstallProfile.model_validate({
@@ -50,7 +50,7 @@ def operator(cluster: ClusterThread) -> Iterator[ClickHouseOperator]:
 def _install_operator_chart(kubeconfig: Path) -> None:
     async def install() -> None:
         release = await EmbeddedHelm(kubeconfig).install_or_upgrade(
-            "clickhouse-operator", OPERATOR_CHART, "clickhouse-operator", {}, create_namespace=True, timeout_s=120)
+            "clickhouse-operator", operator_chart(), "clickhouse-operator", {}, create_namespace=True, timeout_s=120)
         assert (release.status, release.chart) == ("deployed", "altinity-clickhouse-operator-0.25.6")
 
     asyncio.run(install())

@@ -21,7 +21,7 @@ from hfwizard.engine.helm_embedded import EmbeddedHelm
 from hfwizard.platform import clickhouse as ch
 from hfwizard.profile import InstallProfile
 from hfwizard.sandbox.clickhouse_operator import HOLD_ANNOTATION
-from tests.clickhouse_support import OPERATOR_CHART
+from tests.clickhouse_support import operator_chart
 
 NS = "highflame"
 PROFILE = InstallProfile.model_validate({"target": {"namespace": NS}, "clickhouse": {"replicas": 2}})
@@ -102,7 +102,7 @@ def _hosts(api: client.ApiClient) -> dict[str, str]:
 def test_sigkill_mid_reconcile_then_restart_carries_on_with_the_same_objects(runner: Runner) -> None:
     runner.start()
     release = asyncio.run(EmbeddedHelm(runner.kubeconfig).install_or_upgrade(
-        "clickhouse-operator", OPERATOR_CHART, "clickhouse-operator", {}, create_namespace=True, timeout_s=120))
+        "clickhouse-operator", operator_chart(), "clickhouse-operator", {}, create_namespace=True, timeout_s=120))
     assert release.status == "deployed"
     api = config.new_client_from_config(str(runner.kubeconfig))
     chk, chi = ch.keeper_installation(PROFILE), ch.clickhouse_installation(PROFILE)

@@ -67,6 +67,7 @@ class RunContext:
     poll_interval: float = 0.5
     rollback_on_failure: bool = False
     secrets_base_dir: Path | None = None
+    cache_dir: Path | None = None  # the install's cache (fetched charts)
     previous: dict[str, StepState] = field(default_factory=dict)  # the unfinished run's steps (resume)
     kill_at: str | None = field(default_factory=lambda: os.environ.get(KILL_ENV) or None)
     stop_at: str | None = field(default_factory=lambda: os.environ.get(STOP_ENV) or None)
@@ -148,7 +149,7 @@ class StepContext:
 
     @property
     def namespace(self) -> str:
-        return self.run.plan.namespace
+        return self.step.namespace or self.run.plan.namespace
 
     @property
     def kube(self) -> Kube:

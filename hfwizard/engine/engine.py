@@ -198,7 +198,7 @@ class Engine:
                 prof, self.plan, self.journal, self._kube, self._helm, self._emit, lock.check,
                 deadline=time.monotonic() + prof.install.timeout_seconds, poll_interval=self.options.poll_interval,
                 rollback_on_failure=self.rollback_on_failure, secrets_base_dir=self.options.secrets_base_dir,
-                previous=previous.steps if self.resumed else {})
+                cache_dir=self.install.cache_dir, previous=previous.steps if self.resumed else {})
             with self.journal:
                 return await self._run_plan(previous, phash, data)
         finally:

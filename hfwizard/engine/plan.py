@@ -1,6 +1,6 @@
 """The install plan: a profile turned into ordered steps with explicit dependencies.
 
-    namespace ─┬─ secrets ──────┬─ helm/<release>-clickhouse ── helm/<release> ── verify
+    namespace ─┬─ secrets ──────┬─ ClickHouse (engine/plan_clickhouse.py) ── helm/<release> ── verify
                └─ secrets/pull ─┘
 
 Steps whose dependencies are all done run concurrently (here `secrets` and `secrets/pull`). The
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from hfwizard import values
+from hfwizard.platform.clickhouse import AppliedObject
 from hfwizard.profile import InstallProfile
 from hfwizard.values import ReleaseSpec, SecretSpec
 
@@ -27,6 +28,7 @@ class StepKind(StrEnum):
     NAMESPACE = "namespace"
     SECRETS = "secrets"
     RELEASE = "release"
+    OBJECTS = "objects"
     VERIFY = "verify"
 
 
@@ -40,6 +42,8 @@ class Step:
     depends_on: tuple[str, ...] = ()
     secrets: tuple[SecretSpec, ...] = ()  # SECRETS: the Secrets this step writes
     release: ReleaseSpec | None = None  # RELEASE: the Helm release this step installs or upgrades
+    objects: tuple[AppliedObject, ...] = ()  # OBJECTS: what this step applies server-side, in order
+    namespace: str | None = None  # where the step works when not the plan's namespace (ClickHouse's own)
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,13 @@ def release_step_id(release: str) -> str:
     return f"helm/{release}"
 
 
+def _clickhouse_steps(profile: InstallProfile, after: tuple[str, ...]) -> list[Step]:
+    from hfwizard.engine.plan_clickhouse import clickhouse_steps  # it builds on this module's Step
+    from hfwizard.platform.catalog import load_catalog
+
+    return clickhouse_steps(profile, load_catalog(profile.platform.version), after)
+
+
 def build_plan(profile: InstallProfile) -> Plan:
     """The steps of an install of `profile`, in an order that respects every dependency."""
     ns = profile.target.namespace
@@ -100,15 +111,17 @@ def build_plan(profile: InstallProfile) -> Plan:
         steps.append(Step(PULL_SECRET_STEP, f"Image pull secret for {profile.images.registry}",
                           StepKind.SECRETS, ("namespace",), secrets=pull))
         secret_steps.append(PULL_SECRET_STEP)
-    previous: tuple[str, ...] = tuple(secret_steps)
+    steps += _clickhouse_steps(profile, tuple(secret_steps))  # ClickHouse: see engine/plan_clickhouse.py
+    # The platform's modules connect to ClickHouse as they start: they wait for its server.
+    previous: tuple[str, ...] = (*secret_steps, "clickhouse/server")
     release_ids: list[str] = []
     for rel in values.releases(profile):
+        if rel.key == "clickhouse":
+            continue  # the Altinity operator's installations (above) replace the bundled chart
         sid = release_step_id(rel.release)
-        title = ("ClickHouse" if rel.key == "clickhouse" else "Highflame modules") + f" (release {rel.release})"
-        # releases() lists them in install order: each release waits for the one before it
-        # (the platform's modules connect to ClickHouse as they start).
-        steps.append(Step(sid, title, StepKind.RELEASE, previous, release=rel))
+        steps.append(Step(sid, f"Highflame modules (release {rel.release})", StepKind.RELEASE, previous, release=rel))
         previous = (*secret_steps, sid)
         release_ids.append(sid)
-    steps.append(Step("verify", "Verify workloads, Services and ingress", StepKind.VERIFY, tuple(release_ids)))
+    steps.append(Step("verify", "Verify workloads, Services and ingress", StepKind.VERIFY,
+                      (*release_ids, "clickhouse/backup")))
     return Plan(ns, tuple(steps))

@@ -61,9 +61,10 @@ class ReleaseStep(StepRunner):
             progress_seen[0] = time.monotonic()
             ctx.log(line, level=helm_level(line), source="helm")
 
+        chart = await asyncio.to_thread(chart_ref, spec, ctx.run.cache_dir)
         await ctx.fence()
         call = asyncio.create_task(helm.install_or_upgrade(
-            name, chart_ref(spec), ns, spec.values, version=spec.chart_version, wait=True,
+            name, chart, ns, spec.values, version=spec.chart_version, wait=True,
             timeout_s=max(1.0, ctx.remaining()), on_log=on_log))
         try:
             info = await _watch(ctx, name, call, progress_seen)
@@ -209,9 +210,18 @@ def bundled_chart(name: str) -> Path:
     return path
 
 
-def chart_ref(spec: values.ReleaseSpec) -> ChartRef:
+def chart_ref(spec: values.ReleaseSpec, cache_dir: Path | None = None) -> ChartRef:
+    """Where Helm takes the release's chart from; a `source` chart is fetched (and checked) here first,
+    so a wrong digest or an unreachable repository fails before anything in the cluster changes."""
     if spec.chart_ref.startswith("bundled:"):
         return ChartRef(str(bundled_chart(spec.chart_ref.removeprefix("bundled:"))))
+    if spec.source is not None:
+        from hfwizard.platform.charts import ChartSource
+
+        if spec.chart_version is None:
+            raise HfwizardError(f"chart {spec.chart_ref} from {spec.source} has no pinned version")
+        fetched = ChartSource(spec.source, cache_dir).fetch(spec.chart_ref, spec.chart_version)
+        return ChartRef(str(fetched.path))
     return ChartRef(spec.chart_ref, spec.chart_repo)
 
 
