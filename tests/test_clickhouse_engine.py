@@ -66,7 +66,7 @@ def _failed(evs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def test_plan_puts_the_clickhouse_chain_before_the_platform(tmp_path: Path) -> None:
-    profile = load_profile(write_profile(tmp_path, tmp_path / "kubeconfig", extra=f"charts:\n  mirror: {CHARTS}\n"))
+    profile = load_profile(write_profile(tmp_path, tmp_path / "kubeconfig", extra=f"charts:\n  mirror: {CHARTS}\n")).profile
     plan = build_plan(profile)
     ids = plan.ids
     assert [i for i in ids if i in CH_STEPS] == CH_STEPS
@@ -78,14 +78,15 @@ def test_plan_puts_the_clickhouse_chain_before_the_platform(tmp_path: Path) -> N
     assert operator is not None
     assert (operator.chart_ref, operator.chart_version, operator.source) == (
         "altinity-clickhouse-operator", "0.25.6", str(CHARTS))
-    without_mirror = load_profile(write_profile(tmp_path, tmp_path / "kubeconfig"))
+    without_mirror = load_profile(write_profile(tmp_path, tmp_path / "kubeconfig")).profile
     pinned = build_plan(without_mirror).step("helm/clickhouse-operator").release
     assert pinned is not None and pinned.source == "https://helm.altinity.com"
 
 
 def test_install_runs_the_whole_clickhouse_chain(tmp_path: Path, cluster: ClusterThread) -> None:
     state = tmp_path / "state"
-    run = hfwizard("install", "--profile", str(_profile(tmp_path, cluster)), "--yes", "--json", "--skip-preflight",
+    profile = _profile(tmp_path, cluster)
+    run = hfwizard("install", "--profile", str(profile), "--yes", "--json", "--skip-preflight",
                    state=state, cwd=tmp_path, timeout=240)
     assert run.returncode == 0, run.stderr[-3000:] + run.stdout[-3000:]
     evs = events(run.stdout)
@@ -108,7 +109,7 @@ def test_install_runs_the_whole_clickhouse_chain(tmp_path: Path, cluster: Cluste
     job = _get(cluster, "batch/v1", "Job", "clickhouse-setup")
     assert any(c["type"] == "Complete" and c["status"] == "True" for c in job["status"]["conditions"])
     cron = _get(cluster, "batch/v1", "CronJob", "clickhouse-backup")
-    assert cron["spec"]["schedule"] == "0 2 * * *"
+    assert cron["spec"]["schedule"] == load_profile(profile).profile.clickhouse.backup.schedule
     # The platform points at the operator's server Service, which exists.
     service = _get(cluster, "v1", "Service", "clickhouse-ch")
     assert {p["port"] for p in service["spec"]["ports"]} == {8123, 9000}

@@ -30,21 +30,13 @@ PROFILE = InstallProfile.model_validate({
 
 @pytest.fixture
 def operator(cluster: ClusterThread) -> Iterator[ClickHouseOperator]:
-    """The emulated ClickHouse operator on the cluster's loop, beside the controller player."""
-    async def start(c: EmulatedCluster) -> ClickHouseOperator:
-        controller = ClickHouseOperator(c.emulator)
-        await controller.start()
+    """The emulated ClickHouse operator the emulator runs beside the controller player."""
+    async def namespace(c: EmulatedCluster) -> None:
         await c.add_namespace(NS)
-        return controller
 
-    controller = cluster.call(start)
-    try:
-        yield controller
-    finally:
-        async def stop(_: EmulatedCluster) -> None:
-            await controller.stop()
-
-        cluster.call(stop)
+    cluster.call(namespace)
+    assert cluster.clickhouse is not None
+    yield cluster.clickhouse
 
 
 def _install_operator_chart(kubeconfig: Path) -> None:

@@ -26,26 +26,9 @@ from tests.clickhouse_support import operator_chart
 NS = "highflame"
 PROFILE = InstallProfile.model_validate({"target": {"namespace": NS}, "clickhouse": {"replicas": 2}})
 
-# What the sandbox will run once the lead starts the ClickHouse operator beside the controller player.
-RUNNER = """
-import asyncio, json, sys
-from hfwizard.sandbox.emulator import EmulatedCluster
-from hfwizard.sandbox.emulator.controllers import ControllerPlayer
-from hfwizard.sandbox.clickhouse_operator import ClickHouseOperator
-
-async def main():
-    async with EmulatedCluster(state_file=sys.argv[1], port=int(sys.argv[2])) as cluster:
-        if not cluster.emulator.list_objects("v1", "Node"):
-            await cluster.seed_default()
-            await cluster.add_namespace("highflame")
-        cluster.write_kubeconfig(sys.argv[3])
-        await ControllerPlayer(cluster.emulator).start()
-        await ClickHouseOperator(cluster.emulator).start()
-        print(json.dumps({"url": cluster.url}), flush=True)
-        await asyncio.Event().wait()
-
-asyncio.run(main())
-"""
+# The emulator's own process (`python -m hfwizard.sandbox.emulator`), which runs the ClickHouse operator
+# beside the controller player; the namespace is made through the API once it serves.
+RUNNER = ["-m", "hfwizard.sandbox.emulator", "--workers", "6"]
 
 
 class Runner:
@@ -55,10 +38,14 @@ class Runner:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", RUNNER, str(self.state), str(self.port), str(self.kubeconfig)],
+            [sys.executable, *RUNNER, "--state", str(self.state), "--port", str(self.port),
+             "--kubeconfig", str(self.kubeconfig)],
             stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         assert self.proc.stdout is not None
         self.port = int(json.loads(self.proc.stdout.readline())["url"].rsplit(":", 1)[1])
+        core = client.CoreV1Api(config.new_client_from_config(str(self.kubeconfig)))
+        if not any(n.metadata.name == NS for n in core.list_namespace().items):
+            core.create_namespace({"metadata": {"name": NS}})
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -83,7 +83,8 @@ class ClickHouseOperator:
 
     `hold(name)` keeps matching installations InProgress (their objects are created, the status never
     completes); `fail(name, message)` makes them Aborted with that error. Both take a name glob
-    (`chi/GLOB` or `chk/GLOB` for one kind only) and an optional namespace, and the `sandbox.hfwizard.io/hold` / `.../fail` annotations do the same.
+    (`chi/GLOB` or `chk/GLOB` for one kind only) and an optional namespace, and the
+    `sandbox.hfwizard.io/hold` / `.../fail` annotations do the same.
     """
 
     emulator: Store

@@ -186,7 +186,8 @@ async def _wait_installation(ctx: StepContext, obj: JSON) -> None:
     while True:
         live = await asyncio.to_thread(_read, ctx, obj)
         if live is None:
-            raise StepError(f"{name} disappeared while waiting for it", remedy="run `hfwizard resume` to apply it again")
+            raise StepError(f"{name} disappeared while waiting for it",
+                            remedy="run `hfwizard resume` to apply it again")
         progress = watch.observe(live, time.monotonic())
         if progress.summary != last:
             last = progress.summary
@@ -234,7 +235,8 @@ async def _wait_job(ctx: StepContext, obj: JSON) -> None:
     while True:
         live = await asyncio.to_thread(_read, ctx, obj)
         if live is None:
-            raise StepError(f"{name} disappeared while waiting for it", remedy="run `hfwizard resume` to apply it again")
+            raise StepError(f"{name} disappeared while waiting for it",
+                            remedy="run `hfwizard resume` to apply it again")
         state, summary = _job_state(live)
         if state == "Complete":
             return
