@@ -66,7 +66,8 @@ def _failed(evs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def test_plan_puts_the_clickhouse_chain_before_the_platform(tmp_path: Path) -> None:
-    profile = load_profile(write_profile(tmp_path, tmp_path / "kubeconfig", extra=f"charts:\n  mirror: {CHARTS}\n")).profile
+    mirror = f"charts:\n  mirror: {CHARTS}\n"
+    profile = load_profile(write_profile(tmp_path, tmp_path / "kubeconfig", extra=mirror)).profile
     plan = build_plan(profile)
     ids = plan.ids
     assert [i for i in ids if i in CH_STEPS] == CH_STEPS
@@ -167,7 +168,7 @@ def test_a_changed_storage_size_on_resume_is_listed_and_applied(tmp_path: Path, 
 
     refused = hfwizard("resume", "--json", state=state, cwd=tmp_path)
     assert refused.returncode == 2
-    assert "clickhouse.storageSize: 50Gi -> 80Gi" in refused.stdout + refused.stderr
+    assert 'clickhouse.storageSize: "50Gi" -> "80Gi"' in events(refused.stdout)[-1]["message"]
 
     second = hfwizard("resume", "--replan", "--json", state=state, cwd=tmp_path, timeout=240)
     assert second.returncode == 0, second.stderr[-3000:] + second.stdout[-3000:]
@@ -184,12 +185,12 @@ def test_a_changed_storage_size_on_resume_is_listed_and_applied(tmp_path: Path, 
 def test_a_held_installation_stalls_the_install_naming_it(tmp_path: Path, cluster: ClusterThread) -> None:
     _operator(cluster).hold("ch", "highflame")
     state = tmp_path / "state"
-    run = hfwizard("install", "--profile", str(_profile(tmp_path, cluster, stall=3)), "--yes", "--json",
+    run = hfwizard("install", "--profile", str(_profile(tmp_path, cluster, stall=5)), "--yes", "--json",
                    "--skip-preflight", state=state, cwd=tmp_path, timeout=240)
     assert run.returncode == 1, run.stderr[-3000:] + run.stdout[-3000:]
     [failed] = _failed(events(run.stdout))
     assert failed["step_id"] == "clickhouse/keeper"  # the glob holds both; Keeper comes first
-    assert failed["error"].startswith("chk/ch is stuck: stalled, no progress for 3s: "
+    assert failed["error"].startswith("chk/ch is stuck: stalled, no progress for 5s: "
                                       "ClickHouseKeeperInstallation highflame/ch: "), failed
     assert "hosts completed" in failed["error"]
     recs = [r for r in journal_records(state) if r["event"] == "step_failed"]
@@ -198,10 +199,10 @@ def test_a_held_installation_stalls_the_install_naming_it(tmp_path: Path, cluste
 
 def test_a_held_server_installation_is_named_with_its_status(tmp_path: Path, cluster: ClusterThread) -> None:
     _operator(cluster).hold("chi/ch", "highflame")  # the server only: Keeper completes
-    run = hfwizard("install", "--profile", str(_profile(tmp_path, cluster, stall=3)), "--yes", "--json",
+    run = hfwizard("install", "--profile", str(_profile(tmp_path, cluster, stall=5)), "--yes", "--json",
                    "--skip-preflight", state=tmp_path / "state", cwd=tmp_path, timeout=240)
     assert run.returncode == 1, run.stderr[-3000:] + run.stdout[-3000:]
     [failed] = _failed(events(run.stdout))
     assert failed["step_id"] == "clickhouse/server"
-    assert failed["error"].startswith("chi/ch is stuck: stalled, no progress for 3s: "
+    assert failed["error"].startswith("chi/ch is stuck: stalled, no progress for 5s: "
                                       "ClickHouseInstallation highflame/ch: InProgress"), failed
