@@ -93,3 +93,12 @@ def validate(obj: dict[str, Any]) -> None:
     jsonschema.validate(obj, schema, cls=jsonschema.Draft7Validator)
     pruned = unknown_fields({k: v for k, v in obj.items() if k != "metadata"}, schema)
     assert not pruned, f"{obj['kind']} fields the API server would drop: {pruned}"
+
+
+def users_secret() -> dict[str, Any]:
+    """`clickhouse-secrets` as the plan's clickhouse/secrets step writes it (test passwords): the
+    server pods read it, and the emulated kubelet holds them back while it is missing."""
+    from hfwizard.platform import clickhouse as ch
+
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": ch.SECRET_NAME},
+            "stringData": {key: f"test-{key.lower()}" for key in ch.USERS.values()}}

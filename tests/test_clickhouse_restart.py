@@ -21,7 +21,7 @@ from hfwizard.engine.helm_embedded import EmbeddedHelm
 from hfwizard.platform import clickhouse as ch
 from hfwizard.profile import InstallProfile
 from hfwizard.sandbox.clickhouse_operator import HOLD_ANNOTATION
-from tests.clickhouse_support import operator_chart
+from tests.clickhouse_support import operator_chart, users_secret
 
 NS = "highflame"
 PROFILE = InstallProfile.model_validate({"target": {"namespace": NS}, "clickhouse": {"replicas": 2}})
@@ -46,6 +46,7 @@ class Runner:
         core = client.CoreV1Api(config.new_client_from_config(str(self.kubeconfig)))
         if not any(n.metadata.name == NS for n in core.list_namespace().items):
             core.create_namespace({"metadata": {"name": NS}})
+            core.create_namespaced_secret(NS, users_secret())
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -94,6 +95,9 @@ def test_sigkill_mid_reconcile_then_restart_carries_on_with_the_same_objects(run
     api = config.new_client_from_config(str(runner.kubeconfig))
     chk, chi = ch.keeper_installation(PROFILE), ch.clickhouse_installation(PROFILE)
     chi["metadata"]["annotations"] = {HOLD_ANNOTATION: "true"}  # the emulator's own process reads it
+    core = client.CoreV1Api(api)
+    core.create_namespaced_service_account(NS, ch.service_account(PROFILE))  # the server pods run as it
+    core.create_namespaced_secret(NS, ch.backup_config(PROFILE).secret)  # and mount it
     _create(api, chk)
     _create(api, chi)
     _until(lambda: ch.readiness(_custom(api, chk))[0])
