@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hfwizard.sandbox.emulator import ClusterThread
+from tests.platform_support import CHARTS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,7 +43,8 @@ def emulated_cluster(ready_delay: float = 0.3, step_delay: float = 0.0) -> Itera
 
 def write_profile(folder: Path, kubeconfig: Path, *, name: str = "canary", extra: str = "",
                   stall: int = 60, tls: bool = True, modules: str = "") -> Path:
-    """A profile using every kind of secret reference the engine resolves, and TLS at the ingress."""
+    """A profile using every kind of secret reference the engine resolves, and TLS at the ingress; the
+    ClickHouse operator chart comes from the copy of Highflame's chart repository (a mirror folder)."""
     (folder / "redis-password").write_text(FILE_CANARY + "\n")
     (folder / "redis-password").chmod(0o600)
     (folder / "tls.crt").write_text("-----BEGIN CERTIFICATE-----\nMIIBcanarycert\n-----END CERTIFICATE-----\n")
@@ -92,6 +94,8 @@ platform:
 install:
   stallSeconds: {stall}
   timeoutSeconds: 300
+charts:
+  mirror: {CHARTS}
 {extra}"""
     path = folder / "profile.yaml"
     path.write_text(text)

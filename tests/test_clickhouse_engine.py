@@ -38,7 +38,7 @@ def _operator(cluster: ClusterThread) -> ClickHouseOperator:
 
 def _profile(tmp_path: Path, cluster: ClusterThread, *, stall: int = 60, storage: str = "50Gi") -> Path:
     kc = cluster.write_kubeconfig(tmp_path / "kubeconfig")
-    path = write_profile(tmp_path, kc, stall=stall, extra=f"charts:\n  mirror: {CHARTS}\n",
+    path = write_profile(tmp_path, kc, stall=stall,
                          modules="modules:\n  redTeaming:\n    enabled: false\n")
     text = path.read_text().replace("storageSize: 50Gi", f"storageSize: {storage}")
     path.write_text(text)
@@ -66,8 +66,7 @@ def _failed(evs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def test_plan_puts_the_clickhouse_chain_before_the_platform(tmp_path: Path) -> None:
-    mirror = f"charts:\n  mirror: {CHARTS}\n"
-    profile = load_profile(write_profile(tmp_path, tmp_path / "kubeconfig", extra=mirror)).profile
+    profile = load_profile(write_profile(tmp_path, tmp_path / "kubeconfig")).profile
     plan = build_plan(profile)
     ids = plan.ids
     assert [i for i in ids if i in CH_STEPS] == CH_STEPS
@@ -79,7 +78,8 @@ def test_plan_puts_the_clickhouse_chain_before_the_platform(tmp_path: Path) -> N
     assert operator is not None
     assert (operator.chart_ref, operator.chart_version, operator.source) == (
         "altinity-clickhouse-operator", "0.25.6", str(CHARTS))
-    without_mirror = load_profile(write_profile(tmp_path, tmp_path / "kubeconfig")).profile
+    without_mirror = profile.model_copy(deep=True)
+    without_mirror.charts.mirror = None
     pinned = build_plan(without_mirror).step("helm/clickhouse-operator").release
     assert pinned is not None and pinned.source == "https://helm.altinity.com"
 

@@ -23,6 +23,8 @@ from tests.engine_support import (
     write_profile,
 )
 
+CLICKHOUSE = ["clickhouse/secrets", "helm/clickhouse-operator", "clickhouse/identity", "clickhouse/keeper",
+              "clickhouse/server", "clickhouse/setup", "clickhouse/backup"]
 MODULES = ["guardrails", "policy", "agent-identity", "mcp-gateway", "model-scanning", "red-teaming", "observability"]
 
 
@@ -47,7 +49,7 @@ def test_install_end_to_end_with_canary_secrets(tmp_path: Path) -> None:
         evs = events(run.stdout)
         assert evs[-1]["event"] == "done" and evs[-1]["exit_code"] == 0
         finished = [e["step_id"] for e in evs if e["event"] == "step_finished"]
-        assert set(finished) == {"namespace", "secrets", "secrets/pull", "helm/highflame-clickhouse",
+        assert set(finished) == {"namespace", "secrets", "secrets/pull", *CLICKHOUSE,
                                  "helm/highflame", "verify"}
         assert any(e["event"] == "progress" and e["total"] > 0 for e in evs)
         assert any(e["event"] == "log" and e["source"] == "helm" for e in evs), "Helm's own log lines come through"
@@ -84,14 +86,17 @@ def test_install_end_to_end_with_canary_secrets(tmp_path: Path) -> None:
         assert ing["spec"]["ingressClassName"] == "nginx"
         assert ing["spec"]["tls"] == [{"hosts": ["highflame.example.test"], "secretName": "highflame-tls"}]
         assert len(ing["spec"]["rules"][0]["http"]["paths"]) == 6
-        # --- ClickHouse: StatefulSet with a volume per replica, Services, backup CronJob to the bucket
-        sts = emu.get_object("apps/v1", "StatefulSet", "highflame", "highflame-clickhouse")
-        assert sts["spec"]["replicas"] == 2
-        assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "50Gi"
-        assert emu.get_object("v1", "Service", "highflame", "highflame-clickhouse-headless") is not None
-        cron = emu.get_object("batch/v1", "CronJob", "highflame", "highflame-clickhouse-backup")
+        # --- ClickHouse: the operator's installation (a volume per replica), its Service, backups to the bucket
+        chi = emu.get_object("clickhouse.altinity.com/v1", "ClickHouseInstallation", "highflame", "ch")
+        assert chi["status"]["status"] == "Completed" and chi["status"]["hostsCompleted"] == 2
+        claim = chi["spec"]["templates"]["volumeClaimTemplates"][0]
+        assert claim["spec"]["resources"]["requests"]["storage"] == "50Gi"
+        assert len(emu.list_objects("v1", "PersistentVolumeClaim", "highflame")) == 3  # 2 servers, 1 Keeper
+        assert emu.get_object("v1", "Service", "highflame", "clickhouse-ch") is not None
+        assert "bucket: highflame-backups" in _secret(emu, "clickhouse-backup-config")["backup-config.yml"]
+        cron = emu.get_object("batch/v1", "CronJob", "highflame", "clickhouse-backup")
         benv = {e["name"]: e for e in cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["env"]}
-        assert benv["BACKUP_BUCKET"]["value"] == "highflame-backups"
+        assert benv["BACKUP_LOCATION"]["value"] == "remote"
         # --- the Secrets hold the resolved values
         assert _secret(emu, "highflame-postgres") == {"password": CANARIES["HFW_CANARY_PG"]}
         assert _secret(emu, "highflame-redis") == {"password": FILE_CANARY}
@@ -102,18 +107,18 @@ def test_install_end_to_end_with_canary_secrets(tmp_path: Path) -> None:
         auth = pull["auths"]["ghcr.io"]
         assert auth["password"] == CANARIES["HFW_CANARY_PULL"] and auth["username"] == "robot"
         assert base64.b64decode(auth["auth"]).decode() == f"robot:{CANARIES['HFW_CANARY_PULL']}"
-        password = _secret(emu, "highflame-clickhouse-auth")["password"]
+        password = _secret(emu, "clickhouse-secrets")["CH_ADMIN_PASSWORD"]
         assert len(password) >= 32
-        for name in ("highflame-postgres", "highflame-registry", "highflame-clickhouse-auth"):
+        for name in ("highflame-postgres", "highflame-registry", "clickhouse-secrets"):
             labels = emu.get_object("v1", "Secret", "highflame", name)["metadata"]["labels"]
             assert labels["app.kubernetes.io/managed-by"] == "hfwizard"
-        assert release_revisions(cluster) == {"highflame-clickhouse": [(1, "deployed")], "highflame": [(1, "deployed")]}
+        assert release_revisions(cluster) == {"clickhouse-operator": [(1, "deployed")], "highflame": [(1, "deployed")]}
         # --- the journal records the profile's hash and each release's revision
         recs = journal_records(state)
         started = [r for r in recs if r["event"] == "install_started"]
         assert len(started) == 1 and len(started[0]["profile_hash"]) == 64
         revs = {r["step"]: r.get("revision") for r in recs if r["event"] == "step_finished"}
-        assert revs["helm/highflame"] == 1 and revs["helm/highflame-clickhouse"] == 1
+        assert revs["helm/highflame"] == 1 and revs["helm/clickhouse-operator"] == 1
         # --- nothing else holds a secret value
         assert_no_canary(run.stdout, run.stderr, where="the install's output")
         assert_tree_clean(state)
@@ -123,7 +128,7 @@ def test_install_end_to_end_with_canary_secrets(tmp_path: Path) -> None:
         again = hfwizard("install", "--profile", str(profile), "--yes", "--json", "--skip-preflight",
                          state=state, cwd=tmp_path)
         assert again.returncode == 0, again.stderr
-        assert _secret(emu, "highflame-clickhouse-auth")["password"] == password
+        assert _secret(emu, "clickhouse-secrets")["CH_ADMIN_PASSWORD"] == password
         assert release_revisions(cluster)["highflame"] == [(1, "superseded"), (2, "deployed")]
 
         status = hfwizard("status", "--json", state=state, cwd=tmp_path)
@@ -170,5 +175,5 @@ async def test_failing_workload_shows_pod_events_then_resume_retries(tmp_path: P
         seen2 = [e async for e in engine2.run()]
         assert engine2.exit_code == 0, [e for e in seen2 if isinstance(e, StepFailed)]
         skipped = {e.step_id for e in seen2 if getattr(e, "status", "") == "skipped"}
-        assert {"namespace", "secrets", "helm/highflame-clickhouse"} <= skipped
+        assert {"namespace", "secrets", "helm/clickhouse-operator", "clickhouse/server"} <= skipped
         await asyncio.sleep(0)

@@ -10,16 +10,20 @@ def _profile(**data: object) -> InstallProfile:
     return InstallProfile.model_validate({"apiVersion": "hfwizard/v1", "kind": "InstallProfile", **data})
 
 
+CLICKHOUSE = ["clickhouse/secrets", "helm/clickhouse-operator", "clickhouse/identity", "clickhouse/keeper",
+              "clickhouse/server", "clickhouse/setup", "clickhouse/backup"]
+
+
 def test_steps_in_dependency_order() -> None:
     plan = build_plan(_profile(target={"namespace": "hf", "release": "prod"},
                                images={"pullUsername": "robot", "pullSecret": "env:TOKEN"}))
-    assert plan.ids == ["namespace", "secrets", PULL_SECRET_STEP, "helm/prod-clickhouse", "helm/prod", "verify"]
+    assert plan.ids == ["namespace", "secrets", PULL_SECRET_STEP, *CLICKHOUSE, "helm/prod", "verify"]
     seen: set[str] = set()
     for step in plan.steps:
         assert set(step.depends_on) <= seen, f"{step.id} comes before what it needs"
         seen.add(step.id)
-    assert plan.step("helm/prod").depends_on == ("secrets", PULL_SECRET_STEP, "helm/prod-clickhouse")
-    assert plan.step("verify").depends_on == ("helm/prod-clickhouse", "helm/prod")
+    assert plan.step("helm/prod").depends_on == ("secrets", PULL_SECRET_STEP, "clickhouse/server")
+    assert plan.step("verify").depends_on == ("helm/prod", "clickhouse/backup")
     assert plan.namespace == "hf"
 
 
@@ -27,7 +31,7 @@ def test_independent_steps_are_ready_together() -> None:
     plan = build_plan(_profile(images={"pullUsername": "robot", "pullSecret": "env:TOKEN"}))
     assert [s.id for s in plan.ready(done={"namespace"}, started=set())] == ["secrets", PULL_SECRET_STEP]
     assert plan.ready(done={"namespace", "secrets"}, started={PULL_SECRET_STEP}) == []
-    assert plan.dependents("secrets") == {"helm/highflame-clickhouse", "helm/highflame", "verify"}
+    assert plan.dependents("secrets") == {*CLICKHOUSE, "helm/highflame", "verify"}
 
 
 def test_pull_secret_step_only_with_a_token() -> None:
