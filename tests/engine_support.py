@@ -150,10 +150,13 @@ def snapshot(cluster: ClusterThread, namespace: str = "highflame") -> dict[str, 
                 continue  # release records: their count is checked on its own
             clean = {k: v for k, v in obj.items() if k != "status"}
             clean["metadata"] = {k: v for k, v in meta.items() if k not in _VOLATILE_META}
+            if meta.get("ownerReferences"):  # the owner's uid differs between two equal installs
+                clean["metadata"]["ownerReferences"] = [{k: v for k, v in ref.items() if k != "uid"}
+                                                        for ref in meta["ownerReferences"]]
             if kind == "Service":  # cluster IPs are allocated afresh by the API server
                 clean["spec"] = {k: v for k, v in clean["spec"].items() if k not in ("clusterIP", "clusterIPs")
                                  or v == "None"}
-            if kind == "Secret" and meta["name"].endswith("clickhouse-auth"):
+            if kind == "Secret" and meta["name"].endswith(("clickhouse-auth", "clickhouse-secrets")):
                 clean["data"] = sorted(clean.get("data") or {})
             out[f"{kind}/{meta['name']}"] = clean
     return out

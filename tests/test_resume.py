@@ -27,9 +27,11 @@ KILL_POINTS = [
     "namespace:finished",
     "secrets:mid",  # one Secret written, the others not
     "secrets:applied",  # all written, the journal does not know
-    "helm/highflame-clickhouse:started",
-    "helm/highflame-clickhouse:mid",  # Helm applied the manifests and is waiting: release pending
-    "helm/highflame-clickhouse:applied",  # Helm finished, the journal does not know
+    "helm/clickhouse-operator:started",
+    "helm/clickhouse-operator:mid",  # Helm applied the manifests and is waiting: release pending
+    "helm/clickhouse-operator:applied",  # Helm finished, the journal does not know
+    "clickhouse/server:mid",  # the installation applied, the operator reconciling it
+    "clickhouse/setup:applied",  # the Job complete, the journal does not know
     "helm/highflame:mid",
     "helm/highflame:finished",
     "verify:started",
@@ -84,7 +86,7 @@ def test_killed_install_resumes_to_the_same_state(point: str, tmp_path: Path, cl
 
     assert snapshot(cluster) == reference
     revisions = release_revisions(cluster)
-    assert set(revisions) == {"highflame", "highflame-clickhouse"}, "no duplicated or stray release"
+    assert set(revisions) == {"highflame", "clickhouse-operator"}, "no duplicated or stray release"
     for name, revs in revisions.items():
         assert revs[-1][1] == "deployed", (name, revs)
         assert len(revs) <= 2, f"{name} was installed more than once over: {revs}"
