@@ -135,8 +135,8 @@ def test_changed_profile_is_refused_until_replan(tmp_path: Path, cluster: Cluste
     ok = hfwizard("resume", "--json", "--replan", state=state, cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
     emu = cluster.cluster.emulator  # type: ignore[union-attr]
-    sts = emu.get_object("apps/v1", "StatefulSet", "highflame", "highflame-clickhouse")
-    assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "80Gi"
+    chi = emu.get_object("clickhouse.altinity.com/v1", "ClickHouseInstallation", "highflame", "ch")
+    assert chi["spec"]["templates"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "80Gi"
 
 
 def test_sigint_marks_the_step_interrupted_and_exits_3(tmp_path: Path, cluster: ClusterThread) -> None:
@@ -158,7 +158,7 @@ def test_sigint_marks_the_step_interrupted_and_exits_3(tmp_path: Path, cluster: 
     assert proc.stdout is not None
     deadline = time.monotonic() + 60
     for line in proc.stdout:
-        if '"progress"' in line and "helm/highflame-clickhouse" in line:
+        if '"progress"' in line and "helm/clickhouse-operator" in line:
             proc.send_signal(signal.SIGINT)
             break
         assert time.monotonic() < deadline
