@@ -10,7 +10,9 @@ import sys
 import time
 from pathlib import Path
 
+from tests.clickhouse_support import operator_chart
 from tests.engine_support import events
+from tests.platform_support import CHARTS
 
 
 def test_sandbox_killed_then_resumed(tmp_path: Path) -> None:
@@ -18,9 +20,11 @@ def test_sandbox_killed_then_resumed(tmp_path: Path) -> None:
     as a child process with its objects in a state file in the install's state dir. The rehearsal is
     SIGKILLed during the platform's Helm wait; `hfwizard resume` restarts the emulator from its state
     file and finishes like a real install."""
+    operator_chart()  # skips, saying why, without the chart repository copy the rehearsal takes it from
     state = tmp_path / "state"
     environ = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
-    environ.update(HFWIZARD_SANDBOX_READY_DELAY="0.8", HFWIZARD_SANDBOX_STEP_DELAY="0", PYTHONUNBUFFERED="1")
+    environ.update(HFWIZARD_SANDBOX_READY_DELAY="0.8", HFWIZARD_SANDBOX_STEP_DELAY="0", PYTHONUNBUFFERED="1",
+                   HFWIZARD_SANDBOX_CHARTS=str(CHARTS))
     proc = subprocess.Popen([sys.executable, "-m", "hfwizard", "sandbox", "--json", "--state-dir", str(state)],
                             cwd=tmp_path, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
@@ -41,7 +45,7 @@ def test_sandbox_killed_then_resumed(tmp_path: Path) -> None:
     assert "REHEARSAL" in resumed.stderr
     evs = events(resumed.stdout)
     skipped = {e["step_id"] for e in evs if e["event"] == "step_finished" and e["status"] == "skipped"}
-    assert {"namespace", "secrets", "helm/highflame-clickhouse"} <= skipped
+    assert {"namespace", "secrets", "helm/clickhouse-operator", "clickhouse/server"} <= skipped
     assert evs[-1]["event"] == "done" and evs[-1]["exit_code"] == 0
     recs = [json.loads(x) for x in (idir / "journal.jsonl").read_text().splitlines() if x.startswith("{")]
     assert [r["mode"] for r in recs if r["event"] == "install_started"] == ["install", "resume"]
