@@ -11,6 +11,8 @@ services that read ClickHouse depend on `CLICKHOUSE_READY` (the server Completed
 
 from __future__ import annotations
 
+import os
+
 from hfwizard.engine.plan import Step, StepKind
 from hfwizard.platform import clickhouse as ch
 from hfwizard.platform.catalog import Catalog
@@ -21,6 +23,9 @@ from hfwizard.values import ReleaseSpec
 OPERATOR_RELEASE = "clickhouse-operator"
 CLICKHOUSE_READY = "clickhouse/server"
 SECRETS_STEP = "clickhouse/secrets"
+# A rehearsal has no network to count on: a chart mirror folder for it (the operator's chart), used when
+# the profile names none. Without either, the chart comes from its repository (helm.altinity.com).
+SANDBOX_CHARTS_ENV = "HFWIZARD_SANDBOX_CHARTS"
 
 _TITLES = {
     "clickhouse/identity": "ClickHouse ServiceAccount and backup config",
@@ -43,7 +48,8 @@ _NEEDS = {
 def operator_release(profile: InstallProfile, catalog: Catalog) -> ReleaseSpec:
     """The operator release, its chart fetched from the profile's mirror or the catalog's pin."""
     pin = catalog.clickhouse_operator
-    source = operator_source(catalog, profile.charts.mirror, None).location
+    mirror = profile.charts.mirror or (os.environ.get(SANDBOX_CHARTS_ENV) if profile.is_sandbox else None)
+    source = operator_source(catalog, mirror, None).location
     return ReleaseSpec("clickhouse-operator", OPERATOR_RELEASE, pin.name, None, pin.version,
                        ch.operator_values(profile), source=source)
 
@@ -75,4 +81,5 @@ def clickhouse_steps(profile: InstallProfile, catalog: Catalog, after: tuple[str
     return steps
 
 
-__all__ = ["CLICKHOUSE_READY", "OPERATOR_RELEASE", "SECRETS_STEP", "clickhouse_steps", "operator_release"]
+__all__ = ["CLICKHOUSE_READY", "OPERATOR_RELEASE", "SANDBOX_CHARTS_ENV", "SECRETS_STEP", "clickhouse_steps",
+           "operator_release"]

@@ -27,7 +27,6 @@ from hfwizard.profile_io import load_profile
 STATE_FILE = "cluster-state.json"
 KUBECONFIG_FILE = "kubeconfig"
 CONTEXT = "sandbox"  # the context the emulator writes into its kubeconfig
-CHARTS_ENV = "HFWIZARD_SANDBOX_CHARTS"  # a chart mirror folder for the rehearsal (the operator's chart)
 BANNER = ("REHEARSAL: installing the bundled reference charts into an emulated Kubernetes cluster on this "
           "machine. No cloud, no real cluster, no data services are touched.")
 
@@ -38,11 +37,6 @@ def sandbox_profile(idir: Path) -> InstallProfile:
     profile = load_profile(Path(str(text))).profile
     profile.target.kubeconfig = str(idir / KUBECONFIG_FILE)
     profile.target.context = CONTEXT
-    # The ClickHouse operator's chart comes from its repository (helm.altinity.com) unless a mirror
-    # folder is named: a rehearsal without network needs one (`hfwizard charts pull --to DIR`).
-    mirror = os.environ.get(CHARTS_ENV)
-    if mirror:
-        profile.charts.mirror = mirror
     return profile
 
 
