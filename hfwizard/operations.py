@@ -85,7 +85,8 @@ async def _cluster(profile: InstallProfile, state_dir: Path | None, target: Targ
     from hfwizard.sandbox import rehearsal
 
     state_dir.mkdir(parents=True, exist_ok=True)
-    async with rehearsal.running_emulator(state_dir) as kubeconfig:
+    n = profile.sizing.nodes
+    async with rehearsal.running_emulator(state_dir, nodes=(n.count, n.cores, n.memory_gib)) as kubeconfig:
         # Always the emulator's kubeconfig: a rehearsal never reaches for $KUBECONFIG's real cluster.
         yield Target(kubeconfig, rehearsal.CONTEXT)
 

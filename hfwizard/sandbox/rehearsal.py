@@ -54,7 +54,8 @@ def delays(ready_delay: float | None = None, step_delay: float | None = None) ->
     return rd, sd
 
 
-def start_emulator(idir: Path, *, ready_delay: float, step_delay: float) -> subprocess.Popen[str]:
+def start_emulator(idir: Path, *, ready_delay: float, step_delay: float,
+                   nodes: tuple[int, int, int] | None = None) -> subprocess.Popen[str]:
     """Spawn the emulated cluster (state kept in `idir`); it is not serving until `wait_ready` returns.
 
     Spawning does not block, so an event loop may call it; PR_SET_PDEATHSIG ties the child to the
@@ -65,6 +66,9 @@ def start_emulator(idir: Path, *, ready_delay: float, step_delay: float) -> subp
            "--ready-delay", str(ready_delay), "--step-delay", str(step_delay),
            # The sandbox profile asks for className nginx: rehearse a cluster whose ingress-nginx is installed.
            "--ingress-class", "nginx"]
+    if nodes is not None:
+        count, cores, memory_gib = nodes
+        cmd += ["--workers", str(count), "--cpu", str(cores), "--memory", f"{memory_gib}Gi"]
     with open(idir / "emulator.log", "a", encoding="utf-8") as log:  # the child keeps its own copy
         os.chmod(idir / "emulator.log", 0o600)
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True,
@@ -98,15 +102,16 @@ def stop_emulator(proc: subprocess.Popen[str]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running_emulator(idir: Path, *, ready_delay: float | None = None,
-                           step_delay: float | None = None) -> AsyncIterator[str]:
+async def running_emulator(idir: Path, *, ready_delay: float | None = None, step_delay: float | None = None,
+                           nodes: tuple[int, int, int] | None = None) -> AsyncIterator[str]:
     """Start the emulated cluster (state kept in `idir`), wait until it serves, stop it afterwards; yields
-    the kubeconfig path. The event loop never blocks on it.
+    the kubeconfig path. The event loop never blocks on it. `nodes` (count, cores, GiB) sizes the workers
+    of a fresh cluster as the profile does, so the rehearsal schedules what the real cluster would.
 
     Spawned on the loop's thread (see start_emulator); the waits run in worker threads.
     """
     rd, sd = delays(ready_delay, step_delay)
-    proc = start_emulator(idir, ready_delay=rd, step_delay=sd)
+    proc = start_emulator(idir, ready_delay=rd, step_delay=sd, nodes=nodes)
     try:
         await asyncio.to_thread(wait_ready, proc, idir)
         yield str(idir / KUBECONFIG_FILE)
