@@ -111,7 +111,7 @@ def test_a_holder_frozen_past_its_lease_stops_before_its_next_change(tmp_path: P
                                 cwd=tmp_path, env=env(**lease, **extra), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
 
-    a = start("state-a", HFWIZARD_TEST_STOP_AT="helm/highflame-clickhouse:started")
+    a = start("state-a", HFWIZARD_TEST_STOP_AT="helm/clickhouse-operator:started")
     b: subprocess.Popen[str] | None = None
     try:
         deadline = time.monotonic() + 60
@@ -137,10 +137,10 @@ def test_a_holder_frozen_past_its_lease_stops_before_its_next_change(tmp_path: P
     done = events(a_out)[-1]
     assert done["event"] == "done" and done["exit_code"] == 4
     assert "lost the install lock" in done["message"] and f"pid {b.pid}" in done["message"], done["message"]
-    after = [e for e in events(a_out) if e.get("step_id") == "helm/highflame-clickhouse"]
+    after = [e for e in events(a_out) if e.get("step_id") == "helm/clickhouse-operator"]
     assert [e["event"] for e in after] == ["step_started", "step_failed"], after  # no Helm line in between
     assert b.returncode == 0, b_err[-1500:]
-    assert release_revisions(cluster) == {"highflame-clickhouse": [(1, "deployed")], "highflame": [(1, "deployed")]}
+    assert release_revisions(cluster) == {"clickhouse-operator": [(1, "deployed")], "highflame": [(1, "deployed")]}
 
 
 def test_a_taken_over_lease_is_reported_not_overwritten(tmp_path: Path, cluster: ClusterThread) -> None:
