@@ -206,3 +206,55 @@ def test_a_held_server_installation_is_named_with_its_status(tmp_path: Path, clu
     assert failed["step_id"] == "clickhouse/server"
     assert failed["error"].startswith("chi/ch is stuck: stalled, no progress for 5s: "
                                       "ClickHouseInstallation highflame/ch: InProgress"), failed
+
+
+def _apply_as(kubeconfig: Path, obj: dict[str, Any], manager: str) -> None:
+    """Server-side apply under another field manager (an operator's kubectl), forcing."""
+    from kubernetes import config
+
+    from hfwizard.engine.kube import object_path
+
+    api = config.new_client_from_config(str(kubeconfig))
+    meta = obj["metadata"]
+    api.call_api(object_path(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"]), "PATCH",
+                 header_params={"Content-Type": "application/apply-patch+yaml", "Accept": "application/json"},
+                 query_params=[("fieldManager", manager), ("force", "true")], body=obj,
+                 auth_settings=["BearerToken"], response_types_map={}, _return_http_data_only=True)
+
+
+def _config_secret(text: str) -> dict[str, Any]:
+    import base64
+
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "clickhouse-backup-config", "namespace": NS},
+            "data": {"backup-config.yml": base64.b64encode(text.encode()).decode()}}
+
+
+def test_fields_another_manager_owns_are_taken_back_only_on_objects_hfwizard_applied(
+        tmp_path: Path, cluster: ClusterThread) -> None:
+    async def namespace(c: Any) -> None:
+        await c.add_namespace(NS)
+
+    cluster.call(namespace)
+    profile = _profile(tmp_path, cluster)
+    kubeconfig = tmp_path / "kubeconfig"
+    _apply_as(kubeconfig, _config_secret("someone else's\n"), "kubectl")
+    state = tmp_path / "state"
+    refused = hfwizard("install", "--profile", str(profile), "--yes", "--json", "--skip-preflight", state=state,
+                       cwd=tmp_path, timeout=240)
+    assert refused.returncode == 1
+    [failed] = _failed(events(refused.stdout))
+    assert failed["step_id"] == "clickhouse/identity"
+    assert failed["error"].startswith("secret/clickhouse-backup-config exists with fields another manager owns")
+
+    cluster.call(lambda c: c.emulator.delete_object("v1", "Secret", NS, "clickhouse-backup-config"))
+    done = hfwizard("resume", "--json", state=state, cwd=tmp_path, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-3000:]
+    ours = _get(cluster, "v1", "Secret", "clickhouse-backup-config")["data"]["backup-config.yml"]
+
+    _apply_as(kubeconfig, _config_secret("edited by hand\n"), "kubectl")
+    again = hfwizard("install", "--profile", str(profile), "--yes", "--json", "--skip-preflight", state=state,
+                     cwd=tmp_path, timeout=240)
+    assert again.returncode == 0, again.stderr[-3000:] + again.stdout[-3000:]
+    lines = [e["line"] for e in events(again.stdout) if e["event"] == "log" and e["step_id"] == "clickhouse/identity"]
+    assert any(line.startswith("secret/clickhouse-backup-config: taking back fields") for line in lines), lines
+    assert _get(cluster, "v1", "Secret", "clickhouse-backup-config")["data"]["backup-config.yml"] == ours
