@@ -56,4 +56,4 @@ def test_install_and_preflight_reach_the_profiles_cluster_not_kubeconfig_env(tmp
         assert inst.returncode == 0, inst.stdout[-3000:] + inst.stderr
         assert seen[-1]["event"] == "done" and seen[-1]["exit_code"] == 0
         # The install landed in the profile's cluster, the one the preflight checked.
-        assert release_revisions(cluster) == {"highflame": [(1, "deployed")], "highflame-clickhouse": [(1, "deployed")]}
+        assert release_revisions(cluster) == {"highflame": [(1, "deployed")], "clickhouse-operator": [(1, "deployed")]}
