@@ -36,7 +36,7 @@ class StepKind(StrEnum):
 class Step:
     """One unit of the install: done once, recorded in the journal, checked again on resume."""
 
-    id: str  # reads like a path: "namespace", "secrets", "helm/highflame-clickhouse", "verify"
+    id: str  # reads like a path: "namespace", "secrets", "helm/clickhouse-operator", "clickhouse/server", "verify"
     title: str
     kind: StepKind
     depends_on: tuple[str, ...] = ()
