@@ -21,6 +21,20 @@ pytest_plugins = [
     "tests.fixtures.cloud",
 ]
 
+
+def _sandbox_charts() -> None:
+    """Rehearsals started by the tests (in process or as children) take the ClickHouse operator's chart
+    from the copy of Highflame's chart repository, never from the network (which the guard refuses)."""
+    import os
+
+    from tests.platform_support import CHARTS
+
+    if CHARTS.is_dir():
+        os.environ.setdefault("HFWIZARD_SANDBOX_CHARTS", str(CHARTS))
+
+
+_sandbox_charts()
+
 _LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", ""}
 _violations: list[str] = []
 

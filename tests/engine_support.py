@@ -54,7 +54,7 @@ def write_profile(folder: Path, kubeconfig: Path, *, name: str = "canary", extra
                   stall: int = 60, tls: bool = True, modules: str = CORE_ONLY, pg: Any = None) -> Path:
     """A profile using every kind of secret reference the engine resolves, and TLS at the ingress; the real
     platform's charts from Highflame's chart folder (a mirror), its databases on `pg` (a PgServer; a profile
-    that is never installed may leave it out)."""
+    that is never installed may leave it out); the ClickHouse operator's chart from the same folder."""
     (folder / "redis-password").write_text(FILE_CANARY + "\n")
     (folder / "redis-password").chmod(0o600)
     (folder / "tls.crt").write_text("-----BEGIN CERTIFICATE-----\nMIIBcanarycert\n-----END CERTIFICATE-----\n")
@@ -146,7 +146,8 @@ _KINDS = [("v1", "Namespace"), ("v1", "Secret"), ("v1", "ConfigMap"), ("v1", "Se
           ("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"), ("policy/v1", "PodDisruptionBudget"),
           ("autoscaling/v2", "HorizontalPodAutoscaler"), ("networking.k8s.io/v1", "Ingress"),
           ("batch/v1", "CronJob")]
-_GENERATED = {"highflame-platform-secrets", "highflame-auth-keys", "highflame-oauth-keys", "highflame-signing-keys"}
+_GENERATED = {"highflame-platform-secrets", "highflame-auth-keys", "highflame-oauth-keys", "highflame-signing-keys",
+              "clickhouse-secrets"}
 CORE = ["collector", "flag", "authz", "authn", "admin", "shield", "cerberus", "firehog", "discovery", "forge",
         "studio"]
 """The core services: the releases of an engine test's profile (write_profile's modules)."""
@@ -169,6 +170,9 @@ def snapshot(cluster: ClusterThread, namespace: str = "highflame") -> dict[str, 
                 continue  # release records: their count is checked on its own
             clean = {k: v for k, v in obj.items() if k != "status"}
             clean["metadata"] = {k: v for k, v in meta.items() if k not in _VOLATILE_META}
+            if meta.get("ownerReferences"):  # the owner's uid differs between two equal installs
+                clean["metadata"]["ownerReferences"] = [{k: v for k, v in ref.items() if k != "uid"}
+                                                        for ref in meta["ownerReferences"]]
             if kind == "Service":  # cluster IPs are allocated afresh by the API server
                 clean["spec"] = {k: v for k, v in clean["spec"].items() if k not in ("clusterIP", "clusterIPs")
                                  or v == "None"}

@@ -338,9 +338,9 @@ def test_operator_values_fit_the_chart_values_schema() -> None:
     import io
     import tarfile
 
-    from tests.clickhouse_support import OPERATOR_CHART
+    from tests.clickhouse_support import operator_chart
 
-    with tarfile.open(OPERATOR_CHART) as tar:
+    with tarfile.open(operator_chart()) as tar:
         handle = tar.extractfile("altinity-clickhouse-operator/values.schema.json")
         assert handle is not None
         schema = json.load(io.TextIOWrapper(handle, encoding="utf-8"))

@@ -17,7 +17,7 @@ from hfwizard.platform import clickhouse as ch
 from hfwizard.profile import InstallProfile
 from hfwizard.sandbox.clickhouse_operator import ClickHouseOperator
 from hfwizard.sandbox.emulator import ClusterThread, EmulatedCluster
-from tests.clickhouse_support import OPERATOR_CHART, operator_crds
+from tests.clickhouse_support import operator_chart, operator_crds, users_secret
 
 NS = "highflame"
 PROFILE = InstallProfile.model_validate({
@@ -30,27 +30,20 @@ PROFILE = InstallProfile.model_validate({
 
 @pytest.fixture
 def operator(cluster: ClusterThread) -> Iterator[ClickHouseOperator]:
-    """The emulated ClickHouse operator on the cluster's loop, beside the controller player."""
-    async def start(c: EmulatedCluster) -> ClickHouseOperator:
-        controller = ClickHouseOperator(c.emulator)
-        await controller.start()
+    """The emulated ClickHouse operator the emulator runs beside the controller player."""
+    async def namespace(c: EmulatedCluster) -> None:
         await c.add_namespace(NS)
-        return controller
+        await c.emulator.upsert({**users_secret(), "metadata": {"name": ch.SECRET_NAME, "namespace": NS}})
 
-    controller = cluster.call(start)
-    try:
-        yield controller
-    finally:
-        async def stop(_: EmulatedCluster) -> None:
-            await controller.stop()
-
-        cluster.call(stop)
+    cluster.call(namespace)
+    assert cluster.clickhouse is not None
+    yield cluster.clickhouse
 
 
 def _install_operator_chart(kubeconfig: Path) -> None:
     async def install() -> None:
         release = await EmbeddedHelm(kubeconfig).install_or_upgrade(
-            "clickhouse-operator", OPERATOR_CHART, "clickhouse-operator", {}, create_namespace=True, timeout_s=120)
+            "clickhouse-operator", operator_chart(), "clickhouse-operator", {}, create_namespace=True, timeout_s=120)
         assert (release.status, release.chart) == ("deployed", "altinity-clickhouse-operator-0.25.6")
 
     asyncio.run(install())
@@ -163,6 +156,13 @@ def test_operator_chart_then_keeper_and_server_complete(
         "spec.templates.volumeClaimTemplates[0].spec.resources.requests.storage: 64Gi -> 100Gi"]
 
 
+def _apply_identity(api: client.ApiClient) -> None:
+    """The ServiceAccount and backup config the server pods mount (the plan applies them first)."""
+    for applied in ch.applied_objects(PROFILE):
+        if applied.step == "clickhouse/identity":
+            _apply(api, applied.obj)
+
+
 def _job_complete(api: client.ApiClient) -> Any:
     job = client.BatchV1Api(api).read_namespaced_job("clickhouse-setup", NS)
     done = any(c.type == "Complete" and c.status == "True" for c in (job.status.conditions or []))
@@ -189,6 +189,7 @@ def test_held_back_installation_stays_in_progress(
     _until(lambda: ch.readiness(_read(api, chk))[0])
     keeper_version = _read(api, chk)["metadata"]["resourceVersion"]
     operator.hold("ch", NS)  # the glob matches both names; the finished Keeper must stay as it is
+    _apply_identity(api)
     chi = ch.clickhouse_installation(PROFILE)
     _apply(api, chi)
     # Its hosts come up, but the operator never reports the installation done.
@@ -213,6 +214,7 @@ def test_failing_installation_is_aborted_with_its_error(
     _install_operator_chart(kubeconfig)
     api = config.new_client_from_config(str(kubeconfig))
     operator.fail("ch", NS, message="FAILED to reconcile StatefulSet chi-ch-highflame-0-1: quota exceeded")
+    _apply_identity(api)
     chi = ch.clickhouse_installation(PROFILE)
     _apply(api, chi)
     found = _until(lambda: ch.aborted(_read(api, chi)))

@@ -21,31 +21,14 @@ from hfwizard.engine.helm_embedded import EmbeddedHelm
 from hfwizard.platform import clickhouse as ch
 from hfwizard.profile import InstallProfile
 from hfwizard.sandbox.clickhouse_operator import HOLD_ANNOTATION
-from tests.clickhouse_support import OPERATOR_CHART
+from tests.clickhouse_support import operator_chart, users_secret
 
 NS = "highflame"
 PROFILE = InstallProfile.model_validate({"target": {"namespace": NS}, "clickhouse": {"replicas": 2}})
 
-# What the sandbox will run once the lead starts the ClickHouse operator beside the controller player.
-RUNNER = """
-import asyncio, json, sys
-from hfwizard.sandbox.emulator import EmulatedCluster
-from hfwizard.sandbox.emulator.controllers import ControllerPlayer
-from hfwizard.sandbox.clickhouse_operator import ClickHouseOperator
-
-async def main():
-    async with EmulatedCluster(state_file=sys.argv[1], port=int(sys.argv[2])) as cluster:
-        if not cluster.emulator.list_objects("v1", "Node"):
-            await cluster.seed_default()
-            await cluster.add_namespace("highflame")
-        cluster.write_kubeconfig(sys.argv[3])
-        await ControllerPlayer(cluster.emulator).start()
-        await ClickHouseOperator(cluster.emulator).start()
-        print(json.dumps({"url": cluster.url}), flush=True)
-        await asyncio.Event().wait()
-
-asyncio.run(main())
-"""
+# The emulator's own process (`python -m hfwizard.sandbox.emulator`), which runs the ClickHouse operator
+# beside the controller player; the namespace is made through the API once it serves.
+RUNNER = ["-m", "hfwizard.sandbox.emulator", "--workers", "6"]
 
 
 class Runner:
@@ -55,10 +38,15 @@ class Runner:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", RUNNER, str(self.state), str(self.port), str(self.kubeconfig)],
+            [sys.executable, *RUNNER, "--state", str(self.state), "--port", str(self.port),
+             "--kubeconfig", str(self.kubeconfig)],
             stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         assert self.proc.stdout is not None
         self.port = int(json.loads(self.proc.stdout.readline())["url"].rsplit(":", 1)[1])
+        core = client.CoreV1Api(config.new_client_from_config(str(self.kubeconfig)))
+        if not any(n.metadata.name == NS for n in core.list_namespace().items):
+            core.create_namespace({"metadata": {"name": NS}})
+            core.create_namespaced_secret(NS, users_secret())
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -102,11 +90,14 @@ def _hosts(api: client.ApiClient) -> dict[str, str]:
 def test_sigkill_mid_reconcile_then_restart_carries_on_with_the_same_objects(runner: Runner) -> None:
     runner.start()
     release = asyncio.run(EmbeddedHelm(runner.kubeconfig).install_or_upgrade(
-        "clickhouse-operator", OPERATOR_CHART, "clickhouse-operator", {}, create_namespace=True, timeout_s=120))
+        "clickhouse-operator", operator_chart(), "clickhouse-operator", {}, create_namespace=True, timeout_s=120))
     assert release.status == "deployed"
     api = config.new_client_from_config(str(runner.kubeconfig))
     chk, chi = ch.keeper_installation(PROFILE), ch.clickhouse_installation(PROFILE)
     chi["metadata"]["annotations"] = {HOLD_ANNOTATION: "true"}  # the emulator's own process reads it
+    core = client.CoreV1Api(api)
+    core.create_namespaced_service_account(NS, ch.service_account(PROFILE))  # the server pods run as it
+    core.create_namespaced_secret(NS, ch.backup_config(PROFILE).secret)  # and mount it
     _create(api, chk)
     _create(api, chi)
     _until(lambda: ch.readiness(_custom(api, chk))[0])

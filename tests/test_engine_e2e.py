@@ -27,6 +27,8 @@ from tests.fixtures.servers import PgServer
 
 CORE = ["collector", "flag", "authz", "authn", "admin", "shield", "cerberus", "firehog", "discovery", "forge",
         "studio"]
+CLICKHOUSE = ["clickhouse/secrets", "helm/clickhouse-operator", "clickhouse/identity", "clickhouse/keeper",
+              "clickhouse/server", "clickhouse/setup", "clickhouse/backup"]
 
 
 def _secret(emu: object, name: str) -> dict[str, str]:
@@ -51,7 +53,7 @@ def test_install_end_to_end_with_canary_secrets(tmp_path: Path, pg17: PgServer) 
         assert evs[-1]["event"] == "done" and evs[-1]["exit_code"] == 0
         finished = {e["step_id"] for e in evs if e["event"] == "step_finished"}
         assert finished == {"charts", "namespace", "secrets/generated", "secrets/keys", "secrets/prerequisites",
-                            "secrets/env", "databases", "verify", *(f"helm/highflame-{s}" for s in CORE)}
+                            "secrets/env", "databases", "verify", *CLICKHOUSE, *(f"helm/highflame-{s}" for s in CORE)}
         assert any(e["event"] == "progress" and e["total"] > 0 for e in evs)
         assert any(e["event"] == "log" and e["source"] == "helm" for e in evs), "Helm's own log lines come through"
 
@@ -71,6 +73,17 @@ def test_install_end_to_end_with_canary_secrets(tmp_path: Path, pg17: PgServer) 
                 assert f"{name}-env" in env_from, name
                 annotations = dep["spec"]["template"]["metadata"].get("annotations") or {}
                 assert "hfwizard.io/env-checksum" in annotations, name
+        # --- ClickHouse: the operator's installation (a volume per replica), its Service, backups to the bucket
+        chi = emu.get_object("clickhouse.altinity.com/v1", "ClickHouseInstallation", "highflame", "ch")
+        assert chi["status"]["status"] == "Completed" and chi["status"]["hostsCompleted"] == 2
+        claim = chi["spec"]["templates"]["volumeClaimTemplates"][0]
+        assert claim["spec"]["resources"]["requests"]["storage"] == "50Gi"
+        assert len(emu.list_objects("v1", "PersistentVolumeClaim", "highflame")) == 3  # 2 servers, 1 Keeper
+        assert emu.get_object("v1", "Service", "highflame", "clickhouse-ch") is not None
+        assert "bucket: highflame-backups" in _secret(emu, "clickhouse-backup-config")["backup-config.yml"]
+        cron = emu.get_object("batch/v1", "CronJob", "highflame", "clickhouse-backup")
+        benv = {e["name"]: e for e in cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert benv["BACKUP_LOCATION"]["value"] == "remote"
         # --- the Secrets hold the resolved values
         assert _secret(emu, "highflame-license") == {"license.jwt": LICENSE_CANARY,
                                                      "public.pem": CANARIES["HFW_CANARY_PUBKEY"]}
@@ -84,16 +97,23 @@ def test_install_end_to_end_with_canary_secrets(tmp_path: Path, pg17: PgServer) 
             assert value in env_text
         generated = _secret(emu, "highflame-platform-secrets")
         assert len(generated["internal-service-secret"]) == 64
-        for name in ("highflame-license", "highflame-registry-secret", "highflame-platform-secrets"):
+        for name in ("highflame-license", "highflame-registry-secret", "highflame-platform-secrets",
+                     "clickhouse-secrets"):
             labels = emu.get_object("v1", "Secret", "highflame", name)["metadata"]["labels"]
             assert labels["app.kubernetes.io/managed-by"] == "hfwizard"
+        # One ClickHouse admin password: the generated platform key the collector reads, copied.
+        password = _secret(emu, "clickhouse-secrets")["CH_ADMIN_PASSWORD"]
+        assert password == generated["clickhouse-admin-password"] and len(password) >= 32
+        assert _secret(emu, "highflame-collector-env")["CLICKHOUSE_PASSWORD"] == password
+        assert _secret(emu, "clickhouse-secrets")["CH_READONLY_PASSWORD"] != password
         assert release_revisions(cluster)["highflame-admin"] == [(1, "deployed")]
+        assert release_revisions(cluster)["clickhouse-operator"] == [(1, "deployed")]
         # --- the journal records the profile's hash and each release's revision
         recs = journal_records(state)
         started = [r for r in recs if r["event"] == "install_started"]
         assert len(started) == 1 and len(started[0]["profile_hash"]) == 64
         revs = {r["step"]: r.get("revision") for r in recs if r["event"] == "step_finished"}
-        assert revs["helm/highflame-admin"] == 1
+        assert revs["helm/highflame-admin"] == 1 and revs["helm/clickhouse-operator"] == 1
         # --- nothing else holds a secret value
         assert_no_canary(run.stdout, run.stderr, where="the install's output")
         assert_tree_clean(state)
@@ -105,6 +125,7 @@ def test_install_end_to_end_with_canary_secrets(tmp_path: Path, pg17: PgServer) 
         assert again.returncode == 0, again.stderr
         assert _secret(emu, "highflame-platform-secrets") == generated
         assert release_revisions(cluster)["highflame-admin"][-1][1] == "deployed"
+        assert _secret(emu, "clickhouse-secrets")["CH_ADMIN_PASSWORD"] == password
 
         status = hfwizard("status", "--json", state=state, cwd=tmp_path)
         assert json.loads(status.stdout.splitlines()[0])["state"] == "done"
@@ -150,5 +171,6 @@ async def test_failing_workload_shows_pod_events_then_resume_retries(tmp_path: P
         seen2 = [e async for e in engine2.run()]
         assert engine2.exit_code == 0, [e for e in seen2 if isinstance(e, StepFailed)]
         skipped = {e.step_id for e in seen2 if getattr(e, "status", "") == "skipped"}
-        assert {"namespace", "secrets/env", "helm/highflame-authn"} <= skipped
+        assert {"namespace", "secrets/env", "helm/highflame-authn", "helm/clickhouse-operator",
+                "clickhouse/server"} <= skipped
         await asyncio.sleep(0)

@@ -14,6 +14,7 @@ import pexpect
 import pytest
 
 from hfwizard.profile_io import load_profile
+from tests.clickhouse_support import operator_chart
 
 ROOT = Path(__file__).resolve().parent.parent
 ENTER = "\r"
@@ -96,7 +97,7 @@ def test_plain_mode_through_preflight_and_a_sandbox_install(tmp_path: Path) -> N
 
     state = tmp_path / "state"
     child = spawn(state, CLERK_SECRET_KEY=CANARY, HFWIZARD_SANDBOX_READY_DELAY="0.2",
-                  HFWIZARD_SANDBOX_STEP_DELAY="0")
+                  HFWIZARD_SANDBOX_STEP_DELAY="0", HFWIZARD_SANDBOX_CHARTS=str(operator_chart().parent))
     child.timeout = 90
     answer(child, "Install name", "plain-e2e")
     child.expect("Where will Highflame run")
@@ -136,8 +137,8 @@ def test_plain_mode_through_preflight_and_a_sandbox_install(tmp_path: Path) -> N
     with ClusterThread(controllers=False, state_file=install / STATE_FILE) as cluster:
         releases = release_revisions(cluster)
         objects = snapshot(cluster)
-    assert releases == {"highflame": [(1, "deployed")], "highflame-clickhouse": [(1, "deployed")]}
-    assert {"Deployment/highflame-guardrails", "StatefulSet/highflame-clickhouse"} <= set(objects)
+    assert releases == {"highflame": [(1, "deployed")], "clickhouse-operator": [(1, "deployed")]}
+    assert {"Deployment/highflame-guardrails", "StatefulSet/chi-ch-highflame-0-0"} <= set(objects)
     # The emulated cluster's own store holds the Secret (as a real cluster's etcd would); nothing else
     # the install wrote may, in clear or base64.
     encoded = base64.b64encode(CANARY.encode())

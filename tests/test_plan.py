@@ -9,14 +9,18 @@ import pytest
 
 from hfwizard.engine.plan import (
     CHARTS_STEP,
+    CLICKHOUSE_READY_STEP,
     DATABASES_STEP,
     ENV_STEP,
     GENERATED_STEP,
     PREREQUISITES_STEP,
     StepKind,
     build_plan,
+    reads_clickhouse,
     values_profile,
 )
+from hfwizard.engine.plan_clickhouse import OPERATOR_RELEASE
+from hfwizard.platform import clickhouse as ch
 from hfwizard.platform.catalog import load_catalog
 from hfwizard.profile import Cloud
 from hfwizard.profile_io import load_profile
@@ -40,7 +44,7 @@ def test_steps_in_dependency_order_charts_first() -> None:
 def test_one_release_step_per_service_along_the_catalogs_wait_for() -> None:
     catalog = load_catalog()
     plan = build_plan(cloud_profile("aws"), catalog)
-    releases = [s for s in plan.steps if s.kind is StepKind.RELEASE]
+    releases = [s for s in plan.steps if s.kind is StepKind.RELEASE and s.id != f"helm/{OPERATOR_RELEASE}"]
     assert len(releases) == 19
     admin = plan.step("helm/highflame-admin")
     assert {"helm/highflame-flag", "helm/highflame-authn", ENV_STEP, DATABASES_STEP} <= set(admin.depends_on)
@@ -51,8 +55,9 @@ def test_one_release_step_per_service_along_the_catalogs_wait_for() -> None:
     # The first services wait for nothing but the Secrets and databases: they start side by side.
     first = plan.ready(done={CHARTS_STEP, "namespace", GENERATED_STEP, PREREQUISITES_STEP, ENV_STEP,
                              DATABASES_STEP}, started=set())
-    assert {"helm/highflame-flag", "helm/highflame-collector"} <= {s.id for s in first}
+    assert {"helm/highflame-flag", "helm/clickhouse-operator"} <= {s.id for s in first}
     assert "helm/highflame-admin" not in {s.id for s in first}
+    assert "helm/highflame-collector" not in {s.id for s in first}, "the collector waits for ClickHouse"
 
 
 def test_secret_steps_carry_specs_never_values() -> None:
@@ -78,7 +83,7 @@ def test_values_never_carry_a_reference() -> None:
 def test_the_sandbox_uses_the_cloud_it_rehearses() -> None:
     sandbox = load_profile(ROOT / "profiles" / "sandbox.yaml").profile
     assert sandbox.is_sandbox and values_profile(sandbox).target.cloud is Cloud.AWS
-    assert len(build_plan(sandbox).releases) == 19
+    assert len(build_plan(sandbox).releases) == 19 + 1  # the platform's services and the ClickHouse operator
     gcp = sandbox.model_copy(update={"target": sandbox.target.model_copy(update={"rehearses": Cloud.GCP})})
     assert values_profile(gcp).target.cloud is Cloud.GCP
 
@@ -88,3 +93,52 @@ def test_the_sandbox_uses_the_cloud_it_rehearses() -> None:
 def test_a_module_off_drops_its_releases(module: str, gone: str) -> None:
     plan = build_plan(cloud_profile("aws", **{f"modules.{module}.enabled": False}))
     assert gone not in plan.ids and gone in build_plan(cloud_profile("aws")).ids
+
+
+CLICKHOUSE = ["clickhouse/secrets", "helm/clickhouse-operator", "clickhouse/identity", "clickhouse/keeper",
+              "clickhouse/server", "clickhouse/setup", "clickhouse/backup"]
+
+
+def test_clickhouse_through_the_operator_before_the_services_that_read_it() -> None:
+    catalog = load_catalog()
+    plan = build_plan(cloud_profile("aws"), catalog)
+    assert [i for i in plan.ids if i.startswith(("clickhouse/", "helm/clickhouse"))] == CLICKHOUSE
+    assert [s.kind for s in plan.steps if s.id in CLICKHOUSE[2:]] == [StepKind.OBJECTS] * 5
+    # The operator's chart is fetched and digest-checked by the charts step, from its own repository.
+    op = catalog.clickhouse_operator
+    assert (op.name, op.version, op.repository) in plan.step(CHARTS_STEP).charts
+    assert op.repository == "https://helm.altinity.com"
+    # Collector and observatory read ClickHouse: they wait for the setup Job (the database exists then).
+    assert CLICKHOUSE_READY_STEP == "clickhouse/setup"
+    readers = {s.id for s in plan.steps if s.release is not None and reads_clickhouse(catalog, s.release.service)}
+    assert readers == {"helm/highflame-collector", "helm/highflame-observatory"}
+    for step in plan.steps:
+        if step.kind is StepKind.RELEASE:
+            assert (CLICKHOUSE_READY_STEP in step.depends_on) == (step.id in readers), step.id
+    assert "clickhouse/backup" in plan.step("verify").depends_on
+
+
+def test_clickhouse_admin_password_is_the_platforms_generated_one() -> None:
+    """One source of truth: clickhouse-secrets copies the generated key collector and observatory read."""
+    plan = build_plan(cloud_profile("aws"))
+    step = plan.step("clickhouse/secrets")
+    assert GENERATED_STEP in step.depends_on
+    users = next(s for s in step.secrets if s.name == ch.SECRET_NAME)
+    admin = users.entries[ch.ADMIN_PASSWORD_KEY]
+    assert admin.ref == "k8s:highflame-platform-secrets/clickhouse-admin-password"
+    assert set(users.generated_keys) == {"CH_READONLY_PASSWORD", "CH_BACKUP_PASSWORD"}
+    for release in ("highflame-collector", "highflame-observatory"):
+        rel = plan.step(f"helm/{release}").release
+        assert rel is not None and rel.env_secret is not None
+        assert rel.env_secret.entries["CLICKHOUSE_PASSWORD"].ref == admin.ref
+    generated = {k for s in plan.step(GENERATED_STEP).secrets for k in s.generated_keys}
+    assert "clickhouse-admin-password" in generated
+
+
+def test_clickhouse_in_its_own_namespace() -> None:
+    plan = build_plan(cloud_profile("aws", **{"clickhouse.namespace": "clickhouse"}))
+    assert plan.step("namespace/clickhouse").namespace == "clickhouse"
+    for sid in ("clickhouse/secrets", "clickhouse/keeper", "clickhouse/server", "clickhouse/setup"):
+        assert plan.step(sid).namespace == "clickhouse" and "namespace/clickhouse" in plan.step(sid).depends_on
+    assert plan.step("helm/clickhouse-operator").namespace is None  # the operator runs beside the platform
+    assert plan.step("clickhouse/server").objects[0].obj["metadata"]["namespace"] == "clickhouse"

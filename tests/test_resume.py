@@ -30,6 +30,9 @@ KILL_POINTS = [
     "secrets/env:mid",  # one env Secret written, the others not
     "secrets/generated:applied",  # generated and written, the journal does not know
     "databases:applied",
+    "helm/clickhouse-operator:mid",  # Helm applied the operator's manifests and is waiting
+    "clickhouse/server:mid",  # the installation applied, the operator reconciling it
+    "clickhouse/setup:applied",  # the Job complete, the journal does not know
     "helm/highflame-authn:started",
     "helm/highflame-admin:mid",  # Helm applied the manifests and is waiting: release pending
     "helm/highflame-admin:applied",  # Helm finished, the journal does not know
@@ -91,7 +94,8 @@ def test_killed_install_resumes_to_the_same_state(point: str, tmp_path: Path, cl
 
     assert snapshot(cluster) == reference
     revisions = release_revisions(cluster)
-    assert set(revisions) == {f"highflame-{s}" for s in CORE}, "no duplicated or stray release"
+    expected = {*(f"highflame-{s}" for s in CORE), "clickhouse-operator"}
+    assert set(revisions) == expected, "no duplicated or stray release"
     for name, revs in revisions.items():
         assert revs[-1][1] == "deployed", (name, revs)
         assert len(revs) <= 2, f"{name} was installed more than once over: {revs}"
@@ -132,17 +136,20 @@ def test_changed_profile_is_refused_until_replan(tmp_path: Path, cluster: Cluste
     assert first.returncode == -9
     saved = state / "installs" / "canary" / "profile.yaml"
     assert "1.2.3" in saved.read_text()
-    saved.write_text(saved.read_text().replace("1.2.3", "1.2.4"))
+    saved.write_text(saved.read_text().replace("1.2.3", "1.2.4").replace("storageSize: 50Gi", "storageSize: 80Gi"))
     refused = hfwizard("resume", "--json", state=state, cwd=tmp_path)
     assert refused.returncode == 2
     done = events(refused.stdout)[-1]
     assert 'images.tag: "1.2.3" -> "1.2.4"' in done["message"], done["message"]
-    assert done["message"].count("\n  - ") == 1, "only the answer that changed is listed"
+    assert 'clickhouse.storageSize: "50Gi" -> "80Gi"' in done["message"], done["message"]
+    assert done["message"].count("\n  - ") == 2, "only the answers that changed are listed"
     ok = hfwizard("resume", "--json", "--replan", state=state, cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
     emu = cluster.cluster.emulator  # type: ignore[union-attr]
     dep = emu.get_object("apps/v1", "Deployment", "highflame", "highflame-admin")
     assert dep["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":1.2.4")
+    chi = emu.get_object("clickhouse.altinity.com/v1", "ClickHouseInstallation", "highflame", "ch")
+    assert chi["spec"]["templates"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "80Gi"
 
 
 def test_sigint_marks_the_step_interrupted_and_exits_3(tmp_path: Path, cluster: ClusterThread, pg: PgServer) -> None:

@@ -77,6 +77,12 @@ def test_the_operators_profile_rehearsed_from_the_loopback_repository(tmp_path: 
     assert {d["metadata"]["name"] for d in deployments} >= releases - {"highflame-redteam"}
     for d in deployments:
         assert d["status"].get("readyReplicas", 0) >= d["spec"].get("replicas", 1), d["metadata"]["name"]
+    # ClickHouse through the (emulated) Altinity operator, from the operator's chart in the same cache.
+    assert {"helm/clickhouse-operator", "clickhouse/keeper", "clickhouse/server", "clickhouse/setup",
+            "clickhouse/backup"} <= finished
+    chis = _cluster_objects(idir, "clickhouse.altinity.com/v1", "ClickHouseInstallation")
+    assert [(c["metadata"]["name"], c["status"]["status"]) for c in chis] == [("ch", "Completed")]
+    assert (idir / "cache" / "charts" / "altinity-clickhouse-operator-0.25.6.tgz").is_file()
     # Every secret was resolved (so a wrong reference fails) and then replaced: no value in any file.
     files = "\n".join(p.read_bytes().decode("utf-8", "replace") for p in idir.rglob("*")
                       if p.is_file() and p.suffix != ".tgz")
@@ -126,7 +132,8 @@ def test_sandbox_killed_then_resumed(tmp_path: Path) -> None:
     assert "REHEARSAL" in resumed.stderr
     evs = events(resumed.stdout)
     skipped = {e["step_id"] for e in evs if e["event"] == "step_finished" and e["status"] == "skipped"}
-    assert {"charts", "namespace", "secrets/generated", "helm/highflame-flag", "helm/highflame-authn"} <= skipped
+    assert {"charts", "namespace", "secrets/generated", "helm/highflame-flag", "helm/highflame-authn",
+            "helm/clickhouse-operator"} <= skipped
     assert evs[-1]["event"] == "done" and evs[-1]["exit_code"] == 0
     recs = [json.loads(x) for x in (idir / "journal.jsonl").read_text().splitlines() if x.startswith("{")]
     assert [r["mode"] for r in recs if r["event"] == "install_started"] == ["install", "resume"]

@@ -108,8 +108,8 @@ def test_wizard_by_keys_into_the_sandbox(walked: tuple[dict[str, Any], ClusterSt
     assert set(seen["steps"].values()) == {"done"}
     assert "Highflame is installed in the sandbox" in seen["done"] and f"http://{DOMAIN}/" in seen["done"]
     assert seen["exit"] == 0
-    assert {"Deployment/highflame-guardrails", "StatefulSet/highflame-clickhouse"} <= set(state.objects)
-    assert state.releases == {"highflame": [(1, "deployed")], "highflame-clickhouse": [(1, "deployed")]}
+    assert {"Deployment/highflame-guardrails", "StatefulSet/chi-ch-highflame-0-0"} <= set(state.objects)
+    assert state.releases == {"highflame": [(1, "deployed")], "clickhouse-operator": [(1, "deployed")]}
 
 
 # ---- a real process in a real terminal, killed and resumed -------------------------------------------
@@ -248,13 +248,13 @@ async def test_cancel_leaves_a_resumable_install(tmp_path: Path, monkeypatch: py
         await _until(pilot, "install-screen")
         screen: Any = app.screen
         end = time.monotonic() + 60
-        while getattr(screen.rows.get("helm/highflame-clickhouse"), "status", None) != "running":
+        while getattr(screen.rows.get("helm/clickhouse-operator"), "status", None) != "running":
             assert time.monotonic() < end and screen.outcome is None
             await pilot.pause(0.05)
         await pilot.press("escape")
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert screen.outcome is not None and screen.outcome.exit_code == 3
-        assert screen.rows["helm/highflame-clickhouse"].status == "interrupted"
+        assert screen.rows["helm/clickhouse-operator"].status == "interrupted"
         assert "resumable" in str(screen.query_one("#install-status").render())
     assert Install(root / "installs" / "highflame").state() == "interrupted"

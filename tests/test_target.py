@@ -57,4 +57,5 @@ def test_install_and_preflight_reach_the_profiles_cluster_not_kubeconfig_env(tmp
         assert inst.returncode == 0, inst.stdout[-3000:] + inst.stderr
         assert seen[-1]["event"] == "done" and seen[-1]["exit_code"] == 0
         # The install landed in the profile's cluster, the one the preflight checked.
-        assert release_revisions(cluster) == {f"highflame-{s}": [(1, "deployed")] for s in CORE}
+        assert release_revisions(cluster) == {**{f"highflame-{s}": [(1, "deployed")] for s in CORE},
+                                             "clickhouse-operator": [(1, "deployed")]}

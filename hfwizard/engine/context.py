@@ -149,7 +149,7 @@ class StepContext:
 
     @property
     def namespace(self) -> str:
-        return self.run.plan.namespace
+        return self.step.namespace or self.run.plan.namespace
 
     @property
     def kube(self) -> Kube:

@@ -106,6 +106,51 @@ class Kube:
             body["metadata"]["annotations"] = meta["annotations"]
         self.core.replace_namespaced_secret(name, namespace, body)
 
+    # ---- any object, by its apiVersion and kind (server-side apply) ------------------------------
+
+    def read_object(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """The object as the API has it, or None when it does not exist (nor its kind)."""
+        try:
+            return self._call("GET", object_path(api_version, kind, namespace, name))
+        except Exception as exc:
+            if not_found(exc):
+                return None
+            raise
+
+    def apply_object(self, obj: dict[str, Any], *, force: bool = False) -> dict[str, Any]:
+        """Server-side apply under hfwizard's field manager; `force` takes over fields another
+        manager set (the API answers 409 with the fields otherwise)."""
+        meta = obj["metadata"]
+        query = [("fieldManager", FIELD_MANAGER)] + ([("force", "true")] if force else [])
+        return self._call("PATCH", object_path(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"]),
+                          body=obj, query=query, content_type="application/apply-patch+yaml")
+
+    def delete_object(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
+        """Delete (its dependents in the background); False when it was not there."""
+        try:
+            self._call("DELETE", object_path(api_version, kind, namespace, name),
+                       body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"})
+        except Exception as exc:
+            if not_found(exc):
+                return False
+            raise
+        return True
+
+    def pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        return items(self.core.list_namespaced_pod, namespace, label_selector=selector)
+
+    def _call(self, method: str, path: str, *, body: Any = None, query: list[tuple[str, str]] | None = None,
+              content_type: str = "application/json") -> dict[str, Any]:
+        response = self.api_client.call_api(
+            path, method, query_params=query or [], body=body, auth_settings=["BearerToken"],
+            header_params={"Accept": "application/json", "Content-Type": content_type},
+            response_types_map={}, _return_http_data_only=True, _preload_content=False)
+        try:
+            data = json.loads(response.data or b"{}")
+        finally:
+            response.release_conn()
+        return data if isinstance(data, dict) else {}
+
     # ---- Helm's release records ------------------------------------------------------------------
 
     def release_record(self, namespace: str, release: str) -> tuple[int, str] | None:
@@ -188,6 +233,20 @@ class Kube:
             obj = e.get("involvedObject") or {}
             lines.append(f"pod/{obj.get('name')}: {e.get('reason')}: {e.get('message')}")
         return lines[-limit:]
+
+
+FIELD_MANAGER = "hfwizard"  # the field manager of every object hfwizard applies server-side
+
+# Plurals the API uses where "kind + s" is wrong, for the kinds an install may apply.
+_PLURALS = {"Ingress": "ingresses", "Endpoints": "endpoints", "NetworkPolicy": "networkpolicies",
+            "PriorityClass": "priorityclasses", "StorageClass": "storageclasses", "IngressClass": "ingressclasses"}
+
+
+def object_path(api_version: str, kind: str, namespace: str, name: str) -> str:
+    """The REST path of a namespaced object."""
+    root = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    plural = _PLURALS.get(kind, kind.lower() + "s")
+    return f"{root}/namespaces/{namespace}/{plural}/{name}"
 
 
 def pod_ready(pod: dict[str, Any]) -> bool:

@@ -3,7 +3,8 @@
     charts ─ namespace ─┬─ secrets/generated ──┬─ secrets/env ─┐
                         ├─ secrets/prerequisites┘              ├─ helm/<release> … (along the catalog's
                         ├─ databases ──────────────────────────┤   waitFor) ─ verify
-                        └─ secrets/keys ───────────────────────┘ (only releases that mount a key pair)
+                        ├─ secrets/keys ───────────────────────┤ (only releases that mount a key pair)
+                        └─ ClickHouse (engine/plan_clickhouse.py) ┘ (only releases that read ClickHouse)
 
 `charts` fetches and checks every chart first, so a wrong digest, a missing version or an unreachable
 repository fails before anything in the cluster changes. Each service is its own release step; a release
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from hfwizard.platform.catalog import Catalog, load_catalog
+from hfwizard.platform.clickhouse import AppliedObject
 from hfwizard.platform.secretsets import PLATFORM_SECRETS, generated_secrets, prerequisite_secrets
 from hfwizard.platform.secretspec import SecretSpec
 from hfwizard.platform.values import ServiceRelease, databases, service_releases
@@ -33,6 +35,7 @@ class StepKind(StrEnum):
     SECRETS = "secrets"
     DATABASES = "databases"
     RELEASE = "release"
+    OBJECTS = "objects"
     VERIFY = "verify"
 
 
@@ -40,14 +43,17 @@ class StepKind(StrEnum):
 class Step:
     """One unit of the install: done once, recorded in the journal, checked again on resume."""
 
-    id: str  # reads like a path: "namespace", "secrets/env", "helm/highflame-admin", "verify"
+    id: str  # reads like a path: "namespace", "secrets/env", "helm/highflame-admin", "clickhouse/server"
     title: str
     kind: StepKind
     depends_on: tuple[str, ...] = ()
     secrets: tuple[SecretSpec, ...] = ()  # SECRETS: the Secrets this step writes
     release: ServiceRelease | None = None  # RELEASE: the Helm release this step installs or upgrades
     databases: tuple[str, ...] = ()  # DATABASES: the databases this step makes sure exist
-    charts: tuple[tuple[str, str], ...] = ()  # CHARTS: (chart, version) pairs to fetch and check
+    # CHARTS: (chart, version, repository) to fetch and check; repository None: the platform's (charts.*)
+    charts: tuple[tuple[str, str, str | None], ...] = ()
+    objects: tuple[AppliedObject, ...] = ()  # OBJECTS: what this step applies server-side, in order
+    namespace: str | None = None  # where the step works when not the plan's namespace (ClickHouse's own)
 
 
 @dataclass(frozen=True)
@@ -91,8 +97,9 @@ KEYS_STEP = "secrets/keys"
 PREREQUISITES_STEP = "secrets/prerequisites"
 ENV_STEP = "secrets/env"
 DATABASES_STEP = "databases"
-CLICKHOUSE_READY_STEP = "clickhouse/server"
-"""The step (added by the ClickHouse steps, when present) after which ClickHouse's server answers."""
+CLICKHOUSE_READY_STEP = "clickhouse/setup"
+"""The ClickHouse step after which its server answers with the platform's database in it (the setup Job
+creates it): the services that read ClickHouse wait for it."""
 
 
 def release_step_id(release: str) -> str:
@@ -114,7 +121,10 @@ def build_plan(profile: InstallProfile, catalog: Catalog | None = None) -> Plan:
     vp = values_profile(profile)
     ns = profile.target.namespace
     releases = service_releases(vp, catalog)
-    pins = sorted({(r.chart, r.version) for r in releases})
+    clickhouse = clickhouse_steps(profile, catalog)
+    pins: list[tuple[str, str, str | None]] = sorted({(r.chart, r.version, None) for r in releases})
+    op = catalog.clickhouse_operator  # fetched by the same step into the same cache, from its own repository
+    pins.append((op.name, op.version, op.repository))
     steps: list[Step] = [
         Step(CHARTS_STEP, f"Charts of platform {catalog.platform} ({len(pins)}), digests checked",
              StepKind.CHARTS, charts=tuple(pins)),
@@ -142,7 +152,7 @@ def build_plan(profile: InstallProfile, catalog: Catalog | None = None) -> Plan:
         steps.append(Step(DATABASES_STEP, f"Databases on PostgreSQL {profile.postgres.host or ''} ({len(dbs)})",
                           StepKind.DATABASES, ("namespace",), databases=dbs))
         before.append(DATABASES_STEP)
-    steps += extra_steps(profile, catalog)
+    steps += clickhouse
     known = {s.id for s in steps}
     release_ids: list[str] = []
     for rel in critical_first(releases):
@@ -154,7 +164,10 @@ def build_plan(profile: InstallProfile, catalog: Catalog | None = None) -> Plan:
         steps.append(Step(release_step_id(rel.release), f"{rel.service} (release {rel.release}, "
                           f"{rel.chart} {rel.version})", StepKind.RELEASE, (*before, *needs), release=rel))
         release_ids.append(release_step_id(rel.release))
-    steps.append(Step("verify", "Verify workloads, Services and ingress", StepKind.VERIFY, tuple(release_ids)))
+    # Verify comes last: after the releases and after ClickHouse's last step (its backup CronJob).
+    last_clickhouse = [s.id for s in clickhouse if s.kind is StepKind.OBJECTS][-1:]
+    steps.append(Step("verify", "Verify workloads, Services and ingress", StepKind.VERIFY,
+                      (*release_ids, *last_clickhouse)))
     return Plan(ns, tuple(steps))
 
 
@@ -175,15 +188,15 @@ def critical_first(releases: list[ServiceRelease]) -> list[ServiceRelease]:
     return sorted(releases, key=lambda r: -depth(r.release))
 
 
-def extra_steps(profile: InstallProfile, catalog: Catalog) -> list[Step]:
-    """Steps other parts add to the plan (the ClickHouse operator, Keeper and server), when they exist."""
-    try:
-        from hfwizard.engine.plan_clickhouse import clickhouse_steps  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return []
-    return list(clickhouse_steps(profile, catalog))
+def clickhouse_steps(profile: InstallProfile, catalog: Catalog) -> list[Step]:
+    """ClickHouse's steps: the operator release, its Secrets (after the generated platform secrets: the admin
+    password is one of them) and the objects the operator reconciles. See engine/plan_clickhouse.py."""
+    from hfwizard.engine.plan_clickhouse import clickhouse_steps as steps  # it builds on this module's Step
+
+    return steps(profile, catalog, ("namespace",), secrets_after=(GENERATED_STEP,))
 
 
 def reads_clickhouse(catalog: Catalog, service: str) -> bool:
     """Whether a service talks to ClickHouse (collector, observatory): it starts after the server answers."""
-    return any(var.startswith("CLICKHOUSE_") for var in catalog.services[service].env)
+    svc = catalog.services.get(service)  # GKE's shared `ingress` release is no catalog service
+    return svc is not None and any(var.startswith("CLICKHOUSE_") for var in svc.env)

@@ -20,6 +20,7 @@ import yaml
 from hfwizard.errors import ProfileError
 from hfwizard.platform.clickhouse_scripts import BACKUP_SCRIPT, SETUP_SCRIPT
 from hfwizard.platform.clickhouse_status import InstallationWatch, aborted, changes, expected_hosts, readiness
+from hfwizard.platform.secretsets import REGISTRY_SECRET, generated_ref
 from hfwizard.platform.secretspec import MANAGED_BY, MANAGED_BY_LABEL, Generate, SecretEntry, SecretSpec
 from hfwizard.profile import BackupProvider, InstallProfile
 from hfwizard.secrets import RefKind, parse_ref
@@ -69,6 +70,7 @@ USERS: Final = {
     "highflame_readonly": "CH_READONLY_PASSWORD",
     "highflame_backup": "CH_BACKUP_PASSWORD",
 }
+ADMIN_PASSWORD_KEY: Final = USERS["highflame_admin"]
 SYSTEM_LOG_TABLES: Final = (
     "query_log", "query_thread_log", "query_views_log", "part_log", "trace_log", "metric_log",
     "asynchronous_metric_log", "text_log", "processors_profile_log", "session_log", "error_log",
@@ -93,13 +95,14 @@ def _image(profile: InstallProfile, image: str) -> str:
 
 
 def _pull_secrets(profile: InstallProfile) -> list[JSON]:
-    # The platform's pull secret opens the mirror only when the mirror is the platform's registry.
-    ref = profile.images.pull_secret
-    if ref is None or profile.clickhouse.image_registry != profile.images.registry:
+    # The platform's pull secret (prerequisite Secret highflame-registry-secret) opens the mirror only
+    # when the mirror is the registry host it is made for.
+    images, mirror = profile.images, profile.clickhouse.image_registry
+    if images.pull_secret is None or mirror is None:
         return []
-    parsed = parse_ref(ref)
-    name = parsed.k8s_secret[0] if parsed.kind is RefKind.K8S else f"{profile.target.release}-registry"
-    return [{"name": name}]
+    if mirror.split("/", 1)[0] != (images.mirror or images.registry).split("/", 1)[0]:
+        return []
+    return [{"name": REGISTRY_SECRET}]
 
 
 def _secret_env(name: str, secret: str, key: str) -> JSON:
@@ -237,9 +240,12 @@ def clickhouse_installation(profile: InstallProfile) -> JSON:
 
 
 def clickhouse_secret_spec() -> SecretSpec:
-    """`clickhouse-secrets`: the three passwords, generated once and kept on every re-run and resume."""
-    return SecretSpec(SECRET_NAME, "ClickHouse users' passwords (generated once)",
-                      {key: SecretEntry(generate=Generate("urlsafe", 24)) for key in USERS.values()})
+    """`clickhouse-secrets`: the users' passwords. The admin's is the platform's generated
+    `clickhouse-admin-password` (the one collector and observatory read: one source of truth), copied
+    through its `k8s:` reference; the others are generated once and kept on every re-run and resume."""
+    entries = {key: SecretEntry(generate=Generate("urlsafe", 24)) for key in USERS.values()}
+    entries[ADMIN_PASSWORD_KEY] = SecretEntry(ref=generated_ref("clickhouse-admin-password"))
+    return SecretSpec(SECRET_NAME, "ClickHouse users' passwords (the admin's from the platform secrets)", entries)
 
 
 def service_account(profile: InstallProfile) -> JSON:

@@ -57,7 +57,11 @@ def _redis_port(p: InstallProfile, c: Catalog) -> str | None:
 
 
 def _ch_host(p: InstallProfile, c: Catalog) -> str:
-    return f"{c.clickhouse.service}.{c.clickhouse.namespace}.svc.cluster.local"
+    # The server Service the operator makes for the profile's installation, where hfwizard puts it
+    # (the catalog's clickhouse.service/namespace are Highflame's defaults, not this install's).
+    from hfwizard.platform.clickhouse import service_endpoints
+
+    return f"{service_endpoints(p).host}.cluster.local"
 
 
 REDIS_CA_PATH = "/app/certs/redis-ca.pem"

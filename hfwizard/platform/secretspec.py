@@ -80,6 +80,13 @@ class SecretSpec:
         return bool(self.entries) and all(e.generate is not None for e in self.entries.values())
 
 
+def part(spec: SecretSpec, *, generated: bool) -> SecretSpec:
+    """Only the spec's generated keys (or only the others): one Secret may hold both (`clickhouse-secrets`
+    copies one key through a reference and generates the rest), and each half is made its own way."""
+    entries = {k: e for k, e in spec.entries.items() if (e.generate is not None) is generated}
+    return SecretSpec(spec.name, spec.purpose, entries, spec.type)
+
+
 def materialize(spec: SecretSpec, resolve: Callable[[str], str]) -> dict[str, str]:
     """The Secret's string data: references resolved through `resolve`, defaults as they are.
 

@@ -82,8 +82,9 @@ class ClickHouseOperator:
     """Reconciles ClickHouseInstallations and ClickHouseKeeperInstallations in the emulator.
 
     `hold(name)` keeps matching installations InProgress (their objects are created, the status never
-    completes); `fail(name, message)` makes them Aborted with that error. Both take a glob and an
-    optional namespace, and the `sandbox.hfwizard.io/hold` / `.../fail` annotations do the same.
+    completes); `fail(name, message)` makes them Aborted with that error. Both take a name glob
+    (`chi/GLOB` or `chk/GLOB` for one kind only) and an optional namespace, and the
+    `sandbox.hfwizard.io/hold` / `.../fail` annotations do the same.
     """
 
     emulator: Store
@@ -128,10 +129,14 @@ class ClickHouseOperator:
         else:
             self._loop.call_soon_threadsafe(self._kick)
 
-    def _matches(self, patterns: Any, meta: JSON) -> Any:
+    def _matches(self, patterns: Any, obj: JSON) -> Any:
+        meta = obj["metadata"]
+        short = next((k.prefix for k in _KINDS.values() if k.kind == obj.get("kind")), "")
         for namespace, pattern in list(patterns):
-            if (namespace is None or namespace == meta.get("namespace")) and fnmatch.fnmatchcase(
-                    meta["name"], pattern):
+            kind, _, glob = pattern.rpartition("/")  # "chi/NAME" or "chk/NAME": that kind only
+            if kind and kind != short:
+                continue
+            if (namespace is None or namespace == meta.get("namespace")) and fnmatch.fnmatchcase(meta["name"], glob):
                 return patterns[(namespace, pattern)] if isinstance(patterns, dict) else True
         return None
 
@@ -266,8 +271,8 @@ class ClickHouseOperator:
     def _steering(self, obj: JSON) -> tuple[bool, str | None]:
         meta = obj["metadata"]
         annotations = meta.get("annotations") or {}
-        held = bool(self._matches(self._held, meta)) or annotations.get(HOLD_ANNOTATION) == "true"
-        failure = self._matches(self._failing, meta) or annotations.get(FAIL_ANNOTATION)
+        held = bool(self._matches(self._held, obj)) or annotations.get(HOLD_ANNOTATION) == "true"
+        failure = self._matches(self._failing, obj) or annotations.get(FAIL_ANNOTATION)
         return held, failure
 
     async def _pause(self) -> None:

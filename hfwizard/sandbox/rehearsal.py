@@ -156,7 +156,8 @@ def stop_emulator(proc: subprocess.Popen[str]) -> None:
 async def running_emulator(idir: Path, *, ready_delay: float | None = None, step_delay: float | None = None,
                            profile: InstallProfile | None = None) -> AsyncIterator[str]:
     """Start the emulated cluster (state kept in `idir`), wait until it serves, stop it afterwards; yields
-    the kubeconfig path. The event loop never blocks on it.
+    the kubeconfig path. The event loop never blocks on it. `profile` seeds a fresh cluster (see
+    `emulator_seed`), so the rehearsal schedules what the real cluster would.
 
     Spawned on the loop's thread (see start_emulator); the waits run in worker threads.
     """

@@ -22,19 +22,28 @@ from hfwizard.store.journal import StepState
 
 CHARTS_CACHE = "charts"
 """The folder under the install's cache holding fetched charts (and an index.yaml: a mirror folder)."""
+SANDBOX_CHARTS_ENV = "HFWIZARD_SANDBOX_CHARTS"
+"""A rehearsal has no network to count on: a mirror folder for the charts from other repositories (the
+ClickHouse operator's; Highflame's repository does not carry it), used when the profile names no mirror."""
 
 
-def chart_source(profile: InstallProfile, cache_dir: Path) -> ChartSource:
-    """Where the install's charts come from: charts.mirror when set, else charts.repository, cached."""
-    return platform_source(profile.charts.repository, profile.charts.mirror, cache_dir / CHARTS_CACHE)
+def chart_source(profile: InstallProfile, cache_dir: Path, repository: str | None = None) -> ChartSource:
+    """Where the install's charts come from: charts.mirror when set, else charts.repository, cached. A chart
+    from another `repository` (the ClickHouse operator's) comes from the mirror too when one is set; a
+    rehearsal without one takes it from $HFWIZARD_SANDBOX_CHARTS when that names a mirror folder."""
+    if repository is None:
+        return platform_source(profile.charts.repository, profile.charts.mirror, cache_dir / CHARTS_CACHE)
+    rehearsal = os.environ.get(SANDBOX_CHARTS_ENV) if profile.is_sandbox else None
+    mirror = profile.charts.mirror or rehearsal or None
+    return ChartSource(mirror or repository, cache_dir / CHARTS_CACHE)
 
 
 @register(StepKind.CHARTS)
 class ChartsStep(StepRunner):
     async def run(self, ctx: StepContext) -> StepResult:
-        source = chart_source(ctx.profile, ctx.run.cache_dir)
         fetched: list[FetchedChart] = []
-        for i, (name, version) in enumerate(ctx.step.charts):
+        for i, (name, version, repository) in enumerate(ctx.step.charts):
+            source = chart_source(ctx.profile, ctx.run.cache_dir, repository)
             try:
                 got = await asyncio.to_thread(source.fetch, name, version)
             except ChartError as exc:
@@ -53,7 +62,7 @@ class ChartsStep(StepRunner):
 
     async def still_done(self, ctx: StepContext, record: StepState) -> tuple[bool, str]:
         cache = cached_charts(ctx.run.cache_dir)
-        for name, version in ctx.step.charts:
+        for name, version, _ in ctx.step.charts:
             try:
                 await asyncio.to_thread(cache.fetch, name, version)
             except ChartError as exc:

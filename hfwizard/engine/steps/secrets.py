@@ -18,7 +18,7 @@ from hfwizard.engine.context import StepContext, StepError, StepResult
 from hfwizard.engine.plan import StepKind
 from hfwizard.engine.steps.base import StepRunner, register
 from hfwizard.errors import SecretError
-from hfwizard.platform.secretspec import MANAGED_BY, MANAGED_BY_LABEL, SecretSpec, generate, materialize
+from hfwizard.platform.secretspec import MANAGED_BY, MANAGED_BY_LABEL, SecretSpec, generate, materialize, part
 from hfwizard.secrets import RefKind, parse_ref, resolve
 from hfwizard.store.journal import StepState
 
@@ -35,21 +35,22 @@ class SecretsStep(StepRunner):
         kube, ns = ctx.kube, ctx.namespace
         resolver = Resolver(ctx)
         # Resolve every reference before writing anything: a missing one fails the step untouched.
-        planned: list[tuple[SecretSpec, dict[str, str] | None, dict[str, Any] | None]] = []
+        planned: list[tuple[SecretSpec, dict[str, str], dict[str, Any] | None]] = []
         for spec in ctx.step.secrets:
             existing = await asyncio.to_thread(kube.read_secret, ns, spec.name)
             _check_ours(ns, spec, existing)
-            data = None if spec.is_generated else await asyncio.to_thread(materialize, spec, resolver)
+            refs = part(spec, generated=False)
+            data = await asyncio.to_thread(materialize, refs, resolver) if refs.entries else {}
             planned.append((spec, data, existing))
         # Generated once and kept: a re-run, resume or upgrade must not change a signing key. RSA key
         # generation takes a while; OpenSSL releases the GIL, so the Secrets are generated side by side.
-        made = await asyncio.gather(*(asyncio.to_thread(generate, spec, decoded(existing))
-                                      for spec, data, existing in planned if data is None))
+        made = await asyncio.gather(*(asyncio.to_thread(generate, part(spec, generated=True), decoded(existing))
+                                      for spec, _, existing in planned if spec.generated_keys))
         fresh = iter(made)
-        planned = [(spec, data if data is not None else next(fresh), existing) for spec, data, existing in planned]
+        planned = [(spec, {**data, **next(fresh)} if spec.generated_keys else data, existing)
+                   for spec, data, existing in planned]
         written: list[str] = []
         for i, (spec, data, existing) in enumerate(planned):
-            assert data is not None
             if existing is not None and decoded(existing) == data:
                 continue
             await ctx.fence()
@@ -89,7 +90,9 @@ class Resolver:
         return REHEARSAL_PLACEHOLDER if self.rehearsal else value
 
     def _from_cluster(self, ref: str, name: str, key: str) -> str:
-        ns = self.ctx.namespace
+        # A k8s: reference names a Secret in the platform's namespace, also for a step working in another
+        # (ClickHouse's own namespace copies the generated admin password from there).
+        ns = self.ctx.run.plan.namespace
         found = self.ctx.kube.read_secret(ns, name)
         raw = ((found or {}).get("data") or {}).get(key)
         if raw is None:

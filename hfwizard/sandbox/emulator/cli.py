@@ -8,10 +8,15 @@ import json
 import os
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hfwizard.sandbox.emulator.cluster import EmulatedCluster
 from hfwizard.sandbox.emulator.controllers import ControllerPlayer
 from hfwizard.sandbox.emulator.seeding import CLOUDS
+from hfwizard.sandbox.emulator.thread import start_clickhouse_operator
+
+if TYPE_CHECKING:
+    from hfwizard.sandbox.clickhouse_operator import ClickHouseOperator
 
 __all__ = ["main"]
 
@@ -33,7 +38,8 @@ async def _serve(args: argparse.Namespace) -> None:
             )
         if args.kubeconfig:
             cluster.write_kubeconfig(args.kubeconfig, context=args.context)
-        player = None
+        player: ControllerPlayer | None = None
+        clickhouse: ClickHouseOperator | None = None
         if not args.no_controllers:
             player = ControllerPlayer(
                 cluster.store,
@@ -42,6 +48,11 @@ async def _serve(args: argparse.Namespace) -> None:
                 unreachable_registries=frozenset(args.unreachable_registry),
             )
             await player.start()
+            clickhouse = await start_clickhouse_operator(cluster)
+            for glob in args.hold_clickhouse:
+                clickhouse.hold(glob)
+            for glob in args.fail_clickhouse:
+                clickhouse.fail(glob)
         ready = {
             "event": "ready",
             "url": cluster.url,
@@ -50,6 +61,8 @@ async def _serve(args: argparse.Namespace) -> None:
         }
         print(json.dumps(ready), flush=True)
         await stop.wait()
+        if clickhouse is not None:
+            await clickhouse.stop()
         if player is not None:
             await player.stop()
 
@@ -81,6 +94,20 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         help="image pulls from this registry host fail with ErrImagePull (repeatable)",
+    )
+    parser.add_argument(
+        "--hold-clickhouse",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="the ClickHouse operator keeps matching installations InProgress (chi/NAME, chk/NAME or NAME; repeatable)",
+    )
+    parser.add_argument(
+        "--fail-clickhouse",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="the ClickHouse operator aborts matching installations (repeatable)",
     )
     parser.add_argument("--no-controllers", action="store_true")
     return parser

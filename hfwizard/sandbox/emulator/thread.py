@@ -8,10 +8,13 @@ import os
 import threading
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from hfwizard.sandbox.emulator.cluster import EmulatedCluster
 from hfwizard.sandbox.emulator.controllers import ControllerPlayer
+
+if TYPE_CHECKING:
+    from hfwizard.sandbox.clickhouse_operator import ClickHouseOperator
 
 __all__ = ["ClusterThread"]
 
@@ -19,7 +22,8 @@ T = TypeVar("T")
 
 
 class ClusterThread:
-    """Runs an EmulatedCluster (and optionally the controller player) on its own loop in a thread."""
+    """Runs an EmulatedCluster (and optionally the controller player, with the ClickHouse operator beside
+    it: `.clickhouse`, steered with hold/release/fail/heal from any thread) on its own loop in a thread."""
 
     def __init__(
         self,
@@ -42,6 +46,7 @@ class ClusterThread:
         self._error: BaseException | None = None
         self.cluster: EmulatedCluster | None = None
         self.controllers: ControllerPlayer | None = None
+        self.clickhouse: ClickHouseOperator | None = None
 
     def start(self, timeout: float = 10.0) -> Self:
         self._thread = threading.Thread(target=self._run, name="emulated-cluster", daemon=True)
@@ -71,8 +76,11 @@ class ClusterThread:
                     )
                     await player.start()
                     self.controllers = player
+                    self.clickhouse = await start_clickhouse_operator(cluster)
                 self._ready.set()
                 await self._stop.wait()
+                if self.clickhouse is not None:
+                    await self.clickhouse.stop()
                 if player is not None:
                     await player.stop()
         except BaseException as exc:
@@ -105,3 +113,13 @@ class ClusterThread:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+async def start_clickhouse_operator(cluster: EmulatedCluster) -> ClickHouseOperator:
+    """The emulated Altinity operator on the cluster's loop: it acts once the operator chart's
+    Deployment is ready, as the real one would (so a cluster without the chart is unchanged)."""
+    from hfwizard.sandbox.clickhouse_operator import ClickHouseOperator  # it imports this package
+
+    operator = ClickHouseOperator(cluster.store)
+    await operator.start()
+    return operator
