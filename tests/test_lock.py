@@ -113,7 +113,7 @@ def test_a_holder_frozen_past_its_lease_stops_before_its_next_change(tmp_path: P
                                 cwd=tmp_path, env=env(**lease, **extra), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
 
-    a = start("state-a", HFWIZARD_TEST_STOP_AT="helm/highflame-collector:started")
+    a = start("state-a", HFWIZARD_TEST_STOP_AT="helm/clickhouse-operator:started")  # the first release step
     b: subprocess.Popen[str] | None = None
     try:
         deadline = time.monotonic() + 60
@@ -139,7 +139,7 @@ def test_a_holder_frozen_past_its_lease_stops_before_its_next_change(tmp_path: P
     done = events(a_out)[-1]
     assert done["event"] == "done" and done["exit_code"] == 4
     assert "lost the install lock" in done["message"] and f"pid {b.pid}" in done["message"], done["message"]
-    after = [e for e in events(a_out) if e.get("step_id") == "helm/highflame-collector"]
+    after = [e for e in events(a_out) if e.get("step_id") == "helm/clickhouse-operator"]
     assert [e["event"] for e in after] == ["step_started", "step_failed"], after  # no Helm line in between
     assert b.returncode == 0, b_err[-1500:]
     assert release_revisions(cluster) == {**{f"highflame-{s}": [(1, "deployed")] for s in CORE},
