@@ -492,6 +492,9 @@ class Charts(Section):
     mirror: str | None = None
     """A local folder of chart tarballs and index.yaml (`hfwizard charts pull --to DIR`) for air-gapped
     sites; when set, charts come from it and nothing is fetched."""
+    operator_repository: str | None = Field(default=None, pattern=r"^(https?|oci)://\S+$")
+    """Helm repository of the ClickHouse operator's chart when not the catalog's (https://helm.altinity.com):
+    a site's internal copy. charts.mirror, when set, serves it too."""
 
 
 class Platform(Section):

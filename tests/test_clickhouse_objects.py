@@ -116,8 +116,11 @@ def test_sizes_images_and_storage_follow_the_profile() -> None:
 
 def test_users_read_their_passwords_from_the_generated_secret() -> None:
     spec = ch.clickhouse_secret_spec()
-    assert spec.name == "clickhouse-secrets" and spec.is_generated
-    assert set(spec.generated_keys) == {"CH_ADMIN_PASSWORD", "CH_READONLY_PASSWORD", "CH_BACKUP_PASSWORD"}
+    assert spec.name == "clickhouse-secrets"
+    assert set(spec.generated_keys) == {"CH_READONLY_PASSWORD", "CH_BACKUP_PASSWORD"}
+    # The admin's is the platform's generated key, the one collector and observatory read: one source.
+    assert spec.references == ["k8s:highflame-platform-secrets/clickhouse-admin-password"]
+    assert spec.entries["CH_ADMIN_PASSWORD"].ref == spec.references[0]
     users = ch.clickhouse_installation(PROFILES["s3-irsa"])["spec"]["configuration"]["users"]
     assert {k: v for k, v in users.items() if k.endswith("k8s_secret_password")} == {
         "highflame_admin/k8s_secret_password": "clickhouse-secrets/CH_ADMIN_PASSWORD",

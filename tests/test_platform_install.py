@@ -71,7 +71,8 @@ def _write_profile(folder: Path, kubeconfig: Path, url: str, pg: PgServer, versi
         "metadata.name": "platform", "target.kubeconfig": str(kubeconfig), "target.context": "sandbox",
         "postgres.host": pg.host, "postgres.port": pg.port, "postgres.user": PG_CREATOR,
         "postgres.database": pg.database, "postgres.sslmode": "disable", "postgres.password": "env:HF_CANARY_PG",
-        "postgres.caCert": None, "charts.repository": url, "platform.version": version,
+        "postgres.caCert": None, "charts.repository": url, "charts.operatorRepository": url,
+        "platform.version": version,
         "platform.license.jwt": "file:license.jwt", "platform.license.publicKey": "file:public.pem",
         "install.stallSeconds": 120, "install.timeoutSeconds": 600, "install.maxParallel": 4})
     data = profile.model_dump(by_alias=True, exclude_none=True, mode="json")
@@ -139,7 +140,8 @@ def _files_text(folder: Path) -> str:
 
 
 def _generated(cluster: ClusterThread) -> dict[str, dict[str, str]]:
-    names = {"highflame-platform-secrets", "highflame-auth-keys", "highflame-oauth-keys", "highflame-signing-keys"}
+    names = {"highflame-platform-secrets", "highflame-auth-keys", "highflame-oauth-keys", "highflame-signing-keys",
+             "clickhouse-secrets"}
     return {o["metadata"]["name"]: o["data"] for o in _secrets(cluster) if o["metadata"]["name"] in names}
 
 
@@ -147,7 +149,8 @@ def test_every_release_deployed_and_every_deployment_ready(installed: Installed)
     catalog = load_catalog("2025.11")
     releases = _deployed(installed.cluster)
     assert len(catalog.services) == 19
-    assert set(releases) == {catalog.release_name(s) for s in catalog.services}
+    # Every service of the catalog, and the ClickHouse operator its services' database runs through.
+    assert set(releases) == {catalog.release_name(s) for s in catalog.services} | {"clickhouse-operator"}
     assert all(status == "deployed" for _, status, _ in releases.values()), releases
     emu = installed.cluster.cluster.emulator  # type: ignore[union-attr]
     deployments = emu.list_objects("apps/v1", "Deployment", NS)
@@ -181,7 +184,8 @@ def test_canaries_only_in_their_secrets(installed: Installed) -> None:
         if key in HOMES:
             assert HOMES[key] in holders
     # Each service reads its secrets from its own env Secret, named in its values, never their content.
-    assert "additionalEnvFrom" in records[next(iter(records))]
+    with_env = [text for name, text in records.items() if f"{name.split('.')[4]}-env" in plain_secrets]
+    assert with_env and all("additionalEnvFrom" in text for text in with_env)
 
 
 def test_databases_exist_and_a_second_install_changes_nothing(installed: Installed, pg17: PgServer) -> None:
@@ -204,7 +208,7 @@ def test_databases_exist_and_a_second_install_changes_nothing(installed: Install
 
 def test_upgrade_killed_then_resumed_ends_on_the_newer_catalog(installed: Installed) -> None:
     generated = _generated(installed.cluster)
-    assert len(generated) == 4
+    assert len(generated) == 5
     text = installed.profile.read_text().replace("version: '2025.11'", "version: '2026.02'")
     assert "2026.02" in text
     installed.profile.write_text(text)
@@ -225,7 +229,8 @@ def test_upgrade_killed_then_resumed_ends_on_the_newer_catalog(installed: Instal
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     catalog = load_catalog("2026.02")
     after = _deployed(installed.cluster)
-    assert set(after) == {catalog.release_name(s) for s in catalog.services}
+    assert set(after) == {catalog.release_name(s) for s in catalog.services} | {"clickhouse-operator"}
+    assert after.pop("clickhouse-operator")[1:] == ("deployed", catalog.clickhouse_operator.version)
     for name, (_, status, version) in after.items():
         service = next(s for s in catalog.services if catalog.release_name(s) == name)
         assert status == "deployed" and version == catalog.chart_pin(service).version, (name, after[name])

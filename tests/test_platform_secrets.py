@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from hfwizard.platform.catalog import load_catalog
 from hfwizard.platform.secretsets import default_goff, generated_secrets, prerequisite_secrets
-from hfwizard.platform.secretspec import Generate, SecretEntry, SecretSpec, describe, generate, materialize
+from hfwizard.platform.secretspec import Generate, SecretEntry, SecretSpec, describe, generate, materialize, part
 from hfwizard.platform.values import all_secrets, service_releases
 from tests.platform_support import cloud_profile
 
@@ -111,3 +111,18 @@ def test_describe_lists_every_secret_with_sources_and_no_values() -> None:
     assert admin["keys"]["HIGHFLAME_INTERNAL_SERVICE_SECRET"] == \
         "from k8s:highflame-platform-secrets/internal-service-secret"
     assert listing[0]["keys"]["jwt-secret-key"].startswith("generated once")
+
+
+def test_a_secret_mixing_a_reference_and_generated_keys_is_made_in_two_halves() -> None:
+    spec = SecretSpec("clickhouse-secrets", "users", {
+        "CH_ADMIN_PASSWORD": SecretEntry(ref="k8s:highflame-platform-secrets/clickhouse-admin-password"),
+        "CH_READONLY_PASSWORD": SecretEntry(generate=Generate("urlsafe", 24)),
+    })
+    refs, made = part(spec, generated=False), part(spec, generated=True)
+    assert (set(refs.entries), set(made.entries)) == ({"CH_ADMIN_PASSWORD"}, {"CH_READONLY_PASSWORD"})
+    assert made.is_generated and not spec.is_generated and refs.name == made.name == spec.name
+    with pytest.raises(ValueError):
+        materialize(spec, lambda ref: "x")  # the whole spec is neither
+    assert materialize(refs, lambda ref: "admin") == {"CH_ADMIN_PASSWORD": "admin"}
+    kept = generate(made, {"CH_READONLY_PASSWORD": "kept", "CH_ADMIN_PASSWORD": "old"})
+    assert kept == {"CH_READONLY_PASSWORD": "kept"}

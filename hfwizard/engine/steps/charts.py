@@ -29,13 +29,14 @@ ClickHouse operator's; Highflame's repository does not carry it), used when the 
 
 def chart_source(profile: InstallProfile, cache_dir: Path, repository: str | None = None) -> ChartSource:
     """Where the install's charts come from: charts.mirror when set, else charts.repository, cached. A chart
-    from another `repository` (the ClickHouse operator's) comes from the mirror too when one is set; a
-    rehearsal without one takes it from $HFWIZARD_SANDBOX_CHARTS when that names a mirror folder."""
+    from another `repository` (the ClickHouse operator's) comes from the mirror too when one is set, else
+    from charts.operatorRepository or that repository; a rehearsal without a mirror takes it from
+    $HFWIZARD_SANDBOX_CHARTS when that names a mirror folder."""
+    charts = profile.charts
     if repository is None:
-        return platform_source(profile.charts.repository, profile.charts.mirror, cache_dir / CHARTS_CACHE)
+        return platform_source(charts.repository, charts.mirror, cache_dir / CHARTS_CACHE)
     rehearsal = os.environ.get(SANDBOX_CHARTS_ENV) if profile.is_sandbox else None
-    mirror = profile.charts.mirror or rehearsal or None
-    return ChartSource(mirror or repository, cache_dir / CHARTS_CACHE)
+    return ChartSource(charts.mirror or rehearsal or charts.operator_repository or repository, cache_dir / CHARTS_CACHE)
 
 
 @register(StepKind.CHARTS)
