@@ -24,15 +24,29 @@ CHARTS_CACHE = "charts"
 """The folder under the install's cache holding fetched charts (and an index.yaml: a mirror folder)."""
 
 
-def chart_source(profile: InstallProfile, cache_dir: Path) -> ChartSource:
-    """Where the install's charts come from: charts.mirror when set, else charts.repository, cached."""
-    return platform_source(profile.charts.repository, profile.charts.mirror, cache_dir / CHARTS_CACHE)
+SANDBOX_CHARTS_ENV = "HFWIZARD_SANDBOX_CHARTS"
+"""A mirror folder a rehearsal installs from when its profile names none (as `hfwizard sandbox --charts`)."""
+
+
+def chart_source(profile: InstallProfile, cache_dir: Path, pins: tuple[tuple[str, str], ...] = ()) -> ChartSource:
+    """Where the install's charts come from: charts.mirror when set, else charts.repository, cached.
+
+    A rehearsal must not need the internet: without a mirror it takes $HFWIZARD_SANDBOX_CHARTS, else the
+    install's cache when it holds every chart, and only then the repository."""
+    cache = cache_dir / CHARTS_CACHE
+    if profile.is_sandbox and not profile.charts.mirror:
+        if os.environ.get(SANDBOX_CHARTS_ENV):
+            return ChartSource(os.environ[SANDBOX_CHARTS_ENV])
+        if pins and all((cache / f"{name}-{version}.tgz").is_file() for name, version in pins) \
+                and (cache / "index.yaml").is_file():
+            return ChartSource(str(cache))
+    return platform_source(profile.charts.repository, profile.charts.mirror, cache)
 
 
 @register(StepKind.CHARTS)
 class ChartsStep(StepRunner):
     async def run(self, ctx: StepContext) -> StepResult:
-        source = chart_source(ctx.profile, ctx.run.cache_dir)
+        source = chart_source(ctx.profile, ctx.run.cache_dir, ctx.step.charts)
         fetched: list[FetchedChart] = []
         for i, (name, version) in enumerate(ctx.step.charts):
             try:
