@@ -21,6 +21,19 @@ pytest_plugins = [
     "tests.fixtures.cloud",
 ]
 
+def _sandbox_charts() -> None:
+    """Rehearsals the tests start (the wizard's, plain mode's) install Highflame's charts from the shared
+    folder, never from the internet; where the folder is absent they fail naming `--charts DIR`."""
+    import os
+
+    from tests.platform_support import CHARTS
+
+    if (CHARTS / "index.yaml").is_file():
+        os.environ.setdefault("HFWIZARD_SANDBOX_CHARTS", str(CHARTS))
+
+
+_sandbox_charts()
+
 _LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", ""}
 _violations: list[str] = []
 

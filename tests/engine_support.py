@@ -169,9 +169,11 @@ def snapshot(cluster: ClusterThread, namespace: str = "highflame") -> dict[str, 
                 continue  # release records: their count is checked on its own
             clean = {k: v for k, v in obj.items() if k != "status"}
             clean["metadata"] = {k: v for k, v in meta.items() if k not in _VOLATILE_META}
-            if kind == "Service":  # cluster IPs are allocated afresh by the API server
+            if kind == "Service":  # cluster IPs and node ports are allocated afresh by the API server
                 clean["spec"] = {k: v for k, v in clean["spec"].items() if k not in ("clusterIP", "clusterIPs")
                                  or v == "None"}
+                clean["spec"]["ports"] = [{k: v for k, v in port.items() if k != "nodePort"}
+                                          for port in clean["spec"].get("ports") or []]
             if kind == "Secret" and (meta["name"] in _GENERATED or meta["name"].endswith("-env")):
                 clean["data"] = sorted(clean.get("data") or {})  # generated afresh by each install
             if kind == "Deployment":  # the env Secret's checksum follows the generated values
