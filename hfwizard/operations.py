@@ -9,7 +9,6 @@ synchronous: front ends run them in a thread. Nothing here prints: front ends re
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -374,11 +373,9 @@ def sandbox_run(state_root: Path, *, profile: InstallProfile | None = None, stat
     """
     from hfwizard.installs import PROFILE_FILE
     from hfwizard.profile_io import save_profile
-    from hfwizard.sandbox.rehearsal import FILLER_ENV, sandbox_profile
+    from hfwizard.sandbox.rehearsal import sandbox_profile
     from hfwizard.state import install_dir
 
-    # The filler reference of inputs nobody has for a rehearsal resolves to a placeholder, never a secret.
-    os.environ.setdefault(FILLER_ENV, "rehearsal-placeholder")
     idir = state_dir or install_dir(state_root, "sandbox")
     if profile is None:
         profile = sandbox_profile(idir, rehearse, charts)

@@ -173,9 +173,11 @@ def snapshot(cluster: ClusterThread, namespace: str = "highflame") -> dict[str, 
             if meta.get("ownerReferences"):  # the owner's uid differs between two equal installs
                 clean["metadata"]["ownerReferences"] = [{k: v for k, v in ref.items() if k != "uid"}
                                                         for ref in meta["ownerReferences"]]
-            if kind == "Service":  # cluster IPs are allocated afresh by the API server
+            if kind == "Service":  # cluster IPs and node ports are allocated afresh by the API server
                 clean["spec"] = {k: v for k, v in clean["spec"].items() if k not in ("clusterIP", "clusterIPs")
                                  or v == "None"}
+                clean["spec"]["ports"] = [{k: v for k, v in port.items() if k != "nodePort"}
+                                          for port in clean["spec"].get("ports") or []]
             if kind == "Secret" and (meta["name"] in _GENERATED or meta["name"].endswith("-env")):
                 clean["data"] = sorted(clean.get("data") or {})  # generated afresh by each install
             if kind == "Deployment":  # the env Secret's checksum follows the generated values

@@ -160,3 +160,24 @@ def test_a_wrong_digest_fails_before_anything_changes(tmp_path: Path) -> None:
     idir = state / "installs" / "sandbox"
     assert not [n for n in _cluster_objects(idir, "v1", "Secret")]
     assert not (idir / "cache" / "charts" / "highflame-generic-1.0.3.tgz").exists()
+
+
+def test_charts_pull_writes_a_mirror_folder(tmp_path: Path) -> None:
+    """`hfwizard charts pull --to DIR` from the loopback repository: every chart of the catalog with its
+    digest in an index.yaml, which the charts step then accepts as a mirror."""
+    dest = tmp_path / "mirror"
+    with serve(CHARTS) as url:
+        done = subprocess.run([sys.executable, "-m", "hfwizard", "charts", "pull", "--to", str(dest),
+                               "--repository", url], cwd=tmp_path, env=_environ(), capture_output=True, text=True,
+                              timeout=120)
+    assert done.returncode == 0, done.stderr
+    index = yaml.safe_load((dest / "index.yaml").read_text())
+    catalog = load_catalog()
+    for pin in (catalog.charts.generic, catalog.charts.redteam, catalog.charts.ingress, catalog.clickhouse_operator):
+        entry = index["entries"][pin.name][0]
+        assert entry["version"] == pin.version
+        assert (dest / entry["urls"][0]).read_bytes() == (CHARTS / f"{pin.name}-{pin.version}.tgz").read_bytes()
+    from hfwizard.platform.charts import ChartSource
+
+    got = ChartSource(str(dest)).fetch(catalog.charts.generic.name, catalog.charts.generic.version)
+    assert got.digest == index["entries"][catalog.charts.generic.name][0]["digest"]

@@ -91,6 +91,8 @@ class Plan:
         return out
 
 
+REHEARSAL_FILLER = "env:HFWIZARD_REHEARSAL_FILLER"
+"""The reference a rehearsal gives to inputs nobody has for it: never resolved, always a placeholder."""
 CHARTS_STEP = "charts"
 GENERATED_STEP = "secrets/generated"
 KEYS_STEP = "secrets/keys"
@@ -112,7 +114,13 @@ def values_profile(profile: InstallProfile) -> InstallProfile:
     if profile.target.cloud is not Cloud.SANDBOX:
         return profile
     target = profile.target.model_copy(update={"cloud": profile.target.rehearses or Cloud.AWS})
-    return profile.model_copy(update={"target": target})
+    # Inputs nobody has for a rehearsal (the license files) get a filler reference: their Secret is made
+    # (with a placeholder), so the pods that mount it start as they would.
+    lic = profile.platform.license
+    license = lic.model_copy(update={"jwt": lic.jwt or REHEARSAL_FILLER,
+                                     "public_key": lic.public_key or REHEARSAL_FILLER})
+    platform = profile.platform.model_copy(update={"license": license})
+    return profile.model_copy(update={"target": target, "platform": platform})
 
 
 def build_plan(profile: InstallProfile, catalog: Catalog | None = None) -> Plan:

@@ -29,17 +29,14 @@ KUBECONFIG_FILE = "kubeconfig"
 CONTEXT = "sandbox"  # the context the emulator writes into its kubeconfig
 BANNER = ("REHEARSAL: installing Highflame's real charts into an emulated Kubernetes cluster on this "
           "machine. No cloud, no real cluster, no data services are touched; secrets become placeholders.")
-CHART_CACHE = Path("cache") / "charts"
-"""The install's chart cache (a mirror folder the charts step writes), relative to its state dir."""
-FILLER_ENV = "HFWIZARD_REHEARSAL_FILLER"
 
 
 def sandbox_profile(idir: Path, base: InstallProfile | None = None, charts: Path | None = None) -> InstallProfile:
     """The profile a rehearsal installs: `base` (the operator's own, its cloud played by the emulator) or the
     bundled default, pointed at the emulator's kubeconfig in the install's state dir.
 
-    Charts come from `charts` (a mirror folder: index.yaml and tarballs), else the install's cache when an
-    earlier rehearsal filled it, else the profile's charts.mirror or charts.repository.
+    Charts come from `charts` (a mirror folder: index.yaml and tarballs), else as the charts step decides
+    for a rehearsal ($HFWIZARD_SANDBOX_CHARTS, the install's cache, the profile's mirror or repository).
     """
     if base is None:
         text = resources.files("hfwizard.profiles").joinpath("sandbox.yaml")
@@ -57,8 +54,6 @@ def sandbox_profile(idir: Path, base: InstallProfile | None = None, charts: Path
                            remedy="pass a mirror folder (index.yaml and chart tarballs), e.g. one written by "
                                   "`hfwizard charts pull --to DIR`")
         profile.charts.mirror = str(charts.resolve())
-    elif (idir / CHART_CACHE / "index.yaml").is_file():
-        profile.charts.mirror = str(idir / CHART_CACHE)
     return profile
 
 

@@ -27,24 +27,35 @@ SANDBOX_CHARTS_ENV = "HFWIZARD_SANDBOX_CHARTS"
 ClickHouse operator's; Highflame's repository does not carry it), used when the profile names no mirror."""
 
 
-def chart_source(profile: InstallProfile, cache_dir: Path, repository: str | None = None) -> ChartSource:
+def chart_source(profile: InstallProfile, cache_dir: Path, repository: str | None = None,
+                 pins: tuple[tuple[str, str], ...] = ()) -> ChartSource:
     """Where the install's charts come from: charts.mirror when set, else charts.repository, cached. A chart
     from another `repository` (the ClickHouse operator's) comes from the mirror too when one is set, else
-    from charts.operatorRepository or that repository; a rehearsal without a mirror takes it from
-    $HFWIZARD_SANDBOX_CHARTS when that names a mirror folder."""
+    from charts.operatorRepository or that repository.
+
+    A rehearsal must not need the internet: without a mirror it takes $HFWIZARD_SANDBOX_CHARTS (a mirror
+    folder, as `hfwizard sandbox --charts`), else the install's cache when it holds every chart (`pins`),
+    and only then the repositories."""
+    cache = cache_dir / CHARTS_CACHE
     charts = profile.charts
+    if profile.is_sandbox and not charts.mirror:
+        if os.environ.get(SANDBOX_CHARTS_ENV):
+            return ChartSource(os.environ[SANDBOX_CHARTS_ENV])
+        if pins and all((cache / f"{name}-{version}.tgz").is_file() for name, version in pins) \
+                and (cache / "index.yaml").is_file():
+            return ChartSource(str(cache))
     if repository is None:
-        return platform_source(charts.repository, charts.mirror, cache_dir / CHARTS_CACHE)
-    rehearsal = os.environ.get(SANDBOX_CHARTS_ENV) if profile.is_sandbox else None
-    return ChartSource(charts.mirror or rehearsal or charts.operator_repository or repository, cache_dir / CHARTS_CACHE)
+        return platform_source(charts.repository, charts.mirror, cache)
+    return ChartSource(charts.mirror or charts.operator_repository or repository, cache)
 
 
 @register(StepKind.CHARTS)
 class ChartsStep(StepRunner):
     async def run(self, ctx: StepContext) -> StepResult:
+        pins = tuple((name, version) for name, version, _ in ctx.step.charts)
         fetched: list[FetchedChart] = []
         for i, (name, version, repository) in enumerate(ctx.step.charts):
-            source = chart_source(ctx.profile, ctx.run.cache_dir, repository)
+            source = chart_source(ctx.profile, ctx.run.cache_dir, repository, pins)
             try:
                 got = await asyncio.to_thread(source.fetch, name, version)
             except ChartError as exc:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hfwizard.engine.context import StepContext, StepError, StepResult
-from hfwizard.engine.plan import StepKind
+from hfwizard.engine.plan import REHEARSAL_FILLER, StepKind
 from hfwizard.engine.steps.base import StepRunner, register
 from hfwizard.errors import SecretError
 from hfwizard.platform.secretspec import MANAGED_BY, MANAGED_BY_LABEL, SecretSpec, generate, materialize, part
@@ -24,9 +24,6 @@ from hfwizard.store.journal import StepState
 
 REHEARSAL_PLACEHOLDER = "rehearsal-placeholder"
 """What a resolved secret becomes in the sandbox."""
-REHEARSAL_FILLER = "env:HFWIZARD_REHEARSAL_FILLER"
-"""The reference the sandbox profile gives to inputs nobody has for a rehearsal (the license files):
-never resolved, always the placeholder."""
 
 
 @register(StepKind.SECRETS)
