@@ -35,9 +35,9 @@ def _environ() -> dict[str, str]:
     return out
 
 
-def _sandbox(*args: str, state: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+def _sandbox(*args: str, state: Path, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "hfwizard", "sandbox", "--json", *args, "--state-dir", str(state)],
-                          cwd=cwd, env=_environ(), capture_output=True, text=True, timeout=300)
+                          cwd=cwd, env=env or _environ(), capture_output=True, text=True, timeout=300)
 
 
 def _operator_profile(folder: Path, repository: str) -> Path:
@@ -95,8 +95,10 @@ def test_the_operators_profile_rehearsed_from_the_loopback_repository(tmp_path: 
 
 def test_without_charts_it_fails_naming_what_to_pass(tmp_path: Path) -> None:
     state = tmp_path / "state"
+    # No mirror anywhere: not the one the test session gives every rehearsal either.
+    env = {k: v for k, v in _environ().items() if k != "HFWIZARD_SANDBOX_CHARTS"}
     done = _sandbox("--profile", str(_operator_profile(tmp_path, "http://127.0.0.1:9/charts")), state=state,
-                    cwd=tmp_path)
+                    cwd=tmp_path, env=env)
     assert done.returncode == 1
     failed = [e for e in events(done.stdout) if e["event"] == "step_failed"]
     assert failed and failed[0]["step_id"] == "charts"
