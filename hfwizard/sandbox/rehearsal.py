@@ -61,7 +61,7 @@ def start_emulator(idir: Path, *, ready_delay: float, step_delay: float) -> subp
     calling *thread*, so call it from a thread that lives as long as the cluster is needed.
     """
     cmd = [sys.executable, "-m", "hfwizard.sandbox.emulator", "--state", str(idir / STATE_FILE),
-           "--port", "0", "--kubeconfig", str(idir / KUBECONFIG_FILE), "--context", CONTEXT,
+           "--port", "0", "--kubeconfig", str(_run_kubeconfig(idir)), "--context", CONTEXT,
            "--ready-delay", str(ready_delay), "--step-delay", str(step_delay)]
     with open(idir / "emulator.log", "a", encoding="utf-8") as log:  # the child keeps its own copy
         os.chmod(idir / "emulator.log", 0o600)
@@ -69,8 +69,14 @@ def start_emulator(idir: Path, *, ready_delay: float, step_delay: float) -> subp
                                 preexec_fn=_die_with_parent)
 
 
+def _run_kubeconfig(idir: Path) -> Path:
+    """This run's own kubeconfig: the emulator writes it here, and `wait_ready` publishes it whole."""
+    return idir / f".{KUBECONFIG_FILE}.{os.getpid()}"
+
+
 def wait_ready(proc: subprocess.Popen[str], idir: Path) -> None:
-    """Block until the emulator says it serves (its kubeconfig is then written); raise if it never does."""
+    """Block until the emulator says it serves, then publish its kubeconfig as `idir/kubeconfig` in one
+    rename (a reader never sees a half-written file or another run's port); raise if it never serves."""
     assert proc.stdout is not None
     line = proc.stdout.readline()
     try:
@@ -80,6 +86,7 @@ def wait_ready(proc: subprocess.Popen[str], idir: Path) -> None:
     if ready.get("event") != "ready":
         stop_emulator(proc)
         raise HfwizardError("the emulated cluster did not start", remedy=f"see {idir / 'emulator.log'}")
+    os.replace(_run_kubeconfig(idir), idir / KUBECONFIG_FILE)
 
 
 def stop_emulator(proc: subprocess.Popen[str]) -> None:
@@ -101,15 +108,27 @@ async def running_emulator(idir: Path, *, ready_delay: float | None = None,
     """Start the emulated cluster (state kept in `idir`), wait until it serves, stop it afterwards; yields
     the kubeconfig path. The event loop never blocks on it.
 
-    Spawned on the loop's thread (see start_emulator); the waits run in worker threads.
+    The install's file lock is taken first, before anything starts (LockHeld, exit 4, when another
+    process runs this install): the emulator, its state file and its kubeconfig belong to one run at a
+    time. The run's own InstallLock joins it. Spawned on the loop's thread (see start_emulator); the
+    waits run in worker threads.
     """
+    from hfwizard.engine.lock import take_early
+    from hfwizard.store.install_dir import InstallDir
+
     rd, sd = delays(ready_delay, step_delay)
-    proc = start_emulator(idir, ready_delay=rd, step_delay=sd)
-    try:
-        await asyncio.to_thread(wait_ready, proc, idir)
-        yield str(idir / KUBECONFIG_FILE)
-    finally:
-        # SIGTERM at once, so the emulator goes even when this wait is cancelled in its turn.
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        await asyncio.to_thread(stop_emulator, proc)
+    with take_early(InstallDir(idir), idir.name):
+        for stale in idir.glob(f".{KUBECONFIG_FILE}.*"):  # a run killed between write and publish
+            with contextlib.suppress(OSError):
+                stale.unlink()
+        proc = start_emulator(idir, ready_delay=rd, step_delay=sd)
+        try:
+            await asyncio.to_thread(wait_ready, proc, idir)
+            yield str(idir / KUBECONFIG_FILE)
+        finally:
+            # SIGTERM at once, so the emulator goes even when this wait is cancelled in its turn.
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(stop_emulator, proc)
+            with contextlib.suppress(OSError):
+                _run_kubeconfig(idir).unlink()  # left only by an emulator that never served
