@@ -18,8 +18,8 @@ import pytest
 from hfwizard.checks.base import Check, CheckResult, Status, result
 from hfwizard.errors import BadInput
 from hfwizard.events import CheckFinished, CheckStarted, Event, PreflightFinished
-from hfwizard.profile import InstallProfile
 from hfwizard.preflight import PreflightSettings, plan_preflight, run_checks, run_preflight
+from hfwizard.profile import InstallProfile
 from hfwizard.profile_io import parse_profile
 from tests.standins import GOOD_SK, Tls, make_tls, publishable_key, serving
 
