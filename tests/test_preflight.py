@@ -222,7 +222,7 @@ def test_cli_json_all_pass_exits_0(e2e: Any, pg17_tls: Any) -> None:
     profile, env, canaries = e2e
     # The database administrator made the services' databases for the install's user beforehand.
     with _service_databases(pg17_tls):
-        _all_pass(profile, env)
+        _all_pass(profile, env, canaries)
 
 
 @contextlib.contextmanager
@@ -244,7 +244,7 @@ def _service_databases(pg: Any) -> Iterator[list[str]]:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
 
 
-def _all_pass(profile: Path, env: dict[str, str]) -> None:
+def _all_pass(profile: Path, env: dict[str, str], canaries: list[str]) -> None:
     # Debian's Redis is 7.0.15, below the 7.1 the platform needs: with it, this run could not pass.
     done = _hfwizard(["preflight", "--profile", str(profile), "--json", "--skip-check", "redis"], env)
     events = _lines(done.stdout)

@@ -49,6 +49,11 @@ async def check_node_groups(s: KubeSession, profile: InstallProfile, cid: str, t
     from hfwizard.errors import HfwizardError
     from hfwizard.platform.sizing import node_group_requests
 
+    if not profile.ingress.domain:
+        # The hosts are made from the domain, the node groups and requests never: plan with a stand-in so
+        # this check still answers while platform/inputs names the missing domain.
+        profile = profile.model_copy(update={"ingress": profile.ingress.model_copy(
+            update={"domain": "node-groups.invalid"})})
     try:
         groups = node_group_requests(profile)
     except HfwizardError as exc:
