@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
@@ -23,8 +24,10 @@ from pathlib import Path
 from hfwizard.errors import HfwizardError
 from hfwizard.profile import InstallProfile
 from hfwizard.profile_io import load_profile
+from hfwizard.state import atomic_write
 
 STATE_FILE = "cluster-state.json"
+EMULATOR_PID_FILE = "emulator.pid"  # the running emulator, so a later run can wait for a killed run's one
 KUBECONFIG_FILE = "kubeconfig"
 CONTEXT = "sandbox"  # the context the emulator writes into its kubeconfig
 BANNER = ("REHEARSAL: installing the bundled reference charts into an emulated Kubernetes cluster on this "
@@ -107,6 +110,32 @@ def stop_emulator(proc: subprocess.Popen[str]) -> None:
         proc.stdout.close()
 
 
+def _await_orphan(idir: Path, grace: float = 15.0) -> None:
+    """Let the emulator of a killed run finish saving before a new one loads the same state file.
+
+    Its parent's death sends it SIGTERM (PR_SET_PDEATHSIG) and it saves and exits, but the install lock
+    went with the parent at once: a new run could otherwise load the state while the orphan still writes
+    it, and the orphan's late save would then overwrite the new run's. SIGKILL if it lingers."""
+    try:
+        pid = int((idir / EMULATOR_PID_FILE).read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return  # no earlier emulator, or it is gone
+    if str(idir / STATE_FILE).encode() not in cmdline:
+        return  # the pid was reused by an unrelated process
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return  # exited; only its parent's reaping is left
+        except (OSError, IndexError):
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
+
+
 @contextlib.asynccontextmanager
 async def running_emulator(idir: Path, *, ready_delay: float | None = None,
                            step_delay: float | None = None) -> AsyncIterator[str]:
@@ -126,7 +155,9 @@ async def running_emulator(idir: Path, *, ready_delay: float | None = None,
         for stale in idir.glob(f".{KUBECONFIG_FILE}.*"):  # a run killed between write and publish
             with contextlib.suppress(OSError):
                 stale.unlink()
+        await asyncio.to_thread(_await_orphan, idir)
         proc = start_emulator(idir, ready_delay=rd, step_delay=sd)
+        atomic_write(idir / EMULATOR_PID_FILE, str(proc.pid))
         try:
             await asyncio.to_thread(wait_ready, proc, idir)
             yield str(idir / KUBECONFIG_FILE)

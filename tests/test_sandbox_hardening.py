@@ -1,0 +1,155 @@
+"""`hfwizard sandbox` under pressure: two at once on one state dir, and SIGKILL at 50 points then resume.
+
+The Kubernetes API is emulated by design (the sandbox is a rehearsal on an emulated cluster, a child
+process keeping its objects in a state file in the install's state dir); Helm is real. Each run is a
+whole `python -m hfwizard` process, as an operator starts it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.engine_support import events
+
+PAIRS = int(os.environ.get("HFWIZARD_TEST_SANDBOX_PAIRS", "20"))
+KILL_POINTS = int(os.environ.get("HFWIZARD_TEST_KILL_POINTS", "50"))
+# Objects whose names or number differ between two equal installs, or that record the run, not the result.
+_RUN_KINDS = {"Event", "Pod", "Lease", "ReplicaSet", "EndpointSlice", "Endpoints", "ControllerRevision"}
+
+
+def _env(home: Path) -> dict[str, str]:
+    out = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+    # A short ready delay keeps a run near three seconds; HOME shows what a run leaves in a home directory.
+    out.update(HFWIZARD_SANDBOX_READY_DELAY="0.1", HFWIZARD_SANDBOX_STEP_DELAY="0", PYTHONUNBUFFERED="1",
+               HOME=str(home))
+    return out
+
+
+def _start(*args: str, state: Path, home: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "hfwizard", *args, "--json", "--state-dir", str(state)],
+                            cwd=home, env=_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _run(*args: str, state: Path, home: Path) -> subprocess.CompletedProcess[str]:
+    proc = _start(*args, state=state, home=home)
+    out, err = proc.communicate(timeout=180)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def outcome(idir: Path) -> dict[str, Any]:
+    """What an install left, read from its files: the journal's verdict, each Helm release's latest status,
+    the platform's objects (kind, name), and whether every Deployment and StatefulSet is ready."""
+    recs = [json.loads(x) for x in (idir / "journal.jsonl").read_text().splitlines() if x.startswith("{")]
+    finished = [r for r in recs if r["event"] == "install_finished"]
+    state = json.loads((idir / "cluster-state.json").read_text())
+    objects = [entry["object"] for entry in state["objects"]]
+    mine = [o for o in objects if (o.get("metadata") or {}).get("namespace") == "highflame"]
+    releases: dict[str, tuple[int, str]] = {}
+    for o in mine:
+        labels = o["metadata"].get("labels") or {}
+        if o["kind"] == "Secret" and labels.get("owner") == "helm":
+            rev = int(labels["version"])
+            if rev > releases.get(labels["name"], (0, ""))[0]:
+                releases[labels["name"]] = (rev, labels["status"])
+    kept = sorted({(o["kind"], o["metadata"]["name"]) for o in mine if o["kind"] not in _RUN_KINDS
+                   and not (o["kind"] == "Secret" and (o["metadata"].get("labels") or {}).get("owner") == "helm")})
+    unready = [o["metadata"]["name"] for o in mine if o["kind"] in ("Deployment", "StatefulSet")
+               and int((o.get("status") or {}).get("readyReplicas") or 0) < int(o["spec"].get("replicas", 1))]
+    return {"finished": finished[-1]["status"] if finished else None,
+            "releases": {name: status for name, (_, status) in releases.items()},
+            "objects": kept, "unready": unready}
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "home"
+    path.mkdir()
+    yield path
+
+
+def test_two_sandboxes_on_one_state_dir(tmp_path: Path, home: Path) -> None:
+    """20 pairs started together, each pair on its own fresh state dir: in every pair exactly one
+    completes (0) and the other exits 4 naming the holder, before it started a cluster of its own. No run
+    leaves anything in the home directory (Helm's discovery cache lives in the install's state dir)."""
+    codes: list[tuple[int, int]] = []
+    for pair in range(PAIRS):
+        state = tmp_path / f"state-{pair}"
+        procs = [_start("sandbox", state=state, home=home) for _ in range(2)]
+        with ThreadPoolExecutor(2) as pool:
+            outs = list(pool.map(lambda p: p.communicate(timeout=180), procs))
+        got = sorted(p.returncode for p in procs)
+        codes.append((got[0], got[1]))
+        loser = next((out for p, out in zip(procs, outs, strict=True) if p.returncode == 4), None)
+        if got == [0, 4]:
+            assert loser is not None and "is being run by" in loser[1], loser
+            assert "internal error" not in outs[0][1] + outs[1][1]
+            idir = state / "installs" / "sandbox"
+            assert outcome(idir)["finished"] == "ok"
+            assert (idir / "cache" / "kube" / "discovery").is_dir()
+            assert not list(idir.glob(".kubeconfig.*"))
+    assert codes == [(0, 4)] * PAIRS, codes
+    assert not (home / ".kube").exists(), list((home / ".kube").rglob("*"))[:5]
+
+
+def test_sandbox_killed_at_50_points_then_carried_on(tmp_path: Path, home: Path) -> None:
+    """SIGKILL at 50 points evenly spread over a sandbox install, each followed by `hfwizard resume` (or by
+    a new `hfwizard sandbox` where the killed run saved nothing), must reach the state of an
+    uninterrupted run.
+
+    How the points are chosen: an uninterrupted run of the bundled sandbox profile (the smallest the
+    sandbox has: two releases) is timed first, from process start to exit, and the points are
+    T*(i+0.5)/50 for i in 0..49 after each killed run's start. They fall in start-up, the emulator's
+    start and seeding (the first second), the namespace and Secrets steps, both Helm releases (apply and
+    wait), the verify step and the final journal writes. A run slower than the reference may still be
+    running at a late point (it is killed there); a faster one may have finished (it is counted, not
+    resumed, and its state compared like the others)."""
+    reference_state = tmp_path / "reference"
+    started = time.monotonic()
+    ref = _run("sandbox", state=reference_state, home=home)
+    took = time.monotonic() - started
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    want = outcome(reference_state / "installs" / "sandbox")
+    assert want["finished"] == "ok" and not want["unready"] and want["releases"], want
+
+    killed = finished = resumed = fresh = 0
+    failures: list[str] = []
+    for i in range(KILL_POINTS):
+        at = took * (i + 0.5) / KILL_POINTS
+        state = tmp_path / f"kill-{i}"
+        proc = _start("sandbox", state=state, home=home)
+        try:
+            proc.wait(timeout=at)
+            finished += 1
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            killed += 1
+        proc.communicate()
+        idir = state / "installs" / "sandbox"
+        if proc.returncode != 0:
+            if (idir / "profile.yaml").is_file():
+                again, resumed = _run("resume", state=state, home=home), resumed + 1
+            else:
+                again, fresh = _run("sandbox", state=state, home=home), fresh + 1
+            if again.returncode != 0:
+                failures.append(f"point {i} ({at:.2f}s): exit {again.returncode}: {again.stderr[-600:]}")
+                continue
+            assert events(again.stdout)[-1]["event"] == "done"
+        got = outcome(idir)
+        if got != want:
+            failures.append(f"point {i} ({at:.2f}s): {got} != {want}")
+    print(f"\nkill points: {KILL_POINTS} over {took:.2f}s; killed {killed}, finished before the point {finished}; "
+          f"resumed {resumed}, new sandbox {fresh}; reached the uninterrupted state: {KILL_POINTS - len(failures)}")
+    assert failures == [], "\n".join(failures)
+    assert killed >= KILL_POINTS * 0.8, (killed, finished)
