@@ -270,3 +270,37 @@ def test_a_refused_release_is_explained_then_passes_corrected(name: str, tmp_pat
     assert code == 0, [to_json(e) for e in events][-6:]
     assert done[0].status == "ok"
     assert any(isinstance(e, StepFinished) and e.step_id == f"helm/{release}" and e.status == "ok" for e in events)
+
+
+def test_every_front_end_shows_the_cause(capsys: pytest.CaptureFixture[str]) -> None:
+    """Plain mode, the Rich view and --json all carry a diagnosis, while waiting (a warning log line) and
+    at the failure (the step's pod_events); the screens render the same LogLine and pod_events."""
+    import io
+    import json
+
+    from rich.console import Console
+
+    from hfwizard.frontends.console import RichView
+    from hfwizard.frontends.jsonview import JsonView
+    from hfwizard.frontends.plain import print_event
+
+    cause = ("highflame-guard: 0/6 nodes match nodeSelector kube/nodegroup=gpu: add a GPU node group labelled "
+             "kube/nodegroup=gpu, or turn off the guardrails module (modules.guardrails.enabled: false)")
+    stream = [LogLine("helm/highflame-guard", cause, level="warning", source="diagnose"),
+              StepFailed("helm/highflame-guard", "stalled", "look at the causes below", (cause,))]
+    for event in stream:
+        print_event(event)
+    plain = capsys.readouterr().out
+    assert plain.count(cause) == 2
+    rich = RichView()
+    rich.console = Console(file=io.StringIO(), width=400, force_terminal=False)
+    for event in stream:
+        rich.show(event)
+    rich.close()
+    assert rich.console.file.getvalue().count(cause) == 2  # type: ignore[attr-defined]
+    view = JsonView()
+    for event in stream:
+        view.show(event)
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert lines[0]["event"] == "log" and lines[0]["line"] == cause and lines[0]["source"] == "diagnose"
+    assert lines[1]["event"] == "step_failed" and lines[1]["pod_events"] == [cause]

@@ -78,6 +78,7 @@ def home(tmp_path: Path) -> Iterator[Path]:
     yield path
 
 
+@pytest.mark.timeout(600)
 def test_two_sandboxes_on_one_state_dir(tmp_path: Path, home: Path) -> None:
     """20 pairs started together, each pair on its own fresh state dir: in every pair exactly one
     completes (0) and the other exits 4 naming the holder, before it started a cluster of its own. No run
@@ -102,6 +103,7 @@ def test_two_sandboxes_on_one_state_dir(tmp_path: Path, home: Path) -> None:
     assert not (home / ".kube").exists(), list((home / ".kube").rglob("*"))[:5]
 
 
+@pytest.mark.timeout(900)
 def test_sandbox_killed_at_50_points_then_carried_on(tmp_path: Path, home: Path) -> None:
     """SIGKILL at 50 points evenly spread over a sandbox install, each followed by `hfwizard resume` (or by
     a new `hfwizard sandbox` where the killed run saved nothing), must reach the state of an
@@ -122,33 +124,40 @@ def test_sandbox_killed_at_50_points_then_carried_on(tmp_path: Path, home: Path)
     want = outcome(reference_state / "installs" / "sandbox")
     assert want["finished"] == "ok" and not want["unready"] and want["releases"], want
 
-    killed = finished = resumed = fresh = 0
-    failures: list[str] = []
-    for i in range(KILL_POINTS):
+    def one(i: int) -> tuple[str, str]:
+        """Kill one run at point i and carry it on: (how it went, a failure or "")."""
         at = took * (i + 0.5) / KILL_POINTS
         state = tmp_path / f"kill-{i}"
         proc = _start("sandbox", state=state, home=home)
         try:
             proc.wait(timeout=at)
-            finished += 1
+            how = "finished"
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-            killed += 1
+            how = "killed"
         proc.communicate()
         idir = state / "installs" / "sandbox"
         if proc.returncode != 0:
-            if (idir / "profile.yaml").is_file():
-                again, resumed = _run("resume", state=state, home=home), resumed + 1
-            else:
-                again, fresh = _run("sandbox", state=state, home=home), fresh + 1
+            # Resume when the killed run saved its install (its profile), else start the sandbox anew.
+            verb = "resume" if (idir / "profile.yaml").is_file() else "sandbox"
+            how += f"+{verb}"
+            again = _run(verb, state=state, home=home)
             if again.returncode != 0:
-                failures.append(f"point {i} ({at:.2f}s): exit {again.returncode}: {again.stderr[-600:]}")
-                continue
-            assert events(again.stdout)[-1]["event"] == "done"
+                return how, f"point {i} ({at:.2f}s): {verb} exit {again.returncode}: {again.stderr[-600:]}"
+            if events(again.stdout)[-1]["event"] != "done":
+                return how, f"point {i} ({at:.2f}s): {verb} ended without its done event"
         got = outcome(idir)
-        if got != want:
-            failures.append(f"point {i} ({at:.2f}s): {got} != {want}")
+        return how, "" if got == want else f"point {i} ({at:.2f}s): {got} != {want}"
+
+    # Two at a time: each run is its own install, cluster and state dir, so they do not meet.
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(one, range(KILL_POINTS)))
+    hows = [how for how, _ in results]
+    failures = [fail for _, fail in results if fail]
+    killed = sum(h.startswith("killed") for h in hows)
+    finished = KILL_POINTS - killed
+    resumed, fresh = sum(h.endswith("+resume") for h in hows), sum(h.endswith("+sandbox") for h in hows)
     print(f"\nkill points: {KILL_POINTS} over {took:.2f}s; killed {killed}, finished before the point {finished}; "
           f"resumed {resumed}, new sandbox {fresh}; reached the uninterrupted state: {KILL_POINTS - len(failures)}")
     assert failures == [], "\n".join(failures)

@@ -76,7 +76,8 @@ class ReleaseStep(StepRunner):
             await _after_failure(ctx, name, base)
             events = tuple(causes + await failing_pods(ctx, name))
             message = f"Helm: {exc.message}" if isinstance(exc, HelmError) else exc.message
-            raise StepError(message, exc.remedy, events) from None
+            remedy = ("change what the causes below name, then `hfwizard resume`" if causes else exc.remedy)
+            raise StepError(message, remedy, events) from None
         return StepResult(f"release {name} {info.status} at revision {info.revision} ({info.chart})",
                           {"release": name, "revision": info.revision, "values_hash": vhash})
 
