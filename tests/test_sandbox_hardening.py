@@ -25,6 +25,8 @@ from tests.engine_support import events
 
 PAIRS = int(os.environ.get("HFWIZARD_TEST_SANDBOX_PAIRS", "20"))
 KILL_POINTS = int(os.environ.get("HFWIZARD_TEST_KILL_POINTS", "50"))
+# The engine's own kill hooks (HFWIZARD_TEST_KILL_AT) inside and right after the verify step.
+VERIFY_POINTS = ("verify:started", "verify:applied", "verify:finished", "run:finishing")
 # Objects whose names or number differ between two equal installs, or that record the run, not the result.
 _RUN_KINDS = {"Event", "Pod", "Lease", "ReplicaSet", "EndpointSlice", "Endpoints", "ControllerRevision"}
 
@@ -37,9 +39,10 @@ def _env(home: Path) -> dict[str, str]:
     return out
 
 
-def _start(*args: str, state: Path, home: Path) -> subprocess.Popen[str]:
+def _start(*args: str, state: Path, home: Path, kill_at: str | None = None) -> subprocess.Popen[str]:
+    env = _env(home) | ({"HFWIZARD_TEST_KILL_AT": kill_at} if kill_at else {})
     return subprocess.Popen([sys.executable, "-m", "hfwizard", *args, "--json", "--state-dir", str(state)],
-                            cwd=home, env=_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=home, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _run(*args: str, state: Path, home: Path) -> subprocess.CompletedProcess[str]:
@@ -125,15 +128,17 @@ def test_sandbox_killed_at_50_points_then_carried_on(tmp_path: Path, home: Path)
     uninterrupted run.
 
     How the points are chosen: an uninterrupted run of the bundled sandbox profile (the smallest the
-    sandbox has: two releases) is timed first, two runs at once as the killed runs go, from process start
-    to exit (T, their mean), noting when the profile file appeared (S: the interpreter's start-up ends
-    there). The points are F + (T-F)*(i+0.5)/50 for
-    i in 0..49 after each killed run's start, with F = 0.8*S, so a few fall before anything is saved and
-    the rest over the emulator's start and seeding, preflight, the namespace and Secrets steps, both Helm
-    releases (apply and wait), the verify step and the final journal writes (the test prints how many
-    landed in each). A run slower than the reference may still be
+    sandbox has: two releases) is timed first, two runs at once as the killed runs go, from process
+    start to exit (T, their mean), noting when the profile file appeared (S: the interpreter's start-up
+    ends there). The points are F + (T-F)*(i+0.5)/50 for i in 0..49 after each killed run's start, with
+    F = 0.8*S, so a few fall before anything is saved and the rest over the emulator's start and
+    seeding, preflight, the namespace and Secrets steps, both Helm releases (apply and wait) and the
+    final journal writes (the test prints how many landed in each). The verify step lasts tens of
+    milliseconds, so four more points are the engine's own kill hooks inside and right after it
+    (verify:started, :applied, :finished, run:finishing). A run slower than the reference may still be
     running at a late point (it is killed there); a faster one may have finished (it is counted, not
     resumed, and its state compared like the others)."""
+
     def timed(state: Path) -> tuple[subprocess.CompletedProcess[str], float, float]:
         started = time.monotonic()
         proc = _start("sandbox", state=state, home=home)
@@ -156,16 +161,22 @@ def test_sandbox_killed_at_50_points_then_carried_on(tmp_path: Path, home: Path)
 
     def one(i: int) -> tuple[str, str]:
         """Kill one run at point i and carry it on: (how it went, a failure or "")."""
-        at = first + (took - first) * (i + 0.5) / KILL_POINTS
         state = tmp_path / f"kill-{i}"
-        proc = _start("sandbox", state=state, home=home)
-        try:
-            proc.wait(timeout=at)
-            how = "finished"
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            how = "killed"
+        if i >= KILL_POINTS:  # the verify step is tens of milliseconds: its points are named, not timed
+            at, named = 0.0, VERIFY_POINTS[i - KILL_POINTS]
+            proc = _start("sandbox", state=state, home=home, kill_at=named)
+            proc.wait(timeout=180)
+            how = "killed" if proc.returncode == -signal.SIGKILL else "finished"
+        else:
+            at = first + (took - first) * (i + 0.5) / KILL_POINTS
+            proc = _start("sandbox", state=state, home=home)
+            try:
+                proc.wait(timeout=at)
+                how = "finished"
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                how = "killed"
         proc.communicate()
         idir = state / "installs" / "sandbox"
         how += f"@{phase(idir)}"
@@ -183,15 +194,16 @@ def test_sandbox_killed_at_50_points_then_carried_on(tmp_path: Path, home: Path)
 
     # Two at a time: each run is its own install, cluster and state dir, so they do not meet.
     with ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(one, range(KILL_POINTS)))
+        results = list(pool.map(one, range(KILL_POINTS + len(VERIFY_POINTS))))
     hows = [how for how, _ in results]
     failures = [fail for _, fail in results if fail]
     killed = sum(h.startswith("killed") for h in hows)
-    finished = KILL_POINTS - killed
+    finished = len(hows) - killed
     resumed, fresh = sum(h.endswith("+resume") for h in hows), sum(h.endswith("+sandbox") for h in hows)
     phases = collections.Counter(h.split("@")[1].split("+")[0] for h in hows)
     print(f"\nkill points: {KILL_POINTS} over {first:.2f}-{took:.2f}s; killed {killed}, finished before the point "
           f"{finished}; where: {dict(phases)}; resumed {resumed}, new sandbox {fresh}; reached the "
-          f"uninterrupted state: {KILL_POINTS - len(failures)}")
+          f"uninterrupted state: {len(hows) - len(failures)} of {len(hows)}")
     assert failures == [], "\n".join(failures)
     assert killed >= KILL_POINTS * 0.8, (killed, finished)
+    assert all(h.startswith("killed@verify") for h in hows[KILL_POINTS:]), hows[KILL_POINTS:]
