@@ -158,7 +158,7 @@ class Engine:
                     "  -> put the answers back, or run `hfwizard resume --replan` to carry on with the new ones")
         self.resumed = unfinished
         if self._helm is None:
-            self._helm = make_backend(prof, self.options)
+            self._helm = make_backend(prof, self.options, kube_cache=self.install.cache_dir / "kube")
         prewarm = getattr(self._helm, "prewarm", None) if self._owns_helm else None
         if prewarm is not None and any(s.kind is StepKind.RELEASE for s in self.plan.steps):
             # Helm's first child starts and loads the Go SDK (about 0.15 s) while this process imports
@@ -288,8 +288,12 @@ class Engine:
         return done
 
 
-def make_backend(profile: InstallProfile, options: EngineOptions) -> HelmBackend:
-    """The Helm backend the profile chose: embedded (Go SDK in a child process) or the operator's helm."""
+def make_backend(profile: InstallProfile, options: EngineOptions, *, kube_cache: Path | None = None) -> HelmBackend:
+    """The Helm backend the profile chose: embedded (Go SDK in a child process) or the operator's helm.
+
+    With `kube_cache`, client-go's discovery cache (KUBECACHEDIR, else ~/.kube/cache/discovery/<host_port>)
+    goes there: inside the install's state dir, not one more folder in the home directory per cluster
+    address (every sandbox run has a new port)."""
     from hfwizard.profile import HelmBackend as Choice
 
     if profile.install.helm is Choice.CLI:
@@ -302,7 +306,8 @@ def make_backend(profile: InstallProfile, options: EngineOptions) -> HelmBackend
     # call running to race the `resume`. Not `warm=True`: a child loading ahead of the next release
     # while one runs would add about 75 MiB to the install's memory peak; the engine starts only
     # the first one ahead (`Engine._drive_inner`), while no Helm child runs.
-    return EmbeddedHelm(options.kubeconfig, options.context)
+    env = None if kube_cache is None else {**os.environ, "KUBECACHEDIR": str(kube_cache)}
+    return EmbeddedHelm(options.kubeconfig, options.context, env=env)
 
 
 def install_signal_handlers(engine: Engine) -> Callable[[], None]:

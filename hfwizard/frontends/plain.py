@@ -98,6 +98,8 @@ def print_event(event: Event) -> None:
         print(f"ok  {event.step_id} {event.detail}".rstrip())
     elif isinstance(event, StepFailed):
         print(f"FAIL {event.step_id}: {event.error}" + (f"\n     -> {event.remedy}" if event.remedy else ""))
+        for line in event.pod_events:  # the causes the engine found, then the pods' last warnings
+            print(f"     {line}")
     elif isinstance(event, InstallFinished):
         print(f"install {event.status}: {event.message}".rstrip())
 
