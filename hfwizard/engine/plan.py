@@ -28,6 +28,9 @@ class StepKind(StrEnum):
     SECRETS = "secrets"
     RELEASE = "release"
     VERIFY = "verify"
+    UNINSTALL = "uninstall"  # day two: remove one Helm release (steps/uninstall.py)
+    DELETE_DATA = "delete-data"  # day two: the install's PVCs and Secrets, only when asked (steps/uninstall.py)
+    UPGRADE_SNAPSHOT = "upgrade-snapshot"  # day two: what a rollback goes back to (steps/upgrade.py)
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class Step:
     depends_on: tuple[str, ...] = ()
     secrets: tuple[SecretSpec, ...] = ()  # SECRETS: the Secrets this step writes
     release: ReleaseSpec | None = None  # RELEASE: the Helm release this step installs or upgrades
+    subject: str = ""  # UNINSTALL: the release it removes
 
 
 @dataclass(frozen=True)

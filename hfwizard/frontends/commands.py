@@ -82,7 +82,7 @@ def cmd_install(profile_path: Path, *, state_root: Path, json: bool, yes: bool, 
         preflight_first=None if skip_preflight else operations.PreflightFirst(skip=skip_checks),
         rollback_on_failure=True if rollback_on_failure else None,
         secrets_base_dir=base_dir)
-    return drive(run, make_view(json))
+    return _after_run(drive(run, make_view(json)), idir, target, json=json, refused=run.refused is not None)
 
 
 def cmd_resume(*, state_root: Path, name: str | None, json: bool, yes: bool, replan: bool,
@@ -102,7 +102,19 @@ def cmd_resume(*, state_root: Path, name: str | None, json: bool, yes: bool, rep
     run = operations.InstallRun(
         profile, inst.path, target=target,
         replan=replan, rollback_on_failure=True if rollback_on_failure else None, signals=True)
-    return drive(run, make_view(json))
+    return _after_run(drive(run, make_view(json)), inst.path, target, json=json, refused=run.refused is not None)
+
+
+def _after_run(code: int, install: Path, target: operations.Target, *, json: bool, refused: bool) -> int:
+    """After an install or resume: the DNS hand-off when it finished, the support bundle when it failed
+    (not when the preflight refused it: nothing was changed, and the checks said why)."""
+    from hfwizard.frontends.daytwo import dns_after_install, failure_bundle
+
+    if code == ExitCode.OK:
+        dns_after_install(install, target, json=json)
+    elif code == ExitCode.FAILED and not refused:
+        failure_bundle(install, target, "install failed", json=json)
+    return code
 
 
 def cmd_sandbox(state_root: Path, *, json: bool, profile: InstallProfile | None = None,

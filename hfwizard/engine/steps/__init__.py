@@ -1,6 +1,6 @@
 """The step kinds of an install, each registered by its StepKind (see `steps.base` for how to add one)."""
 
-from hfwizard.engine.steps import namespace, release, secrets, verify
+from hfwizard.engine.steps import namespace, release, secrets, uninstall, upgrade, verify
 from hfwizard.engine.steps.base import StepRunner, register, runner_for
 
-__all__ = ["StepRunner", "namespace", "register", "release", "runner_for", "secrets", "verify"]
+__all__ = ["StepRunner", "namespace", "register", "release", "runner_for", "secrets", "uninstall", "upgrade", "verify"]
