@@ -1,0 +1,96 @@
+"""`hfwizard status NAME`: the platform live from the cluster, and the DNS hand-off it repeats.
+
+The Kubernetes API is emulated (kmock plus our shim on loopback: no real API server runs on these
+machines); Helm and the charts are real (Highflame's generic and redteam charts, EKS values templates).
+DNS is a loopback authoritative server (tests/test_daytwo_dns.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from hfwizard.daytwo.status import live_status
+from tests import daytwo_platform as hp
+from tests.engine_support import emulated_cluster, events, hfwizard
+from tests.test_daytwo_dns import serving
+
+pytestmark = pytest.mark.skipif(not hp.CHARTS.is_dir(), reason="Highflame's charts are not on this machine")
+
+LB = "k8s-hf-alb-123456.eu-west-1.elb.amazonaws.com"
+SERVICES = [("admin", "highflame-generic", "1.0.3"), ("authn", "highflame-generic", "1.0.3"),
+            ("redteam", "highflame-redteam", "1.0.5")]
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """Three services installed into a saved install named "live" (one module-wide emulated cluster)."""
+    tmp = tmp_path_factory.mktemp("status")
+    with emulated_cluster(ready_delay=0.2) as cluster:
+        kc = cluster.write_kubeconfig(tmp / "kubeconfig")
+        prof = hp.profile("live", kc)
+        inst = hp.saved_install(tmp / "state", prof)
+        services = [(svc, hp.chart(name, ver), hp.service_values(svc, tag="2.4.1")) for svc, name, ver in SERVICES]
+        code, seen = hp.run_engine(prof, inst, hp.plan(services))
+        assert code == 0, seen[-1]
+        yield {"cluster": cluster, "kc": kc, "tmp": tmp, "state": tmp / "state", "kube": hp.kube(kc)}
+
+
+def test_status_reads_each_release_live(installed: dict[str, Any]) -> None:
+    k = installed["kube"]
+    st = live_status(k.api_client, hp.NS)
+    rows = {r.release: r for r in st.releases}
+    assert set(rows) == {"highflame-admin", "highflame-authn", "highflame-redteam"}
+    admin = rows["highflame-admin"]
+    assert (admin.chart, admin.chart_version, admin.revision, admin.helm_status) == \
+        ("highflame-generic", "1.0.3", 1, "deployed")
+    assert admin.images == ["ghcr.io/highflame-ai/release-highflame-admin:2.4.1"]
+    assert admin.desired >= 1 and admin.ready == admin.desired and admin.healthy
+    assert rows["highflame-redteam"].chart == "highflame-redteam"
+    assert f"control.{hp.DOMAIN}" in st.hosts and st.load_balancer == []
+    assert st.problems == []
+
+
+def test_a_warning_event_is_shown_on_its_release(installed: dict[str, Any]) -> None:
+    from kubernetes import client
+
+    core = client.CoreV1Api(installed["kube"].api_client)
+    core.create_namespaced_event(hp.NS, {
+        "metadata": {"name": "authn-pull.1"}, "type": "Warning", "reason": "BackOff",
+        "message": "Back-off pulling image", "lastTimestamp": "2026-11-30T04:00:00Z",
+        "involvedObject": {"kind": "Pod", "name": "highflame-authn-5d9c7-abcde", "namespace": hp.NS}})
+    rows = {r.release: r for r in live_status(installed["kube"].api_client, hp.NS).releases}
+    assert rows["highflame-authn"].last_warning == "BackOff: Back-off pulling image"
+    assert rows["highflame-admin"].last_warning == ""
+
+
+def test_status_command_json_and_dns_check(installed: dict[str, Any]) -> None:
+    hp.set_load_balancer(installed["kube"], LB)
+    zone = {f"control.{hp.DOMAIN}": [("CNAME", LB)], LB: [("A", "203.0.113.7")]}
+    with serving(zone) as ns:
+        done = hfwizard("status", "live", "--json", "--nameserver", ns, state=installed["state"],
+                        cwd=installed["tmp"])
+    assert done.returncode == 0, done.stderr
+    [report] = [e for e in events(done.stdout) if e["event"] == "status"]
+    assert {r["release"] for r in report["releases"]} == {"highflame-admin", "highflame-authn", "highflame-redteam"}
+    assert all(r["healthy"] for r in report["releases"])
+    assert report["load_balancer"] == [LB]
+    dns = {d["record"].split()[0].rstrip("."): d["status"] for d in report["dns"]}
+    assert dns[f"control.{hp.DOMAIN}"] == "ok" and dns[f"auth.{hp.DOMAIN}"] == "missing"
+    text = hfwizard("status", "live", "--no-dns", state=installed["state"], cwd=installed["tmp"])
+    assert text.returncode == 0 and "highflame-admin" in text.stdout and f"CNAME  {LB}." in text.stdout
+    assert "DNS now:" not in text.stdout
+
+
+def test_status_of_an_unknown_install_is_bad_input(installed: dict[str, Any]) -> None:
+    done = hfwizard("status", "nope", state=installed["state"], cwd=installed["tmp"])
+    assert done.returncode == 2 and "no install named 'nope'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_status_without_a_name_still_lists_the_installs(installed: dict[str, Any]) -> None:
+    done = hfwizard("status", "--json", state=installed["state"], cwd=installed["tmp"])
+    assert done.returncode == 0
+    assert [json.loads(line)["name"] for line in done.stdout.splitlines()] == ["live"]
