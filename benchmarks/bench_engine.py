@@ -44,7 +44,7 @@ LAST = "helm/highflame"
 
 def _cluster() -> ClusterThread:
     ct = ClusterThread(controllers=True, ready_delay=0.2).start()
-    ct.call(lambda c: c.seed_default())
+    ct.call(lambda c: c.seed_default(ingress_classes=("nginx",)))
     return ct
 
 

@@ -34,7 +34,7 @@ def emulated_cluster(ready_delay: float = 0.3, step_delay: float = 0.0) -> Itera
     controller player turns workloads ready after `ready_delay` seconds."""
     handle = ClusterThread(controllers=True, ready_delay=ready_delay, step_delay=step_delay).start()
     try:
-        handle.call(lambda c: c.seed_default(workers=6, cpu="8", memory="32Gi"))
+        handle.call(lambda c: c.seed_default(workers=6, cpu="8", memory="32Gi", ingress_classes=("nginx",)))
         yield handle
     finally:
         handle.stop()

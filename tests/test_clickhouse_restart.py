@@ -30,7 +30,7 @@ PROFILE = InstallProfile.model_validate({"target": {"namespace": NS}, "clickhous
 RUNNER = """
 import asyncio, json, sys
 from hfwizard.sandbox.emulator import EmulatedCluster
-from hfwizard.sandbox.controllers import ControllerPlayer
+from hfwizard.sandbox.emulator.controllers import ControllerPlayer
 from hfwizard.sandbox.clickhouse_operator import ClickHouseOperator
 
 async def main():

@@ -47,7 +47,8 @@ def test_seeded_cluster_as_the_kubernetes_client_sees_it(cluster: ClusterThread,
     assert [c.status for c in node.status.conditions if c.type == "Ready"] == ["True"]
     classes = client.StorageV1Api(api).list_storage_class().items
     assert classes[0].metadata.annotations["storageclass.kubernetes.io/is-default-class"] == "true"
-    assert client.NetworkingV1Api(api).read_ingress_class("nginx").spec.controller == "k8s.io/ingress-nginx"
+    assert client.NetworkingV1Api(api).read_ingress_class("nginx").spec.controller == "k8s.io/ingress-nginx"  # fixture
+    assert node.metadata.labels["kube/nodegroup"] == "general"
     assert stat.S_IMODE(kubeconfig.stat().st_mode) == 0o600
 
 

@@ -21,7 +21,7 @@ from typing import Any, Final
 
 import attrs
 
-from hfwizard.sandbox.emulator import SandboxEmulator, WatchEvent
+from hfwizard.sandbox.emulator import Store, WatchEvent
 
 JSON = dict[str, Any]
 
@@ -86,7 +86,7 @@ class ClickHouseOperator:
     optional namespace, and the `sandbox.hfwizard.io/hold` / `.../fail` annotations do the same.
     """
 
-    emulator: SandboxEmulator
+    emulator: Store
     step_delay: float = 0.0  # seconds between status updates, to watch progress
     _held: set[tuple[str | None, str]] = attrs.field(factory=set, init=False)
     _failing: dict[tuple[str | None, str], str] = attrs.field(factory=dict, init=False)

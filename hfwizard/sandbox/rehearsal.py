@@ -62,7 +62,9 @@ def start_emulator(idir: Path, *, ready_delay: float, step_delay: float) -> subp
     """
     cmd = [sys.executable, "-m", "hfwizard.sandbox.emulator", "--state", str(idir / STATE_FILE),
            "--port", "0", "--kubeconfig", str(idir / KUBECONFIG_FILE), "--context", CONTEXT,
-           "--ready-delay", str(ready_delay), "--step-delay", str(step_delay)]
+           "--ready-delay", str(ready_delay), "--step-delay", str(step_delay),
+           # The sandbox profile asks for className nginx: rehearse a cluster whose ingress-nginx is installed.
+           "--ingress-class", "nginx"]
     with open(idir / "emulator.log", "a", encoding="utf-8") as log:  # the child keeps its own copy
         os.chmod(idir / "emulator.log", 0o600)
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True,

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import datetime
 import fnmatch
-import hashlib
-import json
 from typing import Any
 
 import attrs
 
-from hfwizard.sandbox.emulator import JSON, SandboxEmulator, WatchEvent
+from hfwizard.sandbox.emulator.api import JSON, WatchEvent
+from hfwizard.sandbox.emulator.controllers.autoscaler import HPA_VERSIONS, reconcile_autoscalers
+from hfwizard.sandbox.emulator.controllers.pods import Failure, PodPlan, plan_pods, sync_pods, template_hash
+from hfwizard.sandbox.emulator.controllers.scheduler import eligible
+from hfwizard.sandbox.emulator.store import Store
 
 __all__ = ["FAIL_ANNOTATION", "HOLD_ANNOTATION", "ControllerPlayer"]
 
@@ -30,14 +31,14 @@ _WORKLOADS = {
 }
 
 
+_SCALED = {*_WORKLOADS, *((v, "HorizontalPodAutoscaler") for v in HPA_VERSIONS)}
+
+# Changes that can unblock a pod: a new node (scheduler), a Secret or ConfigMap it waits for (kubelet).
+_RETRY_ON = {("v1", "Node"), ("v1", "Secret"), ("v1", "ConfigMap")}
+
+
 def _now() -> str:
     return datetime.datetime.now(tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@attrs.frozen
-class _Failure:
-    reason: str
-    message: str
 
 
 @attrs.define
@@ -49,15 +50,20 @@ class ControllerPlayer:
     sandbox that runs the emulator as a separate process runs the player inside that process too.
     """
 
-    emulator: SandboxEmulator
+    emulator: Store  # the direct API: controllers never reach the HTTP layer
     ready_delay: float = 0.0  # seconds before the first replica turns ready
     step_delay: float = 0.0  # seconds between replicas turning ready (0: all at once)
+    unreachable_registries: frozenset[str] = frozenset()  # image pulls from these fail (ErrImagePull)
     _held: set[tuple[str | None, str]] = attrs.field(factory=set, init=False)
-    _failing: dict[tuple[str | None, str], _Failure] = attrs.field(factory=dict, init=False)
+    _failing: dict[tuple[str | None, str], Failure] = attrs.field(factory=dict, init=False)
     _tasks: dict[tuple[str, str | None, str], tuple[int, asyncio.Task[None]]] = attrs.field(
         factory=dict, init=False
     )
     _main: asyncio.Task[None] | None = attrs.field(default=None, init=False)
+    _scaling: set[str | None] = attrs.field(factory=set, init=False)
+    _rescale: set[str | None] = attrs.field(factory=set, init=False)
+    _blocked: set[tuple[str, str | None, str]] = attrs.field(factory=set, init=False)  # pods waiting
+    _side_tasks: set[asyncio.Task[None]] = attrs.field(factory=set, init=False)
     _started: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
     _loop: asyncio.AbstractEventLoop | None = attrs.field(default=None, init=False)
 
@@ -81,7 +87,7 @@ class ControllerPlayer:
         message: str = "back-off 10s restarting failed container",
     ) -> None:
         """Make workloads matching `name` fail: crashing pods and Warning events, never ready."""
-        self._failing[(namespace, name)] = _Failure(reason, message)
+        self._failing[(namespace, name)] = Failure(reason, message)
         self._request_kick()
 
     def heal(self, name: str, namespace: str | None = None) -> None:
@@ -139,6 +145,13 @@ class ControllerPlayer:
                     return
                 self._on_event(event)
 
+    def _retry_blocked(self, *, daemonsets: bool) -> None:
+        for api_version, kind in _WORKLOADS:
+            for obj in self.emulator.list_objects(api_version, kind):
+                meta = obj["metadata"]
+                if (kind, meta.get("namespace"), meta["name"]) in self._blocked or (daemonsets and kind == "DaemonSet"):
+                    self._schedule(api_version, kind, obj, force=True)
+
     def _kick(self) -> None:
         for api_version, kind in _WORKLOADS:
             for obj in self.emulator.list_objects(api_version, kind):
@@ -146,6 +159,15 @@ class ControllerPlayer:
 
     def _on_event(self, event: WatchEvent) -> None:
         key = (event.resource.group_version, event.resource.kind)
+        if key in _RETRY_ON:
+            # A node, Secret or ConfigMap changed: blocked pods may now run (the scheduler re-queues,
+            # the kubelet retries), and DaemonSets follow the nodes. Running workloads are left alone.
+            self._retry_blocked(daemonsets=key == ("v1", "Node"))
+            return
+        if key in _SCALED:
+            self._autoscale(event.object["metadata"].get("namespace"))
+        if key not in _WORKLOADS:
+            return
         if key not in _WORKLOADS:
             return
         if event.type == "DELETED":
@@ -158,6 +180,25 @@ class ControllerPlayer:
                 self._tasks.pop(task_key)[1].cancel()
             return
         self._schedule(key[0], key[1], event.object, force=False)
+
+    def _autoscale(self, namespace: str | None) -> None:
+        # One pass per namespace at a time; the HPA's own status writes come back as events, and a
+        # pass that changes nothing writes nothing, so this settles.
+        if namespace in self._scaling:
+            self._rescale.add(namespace)  # changed during a pass: run once more after it
+            return
+        self._scaling.add(namespace)
+
+        def done(_: object) -> None:
+            self._scaling.discard(namespace)
+            if namespace in self._rescale:
+                self._rescale.discard(namespace)
+                self._autoscale(namespace)
+
+        task = asyncio.create_task(reconcile_autoscalers(self.emulator, namespace))
+        self._side_tasks.add(task)  # the loop holds tasks weakly
+        task.add_done_callback(self._side_tasks.discard)
+        task.add_done_callback(done)
 
     def _schedule(self, api_version: str, kind: str, obj: JSON, *, force: bool) -> None:
         meta = obj["metadata"]
@@ -195,7 +236,7 @@ class ControllerPlayer:
         held = self._match(self._held, obj) or annotations.get(HOLD_ANNOTATION) == "true"
         failure = self._match(self._failing, obj)
         if failure is None and annotations.get(FAIL_ANNOTATION):
-            failure = _Failure(annotations[FAIL_ANNOTATION], "back-off 10s restarting failed container")
+            failure = Failure(annotations[FAIL_ANNOTATION], "back-off 10s restarting failed container")
         desired = await self._desired(kind, obj)
         generation = int(obj["metadata"].get("generation", 1))
 
@@ -204,41 +245,51 @@ class ControllerPlayer:
             return
 
         previous_ready = int(
-            (obj.get("status") or {}).get("readyReplicas")
-            or (obj.get("status") or {}).get("numberReady")
-            or 0
+            (obj.get("status") or {}).get("readyReplicas") or (obj.get("status") or {}).get("numberReady") or 0
         )
         same_generation = int((obj.get("status") or {}).get("observedGeneration", 0)) == generation
-        ready = min(previous_ready, desired) if same_generation else 0
-        await self._sync_pods(obj, desired, ready, failure)
+        plans = self._plan(kind, obj, desired)
+        runnable = sum(plan.runnable for plan in plans)
+        self._note_blocked(kind, obj, runnable < len(plans))
+        ready = min(previous_ready, runnable) if same_generation else 0
+        await sync_pods(self.emulator, obj, plans, ready, failure)
         await self._write(kind, obj, desired, ready, updated=desired if same_generation else 0)
         if held or failure is not None:
             return  # observed, never ready: Helm's wait runs into its timeout (or sees the failure)
         await asyncio.sleep(self.ready_delay)
         await self._write(kind, obj, desired, ready, updated=desired)
-        while ready < desired:
+        # Pods that cannot be scheduled or started never turn ready: the workload stalls as on a cluster.
+        while ready < runnable:
             if self.step_delay:
                 ready += 1
                 await asyncio.sleep(self.step_delay if ready > 1 else 0)
             else:
-                ready = desired
-            await self._sync_pods(obj, desired, ready, None)
+                ready = runnable
+            await sync_pods(self.emulator, obj, plans, ready, None)
             await self._write(kind, obj, desired, ready, updated=desired)
-        await self._sync_pods(obj, desired, ready, None)
+        await sync_pods(self.emulator, obj, plans, ready, None)
         await self._write(kind, obj, desired, ready, updated=desired)
+
+    def _note_blocked(self, kind: str, obj: JSON, blocked: bool) -> None:
+        key = (kind, obj["metadata"].get("namespace"), obj["metadata"]["name"])
+        if blocked:
+            self._blocked.add(key)
+        else:
+            self._blocked.discard(key)
+
+    def _plan(self, kind: str, obj: JSON, desired: int) -> list[PodPlan]:
+        pinned = self._daemon_nodes(obj) if kind == "DaemonSet" else None
+        return plan_pods(self.emulator, obj, desired, pinned=pinned, unreachable=self.unreachable_registries)
+
+    def _daemon_nodes(self, obj: JSON) -> list[str]:
+        # A DaemonSet runs on every node its pods may go to (selector, affinity, taints), ready or not.
+        spec = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
+        return sorted(n["metadata"]["name"] for n in self.emulator.list_objects("v1", "Node") if eligible(spec, n))
 
     async def _desired(self, kind: str, obj: JSON) -> int:
         spec = obj.get("spec") or {}
         if kind == "DaemonSet":
-            nodes = self.emulator.list_objects("v1", "Node")
-            return sum(
-                1
-                for n in nodes
-                if any(
-                    c.get("type") == "Ready" and c.get("status") == "True"
-                    for c in (n.get("status") or {}).get("conditions") or []
-                )
-            )
+            return len(self._daemon_nodes(obj))
         if kind == "Job":
             return int(spec.get("completions") or 1)
         replicas = spec.get("replicas")
@@ -270,7 +321,7 @@ class ControllerPlayer:
                         "type": "Progressing",
                         "status": "True",
                         "reason": "NewReplicaSetAvailable" if available else "ReplicaSetUpdated",
-                        "message": f'ReplicaSet "{meta["name"]}-{_hash(obj)}" '
+                        "message": f'ReplicaSet "{meta["name"]}-{template_hash(obj)}" '
                         + ("has successfully progressed." if available else "is progressing."),
                         "lastUpdateTime": _now(),
                         "lastTransitionTime": _now(),
@@ -278,7 +329,7 @@ class ControllerPlayer:
                 ],
             }
         elif kind == "StatefulSet":
-            revision = f"{meta['name']}-{_hash(obj)}"
+            revision = f"{meta['name']}-{template_hash(obj)}"
             status = {
                 "observedGeneration": generation,
                 "replicas": desired,
@@ -313,7 +364,7 @@ class ControllerPlayer:
                 condition.update({k: old[k] for k in ("lastUpdateTime", "lastTransitionTime") if k in old})
         await self.emulator.patch_status(api_version, kind, meta.get("namespace"), meta["name"], status)
 
-    async def _reconcile_job(self, obj: JSON, completions: int, held: bool, failure: _Failure | None) -> None:
+    async def _reconcile_job(self, obj: JSON, completions: int, held: bool, failure: Failure | None) -> None:
         meta = obj["metadata"]
         status = obj.get("status") or {}
         if any(
@@ -329,9 +380,11 @@ class ControllerPlayer:
             meta["name"],
             {"startTime": start, "active": completions, "ready": 0},
         )
-        await self._sync_pods(obj, completions, 0, failure)
-        if held:
-            return
+        plans = self._plan("Job", obj, completions)
+        self._note_blocked("Job", obj, not all(plan.runnable for plan in plans))
+        await sync_pods(self.emulator, obj, plans, 0, failure)
+        if held or not all(plan.runnable for plan in plans):
+            return  # unschedulable or blocked pods: the Job stays active, as on a cluster
         if failure is not None:
             backoff = int((obj.get("spec") or {}).get("backoffLimit", 6))
             await self.emulator.patch_status(
@@ -362,7 +415,7 @@ class ControllerPlayer:
             )
             return
         await asyncio.sleep(self.ready_delay)
-        await self._sync_pods(obj, completions, completions, None, succeeded=True)
+        await sync_pods(self.emulator, obj, plans, completions, None, succeeded=True)
         await self.emulator.patch_status(
             "batch/v1",
             "Job",
@@ -391,130 +444,3 @@ class ControllerPlayer:
                 ],
             },
         )
-
-    # ---- pods and events ---------------------------------------------------------------------
-
-    async def _sync_pods(
-        self, owner: JSON, desired: int, ready: int, failure: _Failure | None, *, succeeded: bool = False
-    ) -> None:
-        meta = owner["metadata"]
-        namespace = meta.get("namespace")
-        template = copy.deepcopy((owner.get("spec") or {}).get("template") or {})
-        labels = (template.get("metadata") or {}).get("labels") or {}
-        nodes = [n["metadata"]["name"] for n in self.emulator.list_objects("v1", "Node")]
-        wanted = {f"{meta['name']}-{index}" for index in range(desired)}
-        for pod in self.emulator.list_objects("v1", "Pod", namespace):
-            refs = pod["metadata"].get("ownerReferences") or []
-            if any(r.get("uid") == meta.get("uid") for r in refs) and pod["metadata"]["name"] not in wanted:
-                await self.emulator.delete_object("v1", "Pod", namespace, pod["metadata"]["name"])
-        for index in range(desired):
-            name = f"{meta['name']}-{index}"
-            pod_ready = index < ready and failure is None
-            containers = (template.get("spec") or {}).get("containers") or [{"name": "main", "image": ""}]
-            phase = "Succeeded" if succeeded else "Running" if pod_ready or failure else "Pending"
-            container_statuses = []
-            for container in containers:
-                state: JSON
-                if failure is not None:
-                    state = {"waiting": {"reason": failure.reason, "message": failure.message}}
-                elif succeeded:
-                    state = {"terminated": {"exitCode": 0, "reason": "Completed"}}
-                elif pod_ready:
-                    state = {"running": {"startedAt": _now()}}
-                else:
-                    state = {"waiting": {"reason": "ContainerCreating"}}
-                container_statuses.append(
-                    {
-                        "name": container.get("name", "main"),
-                        "image": container.get("image", ""),
-                        "imageID": f"sandbox://{container.get('image', '')}",
-                        "containerID": f"containerd://{_hash(owner)}{index}",
-                        "ready": pod_ready,
-                        "started": pod_ready,
-                        "restartCount": 5 if failure else 0,
-                        "state": state,
-                    }
-                )
-            pod = {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {
-                    "name": name,
-                    "namespace": namespace,
-                    "labels": dict(labels),
-                    "annotations": (template.get("metadata") or {}).get("annotations") or {},
-                    "ownerReferences": [
-                        {
-                            "apiVersion": owner["apiVersion"],
-                            "kind": owner["kind"],
-                            "name": meta["name"],
-                            "uid": meta.get("uid", ""),
-                            "controller": True,
-                            "blockOwnerDeletion": True,
-                        }
-                    ],
-                },
-                "spec": {
-                    **(template.get("spec") or {}),
-                    "nodeName": nodes[index % len(nodes)] if nodes else None,
-                },
-                "status": {
-                    "phase": phase,
-                    "conditions": [
-                        {"type": "PodScheduled", "status": "True"},
-                        {
-                            "type": "Ready",
-                            "status": "True" if pod_ready else "False",
-                            **({"reason": "ContainersNotReady"} if not pod_ready else {}),
-                        },
-                        {"type": "ContainersReady", "status": "True" if pod_ready else "False"},
-                    ],
-                    "containerStatuses": container_statuses,
-                    "podIP": f"10.244.0.{index + 10}",
-                },
-            }
-            existing = self.emulator.get_object("v1", "Pod", namespace, name)
-            if (
-                existing is None
-                or {k: existing.get(k) for k in ("spec", "status")}
-                != {k: _drop_none(pod.get(k)) for k in ("spec", "status")}
-                or (existing["metadata"].get("labels") or {}) != labels
-            ):
-                await self.emulator.upsert(_drop_none(pod))
-            if failure is not None:
-                await self._warn(namespace, name, failure)
-
-    async def _warn(self, namespace: str | None, pod: str, failure: _Failure) -> None:
-        name = f"{pod}.backoff"
-        existing = self.emulator.get_object("v1", "Event", namespace, name)
-        count = int((existing or {}).get("count", 0)) + 1 if existing else 1
-        if existing is not None:
-            return  # one Warning per crashing pod is enough for "last events of failing pods"
-        await self.emulator.upsert(
-            {
-                "apiVersion": "v1",
-                "kind": "Event",
-                "metadata": {"name": name, "namespace": namespace},
-                "involvedObject": {"apiVersion": "v1", "kind": "Pod", "name": pod, "namespace": namespace},
-                "reason": "BackOff",
-                "type": "Warning",
-                "count": count,
-                "message": f"{failure.reason}: {failure.message}",
-                "source": {"component": "kubelet"},
-                "firstTimestamp": _now(),
-                "lastTimestamp": _now(),
-            }
-        )
-
-
-def _hash(obj: JSON) -> str:
-    template = (obj.get("spec") or {}).get("template") or {}
-    return hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
-
-
-def _drop_none(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _drop_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_drop_none(v) for v in value]
-    return value

@@ -1,0 +1,95 @@
+"""`python -m hfwizard.sandbox.emulator`: a cluster in its own process that outlives the installer."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+from pathlib import Path
+
+from hfwizard.sandbox.emulator.cluster import EmulatedCluster
+from hfwizard.sandbox.emulator.controllers import ControllerPlayer
+from hfwizard.sandbox.emulator.seeding import CLOUDS
+
+__all__ = ["main"]
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with EmulatedCluster(state_file=args.state, port=args.port, version=args.version) as cluster:
+        if not cluster.store.seeded and args.workers:  # fresh, or a seed cut short by a kill
+            await cluster.seed_default(
+                workers=args.workers,
+                cpu=args.cpu,
+                memory=args.memory,
+                cloud=args.cloud,
+                gpu_nodes=args.gpu_nodes,
+                ingress_classes=tuple(args.ingress_class),
+            )
+        if args.kubeconfig:
+            cluster.write_kubeconfig(args.kubeconfig, context=args.context)
+        player = None
+        if not args.no_controllers:
+            player = ControllerPlayer(
+                cluster.store,
+                ready_delay=args.ready_delay,
+                step_delay=args.step_delay,
+                unreachable_registries=frozenset(args.unreachable_registry),
+            )
+            await player.start()
+        ready = {
+            "event": "ready",
+            "url": cluster.url,
+            "pid": os.getpid(),
+            "kubeconfig": str(args.kubeconfig) if args.kubeconfig else None,
+        }
+        print(json.dumps(ready), flush=True)
+        await stop.wait()
+        if player is not None:
+            await player.stop()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m hfwizard.sandbox.emulator", description="Run an emulated Kubernetes API on loopback."
+    )
+    parser.add_argument("--state", type=Path, help="state file: objects survive a restart (even SIGKILL)")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--kubeconfig", type=Path, help="write a kubeconfig here (mode 0600)")
+    parser.add_argument("--context", default="sandbox")
+    parser.add_argument("--version", default="v1.32.3", help="the server's gitVersion")
+    parser.add_argument("--workers", type=int, default=6, help="Ready worker nodes to seed on a fresh state")
+    parser.add_argument("--cpu", default="8")
+    parser.add_argument("--memory", default="32Gi")
+    parser.add_argument("--cloud", choices=sorted(CLOUDS), default="generic", help="whose node labels to seed")
+    parser.add_argument("--gpu-nodes", type=int, default=0, help="GPU nodes (tainted nvidia.com/gpu) to seed")
+    parser.add_argument(
+        "--ingress-class",
+        action="append",
+        default=[],
+        help="seed this IngressClass, as if its controller were installed (repeatable; default none)",
+    )
+    parser.add_argument("--ready-delay", type=float, default=0.0, help="seconds before a workload turns ready")
+    parser.add_argument("--step-delay", type=float, default=0.0, help="seconds between replicas turning ready")
+    parser.add_argument(
+        "--unreachable-registry",
+        action="append",
+        default=[],
+        help="image pulls from this registry host fail with ErrImagePull (repeatable)",
+    )
+    parser.add_argument("--no-controllers", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        asyncio.run(_serve(args))
+    except KeyboardInterrupt:
+        return 130
+    return 0
