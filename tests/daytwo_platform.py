@@ -60,11 +60,25 @@ def env_secret(release: str, **entries: str) -> SecretSpec:
     return SecretSpec(f"{release}-env", entries=dict(entries), purpose=f"{release} environment")
 
 
+def mounted_secrets(values: list[dict[str, Any]]) -> tuple[SecretSpec, ...]:
+    """The Secrets the values' volumes mount (license, keys ...): made here as generated ones, so the
+    emulated kubelet can mount them, as the install's prerequisite Secrets would be."""
+    names: dict[str, None] = {}
+    for vals in values:
+        for volume in vals.get("volumes") or []:
+            name = (volume.get("secret") or {}).get("secretName")
+            if name:
+                names.setdefault(name)
+    return tuple(SecretSpec(name, generated=("value",), purpose="prerequisite (test)") for name in names)
+
+
 def plan(services: list[tuple[str, Path, dict[str, Any]]], secrets: tuple[SecretSpec, ...] = ()) -> Plan:
-    """Namespace, Secrets (a generated one always), then each release after the one before it."""
+    """Namespace, Secrets (a generated one and the mounted ones always), then each release after the
+    one before it."""
     generated = SecretSpec(GENERATED, generated=("internal-service-secret",), purpose="generated once")
+    mounted = mounted_secrets([vals for _, _, vals in services])
     steps = [Step("namespace", "Namespace", StepKind.NAMESPACE),
-             Step("secrets", "Secrets", StepKind.SECRETS, ("namespace",), secrets=(generated, *secrets))]
+             Step("secrets", "Secrets", StepKind.SECRETS, ("namespace",), secrets=(generated, *mounted, *secrets))]
     previous = ("secrets",)
     for service, chart_path, vals in services:
         release = f"highflame-{service}"
