@@ -125,3 +125,20 @@ def set_load_balancer(k: Kube, hostname: str) -> None:
     for ing in net.list_namespaced_ingress(NS).items:
         net.patch_namespaced_ingress_status(ing.metadata.name, NS, {
             "status": {"loadBalancer": {"ingress": [{"hostname": hostname}]}}})
+
+
+# ---- an upgrade of three services: generic 1.0.2 -> 1.0.3, redteam 1.0.4 -> 1.0.5 -----------------
+
+OLD = {"admin": ("highflame-generic", "1.0.2"), "authn": ("highflame-generic", "1.0.2"),
+       "redteam": ("highflame-redteam", "1.0.4")}
+NEW = {"admin": ("highflame-generic", "1.0.3"), "authn": ("highflame-generic", "1.0.3"),
+       "redteam": ("highflame-redteam", "1.0.5")}
+DB_ENV = "HFW_UPGRADE_DB_PASSWORD"  # the env Secrets' reference: its value changes between the versions
+FAIL = {"workloadAnnotations": {"sandbox.hfwizard.io/fail": "ImagePullBackOff"}}  # the emulated kubelet fails it
+
+
+def versioned_plan(charts: dict[str, tuple[str, str]], tag: str, *, failing: str | None = None) -> Plan:
+    services = [(svc, chart(name, version), service_values(svc, tag=tag, extra=FAIL if svc == failing else None))
+                for svc, (name, version) in charts.items()]
+    env = tuple(env_secret(f"highflame-{svc}", DB_PASSWORD=f"env:{DB_ENV}") for svc in ("admin", "authn"))
+    return plan(services, env)
