@@ -131,3 +131,31 @@ def test_a_killed_upgrade_carries_on_to_every_release_at_the_new_version(install
     assert hp.secret_text(k, hp.GENERATED) == installed["generated"], "generated secrets are never regenerated"
     assert hp.secret_text(k, "highflame-admin-env") == {"DB_PASSWORD": NEW_PASSWORD}
     assert k.read_secret(hp.NS, SNAPSHOT) is None, "a finished upgrade drops its snapshot"
+
+
+def test_upgrade_command_shows_the_plan_then_upgrades_and_keeps_the_new_profile(tmp_path: Path) -> None:
+    """`hfwizard upgrade NAME --profile F` end to end over the install's own plan (build_plan)."""
+    from tests.engine_support import events, hfwizard, write_profile
+
+    state = tmp_path / "state"
+    with emulated_cluster(ready_delay=0.1) as cluster:
+        kc = cluster.write_kubeconfig(tmp_path / "kubeconfig")
+        first = write_profile(tmp_path, kc, stall=20)
+        done = hfwizard("install", "--profile", str(first), "--yes", "--json", "--skip-preflight",
+                        state=state, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        newer = tmp_path / "newer.yaml"
+        newer.write_text(first.read_text().replace('tag: "1.2.3"', 'tag: "1.3.0"'))
+        bad = hfwizard("upgrade", "canary", "--platform", "1999.01", "--yes", state=state, cwd=tmp_path)
+        assert bad.returncode == 2 and "--platform 1999.01" in bad.stderr
+        up = hfwizard("upgrade", "canary", "--profile", str(newer), "--json", state=state, cwd=tmp_path)
+        assert up.returncode == 0, up.stderr + up.stdout[-2000:]
+        evs = events(up.stdout)
+        plan = [e["message"] for e in evs if e["event"] == "upgrade_plan"]
+        assert "  image tag 1.2.3 -> 1.3.0" in plan, plan
+        assert [e for e in evs if e["event"] == "done"][-1]["message"] == "Highflame (canary) is upgraded"
+        from hfwizard.store.install_dir import InstallDir
+
+        inst = InstallDir.under(state, "canary")
+        assert 'tag: "1.3.0"' in inst.profile_path.read_text() or "tag: 1.3.0" in inst.profile_path.read_text()
+        assert not inst.previous_profile_path.exists()
