@@ -100,3 +100,25 @@ def test_status_without_a_name_still_lists_the_installs(installed: dict[str, Any
     done = hfwizard("status", "--json", state=installed["state"], cwd=installed["tmp"])
     assert done.returncode == 0
     assert [json.loads(line)["name"] for line in done.stdout.splitlines()] == ["live"]
+
+
+async def test_welcome_screen_offers_day_two_actions_for_an_installed_platform(installed: dict[str, Any]) -> None:
+    """Status runs in the wizard (against the emulated cluster above); Uninstall hands over to the
+    terminal: the app exits with the action and install named for the CLI to run."""
+    from hfwizard.screens.app import WizardApp
+    from textual.widgets import Button
+
+    app = WizardApp(installed["state"])
+    notes: list[str] = []
+    async with app.run_test(size=(100, 40)) as pilot:
+        app.notify = lambda message, **kw: notes.append(str(message))  # type: ignore[method-assign]
+        await pilot.pause()
+        assert app.screen.query_one("#day-status", Button) is not None
+        app.screen.query_one("#day-status", Button).press()
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert any("highflame-admin" in n and "Load balancer:" in n for n in notes), notes
+        app.screen.query_one("#day-uninstall", Button).press()
+        await pilot.pause()
+    assert app.day_two == ("uninstall", "live")  # type: ignore[attr-defined]

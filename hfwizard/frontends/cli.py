@@ -111,7 +111,12 @@ def root(
         # Textual and the screens are imported only here: the subcommands never pay for them.
         from hfwizard.screens.app import WizardApp
 
-        raise typer.Exit(WizardApp(opts.state_root).run() or 0)
+        wizard = WizardApp(opts.state_root)
+        code = wizard.run() or 0
+        day_two = getattr(wizard, "day_two", None)  # the Welcome screen's Upgrade / Uninstall
+        if day_two is not None:
+            code = _run_day_two(opts, *day_two)
+        raise typer.Exit(code)
 
 
 @app.command()
@@ -414,6 +419,22 @@ def sandbox(
     from hfwizard.frontends.commands import cmd_sandbox, finish
 
     finish(cmd_sandbox(opts.state_root, json=opts.json))
+
+
+def _run_day_two(opts: Options, action: str, name: str) -> int:
+    """Upgrade or uninstall chosen on the wizard's Welcome screen, run in the terminal it left."""
+    from hfwizard.frontends.daytwo import cmd_uninstall, cmd_upgrade
+
+    kubeconfig = str(opts.kubeconfig) if opts.kubeconfig else None
+    try:
+        if action == "upgrade":
+            return cmd_upgrade(opts.state_root, name, platform=None, profile_path=None, json=False, yes=False,
+                               rollback_on_failure=False, kubeconfig=kubeconfig, context=opts.context)
+        return cmd_uninstall(opts.state_root, name, json=False, yes=False, delete_data=False, confirm=None,
+                             kubeconfig=kubeconfig, context=opts.context)
+    except KeyboardInterrupt:
+        typer.echo("nothing was changed", err=True)
+        return ExitCode.OK
 
 
 def _load(path: Path, quiet: bool = False) -> Any:
