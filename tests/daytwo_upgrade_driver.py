@@ -16,9 +16,9 @@ def main(argv: list[str]) -> int:
     inst = InstallDir.under(Path(argv[0]), argv[1])
     prof = inst.load_profile().profile
     failing = next((a.removeprefix("--failing=") for a in argv if a.startswith("--failing=")), None)
-    run = operations.UpgradeRun(prof, inst.path, hp.versioned_plan(hp.NEW, "2.0.0", failing=failing),
-                                rollback_on_failure="--rollback" in argv, signals=True,
-                                target=operations.resolve_target(prof))
+    run = operations.upgrade_run(prof, inst.path, hp.versioned_plan(hp.NEW, "2.0.0", failing=failing),
+                                 rollback_on_failure="--rollback" in argv, signals=True,
+                                 target=operations.resolve_target(prof))
 
     async def go() -> None:
         async for event in run.events():

@@ -47,8 +47,8 @@ def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[
 
 def _upgrade(ctx: dict[str, Any], *, failing: str | None, rollback: bool) -> tuple[int | None, list[Event]]:
     prof = ctx["profile"]
-    run = operations.UpgradeRun(prof, ctx["inst"].path, hp.versioned_plan(hp.NEW, "2.0.0", failing=failing),
-                                rollback_on_failure=rollback, target=operations.resolve_target(prof))
+    run = operations.upgrade_run(prof, ctx["inst"].path, hp.versioned_plan(hp.NEW, "2.0.0", failing=failing),
+                                 rollback_on_failure=rollback, target=operations.resolve_target(prof))
     seen: list[Event] = []
 
     async def go() -> None:

@@ -148,8 +148,8 @@ def cmd_upgrade(state_root: Path, name: str, *, platform: str | None, profile_pa
         # Kept until the upgrade ends: a rollback puts it back, so `resume` and `status` match the cluster.
         save_profile(inst.previous_profile_path, current.profile, current.document)
     save_profile(inst.profile_path, new, loaded.document if profile_path is not None else None)
-    run = operations.UpgradeRun(new, inst.path, plan, rollback_on_failure=rollback_on_failure, target=target,
-                                signals=True, secrets_base_dir=base)
+    run = operations.upgrade_run(new, inst.path, plan, rollback_on_failure=rollback_on_failure, target=target,
+                                 signals=True, secrets_base_dir=base)
     code = drive(run, make_view(json))
     if code == ExitCode.OK or run.rolled_back:
         _settle_profiles(inst, rolled_back=bool(run.rolled_back))
