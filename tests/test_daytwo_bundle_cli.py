@@ -47,9 +47,11 @@ def test_failed_install_writes_a_bundle_and_the_command_writes_one_too(tmp_path:
         failed = hfwizard("install", "--profile", str(profile), "--yes", "--json", "--skip-preflight",
                           state=state, cwd=tmp_path, timeout=180)
         assert failed.returncode == 1, failed.stderr + failed.stdout[-2000:]
-        [note] = [e for e in events(failed.stdout) if e["event"] == "support_bundle"]
-        auto = Path(note["path"])
-        assert auto.is_file() and note["message"].startswith(f"support bundle: {auto}")
+        evs = events(failed.stdout)
+        [note] = [e for e in evs if e["event"] == "log" and e["step_id"] == "support-bundle"]
+        assert evs[-1]["event"] == "done", "the run's last event stays its end"
+        auto = Path(note["line"].removeprefix("support bundle: ").split(" (")[0])
+        assert auto.is_file(), note
         assert auto.parent == state / "installs" / "canary" / "support"
 
         from kubernetes import client, config

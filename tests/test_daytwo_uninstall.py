@@ -71,7 +71,8 @@ def test_uninstall_removes_releases_in_reverse_order_and_keeps_the_data(installe
     assert _releases(k) == []
     assert _claims(k) == ["data-chi-highflame-0"], "volume claims are kept without --delete-data"
     assert hp.GENERATED in _owned_secrets(k), "generated Secrets are kept: kept volumes need them"
-    kept = [e["message"] for e in evs if e["event"] == "kept"]
+    kept = [e["line"] for e in evs if e["event"] == "log" and e["step_id"] == "uninstall"]
+    assert evs[-1]["event"] == "done", "the run's last event stays its end"
     assert any("PersistentVolumeClaims" in line and "--delete-data" in line for line in kept)
     # The install's own journal is untouched: `resume` must never take the uninstall for an install.
     assert installed["inst"].status().listed == "done"

@@ -144,6 +144,13 @@ def test_upgrade_command_shows_the_plan_then_upgrades_and_keeps_the_new_profile(
         done = hfwizard("install", "--profile", str(first), "--yes", "--json", "--skip-preflight",
                         state=state, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
+        installed = events(done.stdout)
+        dns = [e["line"] for e in installed if e["event"] == "log" and e["step_id"] == "dns"]
+        # The emulated ingress gets no load balancer address (only LoadBalancer Services do), so the
+        # hand-off says when to look again; test_daytwo_status covers the records and the DNS check.
+        assert dns == ["DNS: the load balancer has no address yet; `hfwizard status canary` shows the records "
+                       "once it has one"], dns
+        assert installed[-1]["event"] == "done"
         newer = tmp_path / "newer.yaml"
         newer.write_text(first.read_text().replace('tag: "1.2.3"', 'tag: "1.3.0"'))
         bad = hfwizard("upgrade", "canary", "--platform", "1999.01", "--yes", state=state, cwd=tmp_path)

@@ -65,27 +65,40 @@ def cmd_support_bundle(state_root: Path, name: str, *, out: Path | None, kubecon
     return int(ExitCode.OK if path is not None else ExitCode.FAILED)
 
 
-def say(json: bool, event: str, line: str, **fields: Any) -> None:
+def say(json: bool, event: str, line: str) -> None:
     """One line for a person, or one JSON event (stdout stays JSON lines with --json)."""
     if json:
         from hfwizard.frontends.jsonview import write
 
-        write({"event": event, "message": line, **fields})
+        write({"event": event, "message": line})
     else:
         print(line, flush=True)
 
 
-def failure_bundle(install: Path, target: operations.Target | None, reason: str, *, json: bool) -> None:
-    """Write the support bundle after a failed install, upgrade or uninstall, and say where it is."""
-    path, line = asyncio.run(operations.support_bundle(install, target=target, reason=reason, after_failure=True))
-    say(json, "support_bundle", line, path=str(path) if path else None)
+def epilogue(kind: str, install: Path, target: operations.Target | None, profile: Any) -> Any:
+    """What a run shows before its last event: after an install the DNS records to create (and whether
+    they resolve yet), after an uninstall what was kept, after any failure the support bundle's path."""
+    from hfwizard.events import Event, LogLine
 
+    async def lines(code: int) -> list[Event]:
+        if profile.is_sandbox:
+            return []  # the rehearsal's emulator belongs to the run still ending: no second one beside it
+        if code == ExitCode.OK and kind == "install":
+            dns = await operations.after_install_dns(install, target=target, servers=operations.nameservers())
+            return [LogLine("dns", line) for line in dns]
+        if code == ExitCode.OK and kind.startswith("uninstall"):
+            from hfwizard.daytwo.uninstall import kept_data_lines
 
-def dns_after_install(install: Path, target: operations.Target | None, *, json: bool) -> None:
-    """The DNS records to create after an install, and whether they already resolve there."""
-    lines = asyncio.run(operations.after_install_dns(install, target=target, servers=operations.nameservers()))
-    for line in lines:
-        say(json, "dns", line)
+            kept = kept_data_lines(profile.target.namespace, deleted=kind == "uninstall-data",
+                                   has_backup_bucket=profile.clickhouse.backup.bucket is not None)
+            return [LogLine("uninstall", line) for line in kept]
+        if code == ExitCode.FAILED:
+            reason = f"{kind.split('-')[0]} failed"
+            _, line = await operations.support_bundle(install, target=target, reason=reason, after_failure=True)
+            return [LogLine("support-bundle", line, level="warning")]
+        return []
+
+    return lines
 
 
 def _typed_confirmation(name: str, confirm: str | None) -> None:
@@ -103,7 +116,6 @@ def _typed_confirmation(name: str, confirm: str | None) -> None:
 
 def cmd_uninstall(state_root: Path, name: str, *, json: bool, yes: bool, delete_data: bool, confirm: str | None,
                   kubeconfig: str | None, context: str | None) -> int:
-    from hfwizard.daytwo.uninstall import kept_data_lines
     from hfwizard.frontends.commands import drive, make_view
 
     inst = _install(state_root, name)
@@ -114,14 +126,8 @@ def cmd_uninstall(state_root: Path, name: str, *, json: bool, yes: bool, delete_
         _confirm(f"Remove every Highflame release of install {inst.name} from namespace "
                  f"{profile.target.namespace} on {target.describe()} (data kept)?")
     run = operations.uninstall_run(inst.path, delete_data=delete_data, target=target, signals=True)
-    code = drive(run, make_view(json))
-    if code == ExitCode.OK:
-        for line in kept_data_lines(profile.target.namespace, deleted=delete_data,
-                                    has_backup_bucket=profile.clickhouse.backup.bucket is not None):
-            say(json, "kept", line)
-    elif code == ExitCode.FAILED:
-        failure_bundle(inst.path, target, "uninstall failed", json=json)
-    return code
+    return drive(run, make_view(json), epilogue=epilogue("uninstall-data" if delete_data else "uninstall",
+                                                         inst.path, target, profile))
 
 
 def cmd_upgrade(state_root: Path, name: str, *, platform: str | None, profile_path: Path | None, json: bool,
@@ -150,11 +156,9 @@ def cmd_upgrade(state_root: Path, name: str, *, platform: str | None, profile_pa
     save_profile(inst.profile_path, new, loaded.document if profile_path is not None else None)
     run = operations.upgrade_run(new, inst.path, plan, rollback_on_failure=rollback_on_failure, target=target,
                                  signals=True, secrets_base_dir=base)
-    code = drive(run, make_view(json))
+    code = drive(run, make_view(json), epilogue=epilogue("upgrade", inst.path, target, new))
     if code == ExitCode.OK or run.rolled_back:
         _settle_profiles(inst, rolled_back=bool(run.rolled_back))
-    if code == ExitCode.FAILED:
-        failure_bundle(inst.path, target, "upgrade failed", json=json)
     return code
 
 
