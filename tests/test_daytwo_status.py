@@ -122,3 +122,40 @@ async def test_welcome_screen_offers_day_two_actions_for_an_installed_platform(i
         app.screen.query_one("#day-uninstall", Button).press()
         await pilot.pause()
     assert app.day_two == ("uninstall", "live")  # type: ignore[attr-defined]
+
+
+def test_status_watch_refreshes_until_interrupted(installed: dict[str, Any]) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.engine_support import env
+
+    proc = subprocess.Popen([sys.executable, "-m", "hfwizard", "status", "live", "--watch", "--interval", "0.5",
+                             "--json", "--no-dns", "--state-dir", str(installed["state"])],
+                            cwd=installed["tmp"], env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    reports = []
+    deadline = time.monotonic() + 60
+    while len(reports) < 2 and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if line.startswith("{"):
+            reports.append(json.loads(line))
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert len(reports) == 2 and all(r["event"] == "status" and len(r["releases"]) == 3 for r in reports)
+    assert proc.returncode == 0, err
+
+
+def test_clickhouse_installations_are_summarised_by_their_state() -> None:
+    from hfwizard.daytwo.status import _clickhouse_line
+
+    chi = {"apiVersion": "clickhouse.altinity.com/v1", "kind": "ClickHouseInstallation",
+           "metadata": {"name": "highflame", "namespace": "highflame"},
+           "spec": {"configuration": {"clusters": [{"name": "c", "layout": {"shardsCount": 1, "replicasCount": 2}}]}},
+           "status": {"status": "Completed", "hosts": 2, "hostsCompleted": 2}}
+    assert _clickhouse_line(chi).startswith("ready; ")
+    chi["status"] = {"status": "InProgress", "hosts": 2, "hostsCompleted": 1}
+    line = _clickhouse_line(chi)
+    assert line.startswith("not ready; ") and "1/2 hosts completed" in line
