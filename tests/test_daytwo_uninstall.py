@@ -65,7 +65,8 @@ def test_uninstall_removes_releases_in_reverse_order_and_keeps_the_data(installe
     assert done.returncode == 0, done.stderr + done.stdout[-2000:]
     evs = events(done.stdout)
     started = [e["step_id"] for e in evs if e["event"] == "step_started"]
-    assert started == ["uninstall/highflame-redteam", "uninstall/highflame-authn", "uninstall/highflame-admin"]
+    assert started == ["delete-objects", "uninstall/highflame-redteam", "uninstall/highflame-authn",
+                       "uninstall/highflame-admin"]
     [finished] = [e for e in evs if e["event"] == "done"]
     assert finished["exit_code"] == 0 and "is uninstalled" in finished["message"], finished
     assert _releases(k) == []
@@ -100,8 +101,34 @@ def test_uninstall_killed_midway_carries_on(installed: dict[str, Any]) -> None:
     assert again.returncode == 0, again.stderr
     evs = events(again.stdout)
     skipped = [e["step_id"] for e in evs if e["event"] == "step_finished" and e.get("status") == "skipped"]
-    assert skipped == ["uninstall/highflame-redteam"]
+    assert skipped == ["delete-objects", "uninstall/highflame-redteam"]
     assert _releases(k) == [] and _claims(k) == ["data-chi-highflame-0"]
+
+
+def test_objects_hfwizard_applied_go_first_while_their_operator_still_runs(installed: dict[str, Any]) -> None:
+    """ClickHouse's setup Job, backup CronJob, ServiceAccount and config Secret (applied outside Helm) are
+    deleted before any release; the ClickHouse installations' kinds are not served here (no CRDs), so
+    their deletion finds nothing, as after an install without ClickHouse."""
+    from hfwizard.daytwo.uninstall import applied_objects
+
+    k = installed["kube"]
+    objects = applied_objects(installed["profile"])
+    assert [o["kind"] for o in objects] == ["CronJob", "Job", "ClickHouseInstallation",
+                                            "ClickHouseKeeperInstallation", "Secret", "ServiceAccount"]
+    from kubernetes import client
+
+    batch = client.BatchV1Api(k.api_client)
+    for obj in objects:
+        if obj["kind"] == "CronJob":
+            batch.create_namespaced_cron_job(hp.NS, obj)
+        elif obj["kind"] == "ServiceAccount":
+            k.core.create_namespaced_service_account(hp.NS, obj)
+    done = _uninstall(installed)
+    assert done.returncode == 0, done.stderr
+    logs = [e["line"] for e in events(done.stdout) if e["event"] == "log" and e["step_id"] == "delete-objects"]
+    assert logs == ["CronJob clickhouse-backup deleted", "ServiceAccount clickhouse deleted"], logs
+    assert batch.list_namespaced_cron_job(hp.NS).items == []
+    assert "clickhouse" not in [a.metadata.name for a in k.core.list_namespaced_service_account(hp.NS).items]
 
 
 def test_uninstall_is_refused_while_an_install_holds_the_lock(installed: dict[str, Any]) -> None:

@@ -44,12 +44,13 @@ def uninstall_run(install: Path, *, delete_data: bool, target: Target | None = N
                   signals: bool = False) -> DayTwoRun:
     """`hfwizard uninstall NAME`: the install's releases in reverse order (then its data, when the
     caller had the operator type the install's name). Run again after a kill, it carries on."""
-    from hfwizard.daytwo.uninstall import UninstallDir, installed_releases, uninstall_plan
+    from hfwizard.daytwo.uninstall import UninstallDir, applied_objects, installed_releases, uninstall_plan
     from hfwizard.store.install_dir import InstallDir
 
     idir = InstallDir(install)
     profile = idir.load_profile().profile
-    plan = uninstall_plan(profile.target.namespace, installed_releases(idir), delete_data=delete_data)
+    plan = uninstall_plan(profile.target.namespace, installed_releases(idir), delete_data=delete_data,
+                          objects=applied_objects(profile))
     return DayTwoRun(profile, install, plan, journal_dir=UninstallDir(install), target=target, signals=signals,
                      done_message=f"Highflame ({profile.metadata.name}) is uninstalled",
                      resume_hint=f"run `hfwizard uninstall {profile.metadata.name}` again to carry on")

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hfwizard.daytwo.support import releases_from_journal
 from hfwizard.engine.plan import Plan, Step, StepKind
+from hfwizard.profile import InstallProfile
 from hfwizard.store.install_dir import InstallDir
 
 DATA_STEP = "delete-data"
+OBJECTS_STEP = "delete-objects"
 
 
 @dataclass(frozen=True)
@@ -28,10 +32,28 @@ def installed_releases(install: InstallDir) -> list[str]:
     return releases_from_journal(install.journal_path)
 
 
-def uninstall_plan(namespace: str, releases: list[str], *, delete_data: bool) -> Plan:
-    """Each release removed after the ones that depend on it (reverse install order), one at a time."""
+def applied_objects(profile: InstallProfile) -> list[dict[str, Any]]:
+    """The objects hfwizard applies outside Helm that an uninstall deletes, in the order to delete them
+    (the reverse of applying). A profile the ClickHouse objects cannot be built from has none."""
+    from hfwizard.platform import clickhouse
+
+    try:
+        applied = clickhouse.applied_objects(profile)
+    except Exception:  # an install from before the ClickHouse objects (or without their settings)
+        return []
+    return [a.obj for a in reversed(applied) if a.on_uninstall == "delete"]
+
+
+def uninstall_plan(namespace: str, releases: list[str], *, delete_data: bool,
+                   objects: Sequence[dict[str, Any]] = ()) -> Plan:
+    """The objects hfwizard applied itself first (their operator still runs), then each release after the
+    ones that depend on it (reverse install order), one at a time; the data last, when asked."""
     steps: list[Step] = []
     previous: tuple[str, ...] = ()
+    if objects:
+        steps.append(Step(OBJECTS_STEP, f"Delete {len(objects)} objects hfwizard applied", StepKind.DELETE_OBJECTS,
+                          objects=tuple(objects)))
+        previous = (OBJECTS_STEP,)
     for name in reversed(releases):
         sid = f"uninstall/{name}"
         steps.append(Step(sid, f"Remove release {name}", StepKind.UNINSTALL, previous, subject=name))

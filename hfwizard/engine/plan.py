@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from hfwizard import values
 from hfwizard.profile import InstallProfile
@@ -29,6 +30,7 @@ class StepKind(StrEnum):
     RELEASE = "release"
     VERIFY = "verify"
     UNINSTALL = "uninstall"  # day two: remove one Helm release (steps/uninstall.py)
+    DELETE_OBJECTS = "delete-objects"  # day two: objects hfwizard applied itself (steps/uninstall.py)
     DELETE_DATA = "delete-data"  # day two: the install's PVCs and Secrets, only when asked (steps/uninstall.py)
     UPGRADE_SNAPSHOT = "upgrade-snapshot"  # day two: what a rollback goes back to (steps/upgrade.py)
 
@@ -44,6 +46,7 @@ class Step:
     secrets: tuple[SecretSpec, ...] = ()  # SECRETS: the Secrets this step writes
     release: ReleaseSpec | None = None  # RELEASE: the Helm release this step installs or upgrades
     subject: str = ""  # UNINSTALL: the release it removes
+    objects: tuple[dict[str, Any], ...] = ()  # DELETE_OBJECTS: the objects it deletes, in order
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,69 @@ class UninstallStep(StepRunner):
         return True, f"release {ctx.step.subject} is gone"
 
 
+@register(StepKind.DELETE_OBJECTS)
+class DeleteObjectsStep(StepRunner):
+    """Objects hfwizard applied itself (ClickHouse's installations, setup Job, backup CronJob ...), each
+    deleted and waited for until gone, in the step's order: an operator's finalizers run while its
+    release is still installed, so this step comes before the releases are removed."""
+
+    async def run(self, ctx: StepContext) -> StepResult:
+        gone = 0
+        for obj in ctx.step.objects:
+            await ctx.fence()
+            if await asyncio.to_thread(_delete_object, ctx.kube.api_client, obj):
+                ctx.log(f"{obj['kind']} {obj['metadata']['name']} deleted")
+                gone += 1
+            await _until_gone(ctx, obj)
+        return StepResult(f"{gone} of {len(ctx.step.objects)} objects deleted (the others were not there)")
+
+    async def still_done(self, ctx: StepContext, record: StepState) -> tuple[bool, str]:
+        for obj in ctx.step.objects:
+            if await asyncio.to_thread(_object_exists, ctx.kube.api_client, obj):
+                return False, f"{obj['kind']} {obj['metadata']['name']} is back"
+        return True, "every object is gone"
+
+
+def _object_path(obj: dict[str, Any]) -> str:
+    api, meta = obj["apiVersion"], obj["metadata"]
+    base = "/api/v1" if api == "v1" else f"/apis/{api}"
+    # The plural of each kind hfwizard applies is its lower-case name plus "s".
+    return f"{base}/namespaces/{meta['namespace']}/{obj['kind'].lower()}s/{meta['name']}"
+
+
+def _delete_object(api_client: Any, obj: dict[str, Any]) -> bool:
+    try:
+        api_client.call_api(_object_path(obj), "DELETE", body={"propagationPolicy": "Background"},
+                            header_params={"Content-Type": "application/json"}, _preload_content=False)
+        return True
+    except Exception as exc:
+        if not_found(exc):
+            return False
+        raise
+
+
+def _object_exists(api_client: Any, obj: dict[str, Any]) -> bool:
+    try:
+        api_client.call_api(_object_path(obj), "GET", _preload_content=False)
+        return True
+    except Exception as exc:
+        if not_found(exc):
+            return False
+        raise
+
+
+async def _until_gone(ctx: StepContext, obj: dict[str, Any]) -> None:
+    stall = ctx.profile.install.stall_seconds
+    waited = 0.0
+    while await asyncio.to_thread(_object_exists, ctx.kube.api_client, obj):
+        if waited > stall:
+            raise StepError(f"{obj['kind']} {obj['metadata']['name']} is still there {stall}s after its deletion "
+                            "(install.stallSeconds): a finalizer waits for its operator",
+                            remedy="check that its operator runs (`hfwizard status NAME`), then uninstall again")
+        await asyncio.sleep(ctx.run.poll_interval)
+        waited += ctx.run.poll_interval
+
+
 @register(StepKind.DELETE_DATA)
 class DeleteDataStep(StepRunner):
     """The install's PersistentVolumeClaims and the Secrets hfwizard wrote (generated passwords too).
