@@ -137,6 +137,9 @@ def cmd_upgrade(state_root: Path, name: str, *, platform: str | None, profile_pa
     from hfwizard.profile_io import save_profile
 
     inst = _install(state_root, name)
+    if inst.state() == "new":
+        raise BadInput(f"install {inst.name!r} was never installed: there is nothing to upgrade",
+                       remedy="install it first (`hfwizard install` or the wizard)")
     current = inst.load_profile()
     loaded = operations.load(profile_path) if profile_path is not None else current
     new = loaded.profile.model_copy(deep=True)
@@ -157,8 +160,9 @@ def cmd_upgrade(state_root: Path, name: str, *, platform: str | None, profile_pa
     run = operations.upgrade_run(new, inst.path, plan, rollback_on_failure=rollback_on_failure, target=target,
                                  signals=True, secrets_base_dir=base)
     code = drive(run, make_view(json), epilogue=epilogue("upgrade", inst.path, target, new))
-    if code == ExitCode.OK or run.rolled_back:
-        _settle_profiles(inst, rolled_back=bool(run.rolled_back))
+    if code == ExitCode.OK or run.rolled_back or code == ExitCode.BAD_INPUT:
+        # Refused (an unfinished run with other answers) or rolled back: the cluster has the old answers.
+        _settle_profiles(inst, rolled_back=code != ExitCode.OK)
     return code
 
 
