@@ -44,6 +44,9 @@ class WelcomeScreen(Screen[None]):
 * **Start over** forgets the selected install's answers (the cluster is not touched).
 * **Export** writes the selected install's profile (secret references only) for a headless
   `hfwizard install --profile FILE`.
+* **Status** shows the selected install's platform live (replicas, images, charts, ClickHouse, ingress,
+  DNS); **Support bundle** writes a masked archive for support; **Upgrade** and **Uninstall** leave
+  the full screen and run `hfwizard upgrade|uninstall NAME` in the terminal, which asks first.
 * **New install**: give a short name (lowercase letters, digits, dashes); it names the install's
   state folder.
 
@@ -74,6 +77,11 @@ Keys: Tab / Shift+Tab move, Enter presses, Ctrl+N next, Ctrl+B back, F1 help, Ct
                     yield Button("Resume", id="resume", variant="primary")
                     yield Button("Start over", id="start-over")
                     yield Button("Export", id="export")
+                with Horizontal(classes="buttons", id="day-two"):
+                    yield Button("Status", id="day-status")
+                    yield Button("Support bundle", id="day-bundle")
+                    yield Button("Upgrade", id="day-upgrade")
+                    yield Button("Uninstall", id="day-uninstall")
             with Horizontal(classes="field-line"):
                 yield Label("New install name", classes="field-label")
                 yield Input(self._free_name(), id="new-name", classes="field")
@@ -152,6 +160,8 @@ Keys: Tab / Shift+Tab move, Enter presses, Ctrl+N next, Ctrl+B back, F1 help, Ct
                 self.export()
             case "new":
                 self.action_new()
+            case "day-status" | "day-bundle" | "day-upgrade" | "day-uninstall":
+                self.day_two(event.button.id.removeprefix("day-"))
 
     def action_new(self) -> None:
         name = self.query_one("#new-name", Input).value.strip()
@@ -191,3 +201,40 @@ Keys: Tab / Shift+Tab move, Enter presses, Ctrl+N next, Ctrl+B back, F1 help, Ct
                 self.notify(f"wrote {path}")
 
         self.app.push_screen(ExportModal(profile, f"{inst.name}.yaml"), done)
+
+
+    # ---- day two on an installed platform ---------------------------------------------------------
+
+    def day_two(self, action: str) -> None:
+        """Status and the support bundle run here, in a thread; upgrade and uninstall change the cluster,
+        so the wizard hands them to the terminal (`hfwizard upgrade|uninstall NAME`, with its own
+        confirmation and progress) once the full-screen UI has closed."""
+        inst = self.selected()
+        if inst is None:
+            return
+        if inst.state() == "new":
+            self.notify(f"{inst.name} is not installed yet: Resume it first", severity="warning")
+            return
+        if action in ("upgrade", "uninstall"):
+            self.app.day_two = (action, inst.name)  # type: ignore[attr-defined]  # read by the CLI after exit
+            self.app.exit(0)
+            return
+        self.notify(f"{inst.name}: {'reading the platform' if action == 'status' else 'writing the bundle'}...")
+        self.run_worker(lambda: self._day_two_report(action, inst.path), thread=True, group="day-two",
+                        exit_on_error=False)
+
+    def _day_two_report(self, action: str, path: Path) -> None:
+        import asyncio
+
+        from hfwizard import operations
+
+        try:
+            if action == "status":
+                report = asyncio.run(operations.platform_status(path, check_dns=True))
+                lines = [*report.status.lines(), *report.dns]
+            else:
+                _, line = asyncio.run(operations.support_bundle(path, reason="asked for in the wizard"))
+                lines = [line]
+        except Exception as exc:  # shown, never swallowed: the worker runs with exit_on_error=False
+            lines = [f"{path.name}: {action} failed: {exc}"]
+        self.app.call_from_thread(self.notify, "\n".join(lines), timeout=30)

@@ -62,6 +62,9 @@ class EngineOptions:
     lease_seconds: int = field(default_factory=_lease_seconds)
     poll_interval: float = 0.5
     secrets_base_dir: Path | None = None  # where relative file: references are read from
+    # What a finished or interrupted run says: day-two runs (uninstall) are not an install.
+    done_message: str | None = None
+    resume_hint: str = "run `hfwizard resume` to carry on"
 
 
 type Outcome = tuple[int, InstallStatus, str]
@@ -249,13 +252,15 @@ class Engine:
         if interrupted or self._cancelled:
             self.journal.append(INSTALL_FINISHED, status=str(InstallStatus.INTERRUPTED),
                                 exit_code=int(ExitCode.INTERRUPTED))
-            return ExitCode.INTERRUPTED, InstallStatus.INTERRUPTED, "interrupted; run `hfwizard resume` to carry on"
+            return ExitCode.INTERRUPTED, InstallStatus.INTERRUPTED, f"interrupted; {self.options.resume_hint}"
         if failed is not None:
             self.journal.append(INSTALL_FINISHED, status=str(InstallStatus.FAILED), exit_code=int(ExitCode.FAILED),
                                 step=failed)
             return (ExitCode.FAILED, InstallStatus.FAILED,
                     f"step {failed} failed; fix the cause and run `hfwizard resume` to retry it")
         self.journal.append(INSTALL_FINISHED, status=str(InstallStatus.OK), exit_code=0)
+        if self.options.done_message:
+            return ExitCode.OK, InstallStatus.OK, self.options.done_message
         where = " in the sandbox (a rehearsal on an emulated cluster)" if self.profile.is_sandbox else ""
         return ExitCode.OK, InstallStatus.OK, f"Highflame is installed{where}"
 

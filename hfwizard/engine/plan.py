@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from hfwizard.platform.catalog import Catalog, load_catalog
 from hfwizard.platform.secretsets import PLATFORM_SECRETS, generated_secrets, prerequisite_secrets
@@ -34,6 +35,10 @@ class StepKind(StrEnum):
     DATABASES = "databases"
     RELEASE = "release"
     VERIFY = "verify"
+    UNINSTALL = "uninstall"  # day two: remove one Helm release (steps/uninstall.py)
+    DELETE_OBJECTS = "delete-objects"  # day two: objects hfwizard applied itself (steps/uninstall.py)
+    DELETE_DATA = "delete-data"  # day two: the install's PVCs and Secrets, only when asked (steps/uninstall.py)
+    UPGRADE_SNAPSHOT = "upgrade-snapshot"  # day two: what a rollback goes back to (steps/upgrade.py)
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,9 @@ class Step:
     release: ServiceRelease | None = None  # RELEASE: the Helm release this step installs or upgrades
     databases: tuple[str, ...] = ()  # DATABASES: the databases this step makes sure exist
     charts: tuple[tuple[str, str], ...] = ()  # CHARTS: (chart, version) pairs to fetch and check
+    subject: str = ""  # UNINSTALL: the release it removes
+    # OBJECTS: the AppliedObjects it applies server-side; DELETE_OBJECTS: the objects (dicts) it deletes.
+    objects: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)
