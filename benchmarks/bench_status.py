@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import statistics
 import subprocess
@@ -37,14 +38,15 @@ from hfwizard.daytwo.status import live_status
 from hfwizard.engine.engine import Engine, EngineOptions
 from hfwizard.engine.helm_embedded import EmbeddedHelm
 from hfwizard.engine.kube import connect
-from hfwizard.engine.plan import Plan, Step, StepKind
+from hfwizard.engine.plan import CHARTS_STEP, Plan, Step, StepKind
+from hfwizard.platform.secretspec import Generate, SecretEntry, SecretSpec
+from hfwizard.platform.values import ServiceRelease
 from hfwizard.profile import InstallProfile
 from hfwizard.profile_io import save_profile
 from hfwizard.sandbox.emulator import ClusterThread
 from hfwizard.store.install_dir import InstallDir
-from hfwizard.values import ReleaseSpec, SecretSpec
 
-HIGHFLAME = Path("/work/shared/highflame")
+HIGHFLAME = Path(os.environ.get("HFWIZARD_HIGHFLAME_DIR", "/work/shared/highflame"))
 VALUES = HIGHFLAME / "iac" / "helm-values" / "EKS"
 NS = "highflame"
 
@@ -67,12 +69,15 @@ def _plan() -> Plan:
     values = {svc: _values(svc) for svc in services}
     mounted = sorted({v["secret"]["secretName"] for vals in values.values() for v in vals.get("volumes") or []
                       if (v.get("secret") or {}).get("secretName")})
-    secrets = tuple(SecretSpec(name, generated=("value",)) for name in mounted)
-    steps = [Step("namespace", "Namespace", StepKind.NAMESPACE),
+    secrets = tuple(SecretSpec(name, "mounted (benchmark)", {"value": SecretEntry(generate=Generate("hex"))})
+                    for name in mounted)
+    pins = {svc: ("highflame-redteam", "1.0.5") if svc.startswith("redteam") else ("highflame-generic", "1.0.3")
+            for svc in services}
+    steps = [Step(CHARTS_STEP, "Charts", StepKind.CHARTS, charts=tuple(sorted(set(pins.values())))),
+             Step("namespace", "Namespace", StepKind.NAMESPACE, (CHARTS_STEP,)),
              Step("secrets", "Secrets", StepKind.SECRETS, ("namespace",), secrets=secrets)]
     for svc in services:
-        chart = "highflame-redteam-1.0.5" if svc.startswith("redteam") else "highflame-generic-1.0.3"
-        spec = ReleaseSpec(svc, f"highflame-{svc}", str(HIGHFLAME / "charts" / f"{chart}.tgz"), None, None, values[svc])
+        spec = ServiceRelease(svc, f"highflame-{svc}", *pins[svc], values[svc], (), "core", None)
         steps.append(Step(f"helm/highflame-{svc}", svc, StepKind.RELEASE, ("secrets",), release=spec))
     return Plan(NS, tuple(steps))
 
@@ -82,6 +87,7 @@ def _install(tmp: Path, kc: Path) -> tuple[Path, int]:
         "apiVersion": "hfwizard/v1", "kind": "InstallProfile", "metadata": {"name": "bench"},
         "target": {"namespace": NS, "kubeconfig": str(kc), "context": "sandbox"},
         "ingress": {"domain": "hf.example.test", "className": "alb", "tls": {"enabled": False}},
+        "charts": {"mirror": str(HIGHFLAME / "charts")},
         "install": {"stallSeconds": 30, "timeoutSeconds": 900, "maxParallel": 4}})
     inst = InstallDir.under(tmp / "state", "bench").create()
     save_profile(inst.profile_path, prof)

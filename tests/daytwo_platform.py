@@ -1,10 +1,12 @@
 """Helpers of the day-two tests: a few of Highflame's real services installed through an explicit plan
-(real charts and EKS values templates, real Helm, the emulated API) into a saved install."""
+(real charts fetched by the charts step from Highflame's chart folder, EKS values templates, real Helm, the
+emulated API) into a saved install."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -13,14 +15,15 @@ import yaml
 
 from hfwizard.engine.engine import Engine, EngineOptions
 from hfwizard.engine.kube import Kube, connect
-from hfwizard.engine.plan import Plan, Step, StepKind
+from hfwizard.engine.plan import CHARTS_STEP, Plan, Step, StepKind
 from hfwizard.events import Event
+from hfwizard.platform.secretspec import Generate, SecretEntry, SecretSpec
+from hfwizard.platform.values import ServiceRelease
 from hfwizard.profile import InstallProfile
 from hfwizard.profile_io import save_profile
 from hfwizard.store.install_dir import InstallDir
-from hfwizard.values import ReleaseSpec, SecretSpec
 
-HIGHFLAME = Path("/work/shared/highflame")
+HIGHFLAME = Path(os.environ.get("HFWIZARD_HIGHFLAME_DIR", "/work/shared/highflame"))
 CHARTS = HIGHFLAME / "charts"
 VALUES = HIGHFLAME / "iac" / "helm-values" / "EKS"
 DOMAIN = "hf.example.test"
@@ -28,8 +31,10 @@ NS = "highflame"
 GENERATED = "highflame-platform-secrets"
 
 
-def chart(name: str, version: str) -> Path:
-    return CHARTS / f"{name}-{version}.tgz"
+def chart(name: str, version: str) -> tuple[str, str]:
+    """A chart pin of Highflame's chart folder (the profile's charts.mirror): the charts step fetches it."""
+    assert (CHARTS / f"{name}-{version}.tgz").is_file(), f"{name} {version} is not in {CHARTS}"
+    return name, version
 
 
 def service_values(service: str, *, tag: str = "1.0.0", extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -47,6 +52,7 @@ def profile(name: str, kubeconfig: Path, *, stall: int = 60) -> InstallProfile:
         "apiVersion": "hfwizard/v1", "kind": "InstallProfile", "metadata": {"name": name},
         "target": {"namespace": NS, "kubeconfig": str(kubeconfig), "context": "sandbox"},
         "ingress": {"domain": DOMAIN, "className": "alb", "tls": {"enabled": False}},
+        "charts": {"mirror": str(CHARTS)},
         "install": {"stallSeconds": stall, "timeoutSeconds": 300, "maxParallel": 4}})
 
 
@@ -56,8 +62,13 @@ def saved_install(state_root: Path, prof: InstallProfile) -> InstallDir:
     return inst
 
 
-def env_secret(release: str, **entries: str) -> SecretSpec:
-    return SecretSpec(f"{release}-env", entries=dict(entries), purpose=f"{release} environment")
+def env_secret(release: str, **refs: str) -> SecretSpec:
+    """A release's env Secret whose keys come from these references."""
+    return SecretSpec(f"{release}-env", f"{release} environment", {k: SecretEntry(ref=v) for k, v in refs.items()})
+
+
+def generated_secret(name: str, *keys: str) -> SecretSpec:
+    return SecretSpec(name, "generated once (test)", {k: SecretEntry(generate=Generate("hex")) for k in keys})
 
 
 def mounted_secrets(values: list[dict[str, Any]]) -> tuple[SecretSpec, ...]:
@@ -69,20 +80,24 @@ def mounted_secrets(values: list[dict[str, Any]]) -> tuple[SecretSpec, ...]:
             name = (volume.get("secret") or {}).get("secretName")
             if name:
                 names.setdefault(name)
-    return tuple(SecretSpec(name, generated=("value",), purpose="prerequisite (test)") for name in names)
+    return tuple(generated_secret(name, "value") for name in names)
 
 
-def plan(services: list[tuple[str, Path, dict[str, Any]]], secrets: tuple[SecretSpec, ...] = ()) -> Plan:
-    """Namespace, Secrets (a generated one and the mounted ones always), then each release after the
-    one before it."""
-    generated = SecretSpec(GENERATED, generated=("internal-service-secret",), purpose="generated once")
+def plan(services: list[tuple[str, tuple[str, str], dict[str, Any]]], secrets: tuple[SecretSpec, ...] = ()) -> Plan:
+    """Charts (fetched from the profile's mirror into the install's cache), namespace, Secrets (a generated
+    one and the mounted ones always), then each release after the one before it. A release whose env
+    Secret (`<release>-env`) is among `secrets` carries it, as the platform's releases do."""
+    generated = generated_secret(GENERATED, "internal-service-secret")
     mounted = mounted_secrets([vals for _, _, vals in services])
-    steps = [Step("namespace", "Namespace", StepKind.NAMESPACE),
+    env = {spec.name: spec for spec in secrets}
+    pins = tuple(sorted({pin for _, pin, _ in services}))
+    steps = [Step(CHARTS_STEP, "Charts", StepKind.CHARTS, charts=pins),
+             Step("namespace", "Namespace", StepKind.NAMESPACE, (CHARTS_STEP,)),
              Step("secrets", "Secrets", StepKind.SECRETS, ("namespace",), secrets=(generated, *mounted, *secrets))]
     previous = ("secrets",)
-    for service, chart_path, vals in services:
+    for service, (chart_name, version), vals in services:
         release = f"highflame-{service}"
-        spec = ReleaseSpec(service, release, str(chart_path), None, None, vals)
+        spec = ServiceRelease(service, release, chart_name, version, vals, (), "core", env.get(f"{release}-env"))
         steps.append(Step(f"helm/{release}", f"release {release}", StepKind.RELEASE, previous, release=spec))
         previous = (f"helm/{release}",)
     return Plan(NS, tuple(steps))

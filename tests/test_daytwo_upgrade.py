@@ -24,6 +24,7 @@ from hfwizard.daytwo.upgrade import SNAPSHOT
 from hfwizard.events import Event, InstallFinished, LogLine
 from tests import daytwo_platform as hp
 from tests.engine_support import ROOT, emulated_cluster, env
+from tests.fixtures.servers import PgServer
 
 pytestmark = pytest.mark.skipif(not hp.CHARTS.is_dir(), reason="Highflame's charts are not on this machine")
 
@@ -133,16 +134,17 @@ def test_a_killed_upgrade_carries_on_to_every_release_at_the_new_version(install
     assert k.read_secret(hp.NS, SNAPSHOT) is None, "a finished upgrade drops its snapshot"
 
 
-def test_upgrade_command_shows_the_plan_then_upgrades_and_keeps_the_new_profile(tmp_path: Path) -> None:
-    """`hfwizard upgrade NAME --profile F` end to end over the install's own plan (build_plan)."""
+def test_upgrade_command_shows_the_plan_then_upgrades_and_keeps_the_new_profile(tmp_path: Path, pg17: PgServer) -> None:
+    """`hfwizard upgrade NAME --profile F` end to end over the install's own plan (build_plan), its
+    databases on a real PostgreSQL."""
     from tests.engine_support import events, hfwizard, write_profile
 
     state = tmp_path / "state"
     with emulated_cluster(ready_delay=0.1) as cluster:
         kc = cluster.write_kubeconfig(tmp_path / "kubeconfig")
-        first = write_profile(tmp_path, kc, stall=20)
+        first = write_profile(tmp_path, kc, stall=20, pg=pg17)
         done = hfwizard("install", "--profile", str(first), "--yes", "--json", "--skip-preflight",
-                        state=state, cwd=tmp_path)
+                        state=state, cwd=tmp_path, timeout=300)
         assert done.returncode == 0, done.stderr
         installed = events(done.stdout)
         dns = [e["line"] for e in installed if e["event"] == "log" and e["step_id"] == "dns"]
@@ -155,11 +157,14 @@ def test_upgrade_command_shows_the_plan_then_upgrades_and_keeps_the_new_profile(
         newer.write_text(first.read_text().replace('tag: "1.2.3"', 'tag: "1.3.0"'))
         bad = hfwizard("upgrade", "canary", "--platform", "1999.01", "--yes", state=state, cwd=tmp_path)
         assert bad.returncode == 2 and "--platform 1999.01" in bad.stderr
-        up = hfwizard("upgrade", "canary", "--profile", str(newer), "--json", state=state, cwd=tmp_path)
+        up = hfwizard("upgrade", "canary", "--profile", str(newer), "--json", state=state, cwd=tmp_path,
+                     timeout=300)
         assert up.returncode == 0, up.stderr + up.stdout[-2000:]
         evs = events(up.stdout)
         plan = [e["message"] for e in evs if e["event"] == "upgrade_plan"]
         assert "  image tag 1.2.3 -> 1.3.0" in plan, plan
+        # The env Secrets' checksum annotation is the engine's own: an unchanged Secret is no change.
+        assert not any("env-checksum" in line for line in plan), plan
         assert [e for e in evs if e["event"] == "done"][-1]["message"] == "Highflame (canary) is upgraded"
         from hfwizard.store.install_dir import InstallDir
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,14 +23,15 @@ import yaml
 
 from hfwizard.engine.diagnose import Hints, diagnose, hints_for, scheduling
 from hfwizard.engine.engine import Engine, EngineOptions
-from hfwizard.engine.plan import Plan, Step, StepKind
+from hfwizard.engine.plan import CHARTS_STEP, Plan, Step, StepKind
 from hfwizard.events import Event, InstallFinished, LogLine, StepFailed, StepFinished, to_json
+from hfwizard.platform.values import ServiceRelease
 from hfwizard.profile import InstallProfile
 from hfwizard.sandbox.emulator import ClusterThread
-from hfwizard.values import ReleaseSpec
 
-HIGHFLAME = Path("/work/shared/highflame")
-CHART = HIGHFLAME / "charts" / "highflame-generic-1.0.3.tgz"
+HIGHFLAME = Path(os.environ.get("HFWIZARD_HIGHFLAME_DIR", "/work/shared/highflame"))
+CHART_PIN = ("highflame-generic", "1.0.3")
+CHART = HIGHFLAME / "charts" / f"{CHART_PIN[0]}-{CHART_PIN[1]}.tgz"
 VALUES = HIGHFLAME / "iac" / "helm-values" / "EKS"
 NS = "highflame"
 
@@ -115,13 +117,15 @@ def _values(service: str) -> dict[str, Any]:
 def _profile() -> InstallProfile:
     return InstallProfile.model_validate({
         "apiVersion": "hfwizard/v1", "kind": "InstallProfile", "metadata": {"name": "explain"},
-        "target": {"namespace": NS}, "ingress": {"enabled": False},
+        "target": {"namespace": NS}, "ingress": {"enabled": False}, "charts": {"mirror": str(CHART.parent)},
         "install": {"stallSeconds": 6, "timeoutSeconds": 120}})
 
 
 def _plan(release: str, values: dict[str, Any]) -> Plan:
-    spec = ReleaseSpec(release, release, str(CHART), None, None, values)
-    return Plan(NS, (Step("namespace", f"Namespace {NS}", StepKind.NAMESPACE),
+    """The chart fetched from Highflame's chart folder (the profile's mirror), then the release."""
+    spec = ServiceRelease(release, release, *CHART_PIN, values, (), "core", None)
+    return Plan(NS, (Step(CHARTS_STEP, "Charts", StepKind.CHARTS, charts=(CHART_PIN,)),
+                     Step("namespace", f"Namespace {NS}", StepKind.NAMESPACE, (CHARTS_STEP,)),
                      Step(f"helm/{release}", f"release {release}", StepKind.RELEASE, ("namespace",), release=spec)))
 
 

@@ -385,7 +385,6 @@ def test_the_engine_ends_its_warm_child_when_no_release_claims_it(
     from hfwizard.engine.engine import Engine, EngineOptions
     from hfwizard.events import StepStarted
     from hfwizard.sandbox.rehearsal import sandbox_profile
-
     from tests.platform_support import CHARTS, CHARTS_MISSING
 
     if not (CHARTS / "index.yaml").is_file():

@@ -162,7 +162,7 @@ def upgrade_changes(install: Path, profile: InstallProfile, plan: Any, *, target
         async with _cluster(profile, install, target or resolve_target(profile)) as reached:
             kube = Kube(await asyncio.to_thread(connect, reached.kubeconfig, reached.context))
             changes = await asyncio.to_thread(release_changes, kube, plan, chart_label)
-            planned = planned_secrets(profile, plan, secrets_base_dir)
+            planned = await asyncio.to_thread(planned_secrets, kube, profile, plan, secrets_base_dir)
             secrets = await asyncio.to_thread(secret_changes, kube, plan.namespace, planned)
         lines = [line for c in changes for line in c.lines()]
         return lines + secrets
@@ -170,41 +170,27 @@ def upgrade_changes(install: Path, profile: InstallProfile, plan: Any, *, target
     return asyncio.run(go())
 
 
-def planned_secrets(profile: InstallProfile, plan: Any, base: Path | None) -> dict[str, dict[str, str]]:
-    """The content the plan's Secrets steps would write (held in memory for the comparison only)."""
+def planned_secrets(kube: Any, profile: InstallProfile, plan: Any, base: Path | None) -> dict[str, dict[str, str]]:
+    """The content the plan's Secrets steps would write (held in memory for the comparison only); `k8s:`
+    references read from the cluster as the engine would. A Secret whose references cannot be resolved
+    here is left out (the run itself fails on it, naming the reference)."""
     from hfwizard.engine.plan import StepKind
-    from hfwizard.engine.steps.secrets import secret_data
-    from hfwizard.values import SecretSpec
+    from hfwizard.engine.steps.secrets import ReferenceResolver
+    from hfwizard.platform.secretspec import materialize
 
+    resolver = ReferenceResolver(kube, plan.namespace, base=base, rehearsal=profile.is_sandbox)
     out: dict[str, dict[str, str]] = {}
     for step in plan.steps:
         if step.kind is not StepKind.SECRETS:
             continue
         for spec in step.secrets:
-            if not isinstance(spec, SecretSpec) or spec.generated:
+            if spec.generated_keys:
                 continue  # generated ones are made once and kept: an upgrade never changes them
             with contextlib.suppress(HfwizardError):
-                out[spec.name] = secret_data(profile, spec, base)
+                out[spec.name] = materialize(spec, resolver)
     return out
 
 
 def chart_label(spec: Any) -> str:
-    """`name-version` of a release spec's chart: from the spec, else from the chart's own Chart.yaml."""
-    import tarfile
-
-    import yaml
-
-    ref = str(spec.chart_ref)
-    if spec.chart_version:
-        return f"{Path(ref).name}-{spec.chart_version}"
-    path = Path(ref)
-    meta: dict[str, Any] = {}
-    with contextlib.suppress(OSError, tarfile.TarError, yaml.YAMLError):
-        if path.is_dir():
-            meta = yaml.safe_load((path / "Chart.yaml").read_text()) or {}
-        elif path.is_file():
-            with tarfile.open(path) as tar:
-                member = next(m for m in tar.getmembers() if m.name.count("/") == 1 and m.name.endswith("/Chart.yaml"))
-                handle = tar.extractfile(member)
-                meta = yaml.safe_load(handle.read()) if handle else {}
-    return f"{meta.get('name', path.name)}-{meta.get('version', '?')}"
+    """`name-version` of a release's chart (a ServiceRelease names both)."""
+    return f"{spec.chart}-{spec.version}"

@@ -19,7 +19,7 @@ from typing import Any
 from hfwizard.engine.helm import HelmBackend
 from hfwizard.engine.kube import Kube, items, not_found
 from hfwizard.engine.plan import Plan, StepKind
-from hfwizard.values import MANAGED_BY, MANAGED_BY_LABEL
+from hfwizard.platform.secretspec import MANAGED_BY, MANAGED_BY_LABEL
 
 SNAPSHOT = "hfwizard-upgrade-snapshot"
 ROLE_LABEL = "hfwizard.io/role"  # not the managed-by label: a snapshot must never snapshot itself
@@ -67,7 +67,10 @@ def current_release(kube: Kube, namespace: str, release: str) -> dict[str, Any] 
 
 
 def release_changes(kube: Kube, plan: Plan, chart_version: Callable[[Any], str]) -> list[ReleaseChange]:
-    """Per release step of `plan`: chart version, image tags and Helm values, the cluster's against the plan's."""
+    """Per release step of `plan`: chart version, image tags and Helm values, the cluster's against the plan's.
+    The env Secret's checksum annotation the engine adds is left out: a changed env Secret shows as its keys."""
+    from hfwizard.engine.steps.release import ENV_CHECKSUM
+
     out = []
     for step in plan.steps:
         if step.kind is not StepKind.RELEASE or step.release is None:
@@ -75,11 +78,21 @@ def release_changes(kube: Kube, plan: Plan, chart_version: Callable[[Any], str])
         spec = step.release
         now = current_release(kube, plan.namespace, spec.release)
         meta = ((now or {}).get("chart") or {}).get("metadata") or {}
-        old_values = dict((now or {}).get("config") or {})
+        old_values = _without_annotation(dict((now or {}).get("config") or {}), ENV_CHECKSUM, spec.values)
         chart_from = f"{meta.get('name')}-{meta.get('version')}" if now else ""
         out.append(ReleaseChange(spec.release, chart_from, chart_version(spec), image_tags(old_values),
                                  image_tags(spec.values), values_changes(old_values, dict(spec.values)) if now else []))
     return out
+
+
+def _without_annotation(values: dict[str, Any], key: str, planned: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` without pod annotation `key`; an emptied podAnnotations stays only where the plan has one."""
+    annotations = values.get("podAnnotations")
+    if not isinstance(annotations, Mapping) or key not in annotations:
+        return values
+    rest = {k: v for k, v in annotations.items() if k != key}
+    out = {k: v for k, v in values.items() if k != "podAnnotations"}
+    return {**out, "podAnnotations": rest} if rest or "podAnnotations" in planned else out
 
 
 def image_tags(values: Mapping[str, Any]) -> list[str]:

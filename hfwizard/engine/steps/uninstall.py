@@ -10,8 +10,8 @@ from hfwizard.engine.helm import HelmError, ReleaseNotFound
 from hfwizard.engine.kube import items, not_found
 from hfwizard.engine.plan import StepKind
 from hfwizard.engine.steps.base import StepRunner, register
+from hfwizard.platform.secretspec import MANAGED_BY, MANAGED_BY_LABEL
 from hfwizard.store.journal import StepState
-from hfwizard.values import MANAGED_BY, MANAGED_BY_LABEL
 
 
 @register(StepKind.UNINSTALL)
