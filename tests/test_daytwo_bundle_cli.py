@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tests.daytwo_support import assert_no_leak
 from tests.engine_support import CANARIES, FILE_CANARY, emulated_cluster, events, hfwizard, write_profile
+from tests.fixtures.servers import PgServer
 
 
 def _archive_bytes(path: Path) -> dict[str, bytes]:
@@ -37,13 +38,15 @@ def _no_canary(path: Path, generated: list[str]) -> dict[str, bytes]:
     return members
 
 
-def test_failed_install_writes_a_bundle_and_the_command_writes_one_too(tmp_path: Path) -> None:
+def test_failed_install_writes_a_bundle_and_the_command_writes_one_too(tmp_path: Path, pg17: PgServer) -> None:
+    """The platform's admin service never turns ready (held by the emulator's controllers): its release
+    stalls, the install fails, and the bundle it writes holds no secret, generated ones included."""
     state = tmp_path / "state"
     with emulated_cluster(ready_delay=0.1) as cluster:
         assert cluster.controllers is not None
-        cluster.controllers.hold("highflame-clickhouse*")
+        cluster.controllers.hold("highflame-admin")
         kc = cluster.write_kubeconfig(tmp_path / "kubeconfig")
-        profile = write_profile(tmp_path, kc, stall=5)
+        profile = write_profile(tmp_path, kc, stall=5, pg=pg17)
         failed = hfwizard("install", "--profile", str(profile), "--yes", "--json", "--skip-preflight",
                           state=state, cwd=tmp_path, timeout=180)
         assert failed.returncode == 1, failed.stderr + failed.stdout[-2000:]
@@ -59,12 +62,12 @@ def test_failed_install_writes_a_bundle_and_the_command_writes_one_too(tmp_path:
         api = config.new_client_from_config(str(kc), context="sandbox")
         core = client.CoreV1Api(api)
         generated = [base64.b64decode(v).decode() for s in core.list_namespaced_secret("highflame").items
-                     if s.metadata.name == "highflame-clickhouse-auth" for v in (s.data or {}).values()]
-        assert generated, "the install wrote its generated ClickHouse password"
+                     if s.metadata.name == "highflame-platform-secrets" for v in (s.data or {}).values()]
+        assert generated, "the install wrote its generated platform secrets"
         core.create_namespaced_event("highflame", {
             "metadata": {"name": "leaky.1"}, "type": "Warning", "reason": "Failed",
             "message": f"auth failed for {CANARIES['HFW_CANARY_PG']} / {generated[0]}",
-            "involvedObject": {"kind": "Pod", "name": "highflame-clickhouse-0", "namespace": "highflame"}})
+            "involvedObject": {"kind": "Pod", "name": "highflame-admin-5d9c7-abcde", "namespace": "highflame"}})
         out = tmp_path / "asked.tar.gz"
         asked = hfwizard("support-bundle", "canary", "--out", str(out), state=state, cwd=tmp_path)
         assert asked.returncode == 0, asked.stderr
