@@ -364,10 +364,11 @@ class InstallRun:
 
 
 def sandbox_run(state_root: Path, *, profile: InstallProfile | None = None, state_dir: Path | None = None,
-                signals: bool = False) -> InstallRun:
+                signals: bool = False, replan: bool = False) -> InstallRun:
     """The sandbox rehearsal (a new one, or the resume of `state_dir`'s) as an InstallRun, preflight first.
 
-    A new rehearsal is the install named "sandbox", from the bundled sandbox profile.
+    A new rehearsal is the install named "sandbox", from the bundled sandbox profile. `replan` carries
+    on with a changed profile, as `resume --replan` does for a real cluster.
     """
     from hfwizard.installs import PROFILE_FILE
     from hfwizard.profile_io import save_profile
@@ -378,7 +379,23 @@ def sandbox_run(state_root: Path, *, profile: InstallProfile | None = None, stat
     if profile is None:
         profile = sandbox_profile(idir)
         save_profile(idir / PROFILE_FILE, profile)
-    return InstallRun(profile, idir, preflight_first=PreflightFirst(), signals=signals)
+    return InstallRun(profile, idir, preflight_first=PreflightFirst(), signals=signals, replan=replan)
+
+
+def pending_changes(profile: InstallProfile, state_dir: Path) -> list[str]:
+    """What `profile` changes against the unfinished install in `state_dir` (empty: nothing to replan).
+
+    The engine refuses such a run unless it is told to replan; a front end shows these lines and asks
+    first ("Retry with changes"), then runs `InstallRun(..., replan=True)`, as `resume --replan` does.
+    """
+    from hfwizard.profile_io import diff_profiles, profile_data, profile_hash
+    from hfwizard.store.install_dir import InstallDir
+    from hfwizard.store.status import InstallStatus
+
+    previous = InstallDir(state_dir).read_journal()
+    if previous.runs == 0 or previous.status is InstallStatus.OK or previous.profile_hash == profile_hash(profile):
+        return []
+    return diff_profiles(previous.profile or {}, profile_data(profile)) or ["(the saved answers differ)"]
 
 
 def install_steps(profile: InstallProfile) -> list[tuple[str, str]]:

@@ -45,7 +45,7 @@ def to_text(value: Any) -> str:
 
 def range_hint(path: str, unit: str = "") -> str:
     lo, hi = field_range(path)
-    if lo is not None and hi is not None and hi < 1000:
+    if lo is not None and hi is not None and hi <= 65535:
         return f"{lo:g}–{hi:g}{unit}"
     if lo is not None:
         return f"at least {lo:g}{unit}"

@@ -92,7 +92,7 @@ def cmd_resume(*, state_root: Path, name: str | None, json: bool, yes: bool, rep
     inst = find_install(state_root, name)
     profile = inst.load_profile().profile
     if profile.is_sandbox:
-        return cmd_sandbox(state_root, json=json, profile=profile, state_dir=inst.path)
+        return cmd_sandbox(state_root, json=json, profile=profile, state_dir=inst.path, replan=replan)
     from hfwizard.validate import check_kubeconfig
 
     target = operations.resolve_target(profile, kubeconfig=kubeconfig, context=context)
@@ -106,11 +106,11 @@ def cmd_resume(*, state_root: Path, name: str | None, json: bool, yes: bool, rep
 
 
 def cmd_sandbox(state_root: Path, *, json: bool, profile: InstallProfile | None = None,
-                state_dir: Path | None = None) -> int:
+                state_dir: Path | None = None, replan: bool = False) -> int:
     """The rehearsal (or its resume): the emulated cluster, preflight and install, rendered here."""
     from hfwizard.sandbox.rehearsal import BANNER
 
-    run = operations.sandbox_run(state_root, profile=profile, state_dir=state_dir, signals=True)
+    run = operations.sandbox_run(state_root, profile=profile, state_dir=state_dir, signals=True, replan=replan)
     return drive(run, make_view(json), banner=BANNER)
 
 

@@ -67,7 +67,9 @@ def ask(draft: Draft, q: Question) -> None:
 
 
 def run_questions(draft: Draft) -> None:
-    start = STEPS.index(draft.step) if draft.step in STEPS else 0
+    # A wizard left on Preflight has every answer: only the review's check of the whole is left.
+    step = "review" if draft.step == "preflight" else draft.step
+    start = STEPS.index(step) if step in STEPS else 0
     for step in STEPS[start:]:
         draft.save_step(step)
         # In the list's order: the sizing preset comes first, so the sizes it sets become the defaults
