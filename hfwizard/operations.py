@@ -398,6 +398,41 @@ def pending_changes(profile: InstallProfile, state_dir: Path) -> list[str]:
     return diff_profiles(previous.profile or {}, profile_data(profile)) or ["(the saved answers differ)"]
 
 
+def is_debug(event: Event) -> bool:
+    """A log line only a debugging operator wants (Helm's DEBUG chatter): hidden by default everywhere."""
+    from hfwizard.events import LogLine
+
+    return isinstance(event, LogLine) and (event.level == "debug" or event.line.lstrip().startswith("DEBUG"))
+
+
+# Words in a failure that name what the operator answered, in the order they are tried, with the field
+# to edit (Edit answer / plain mode's "change an answer"). The first profile path the message names wins.
+_FAULTS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("tls secret", "tls entry", "certificate", "tls"), "ingress.tls.existingSecret"),
+    (("ingress", "domain"), "ingress.domain"),
+    (("clerk",), "clerk.publishableKey"),
+    (("postgres",), "postgres.host"),
+    (("redis",), "redis.endpoints"),
+    (("bucket", "backup"), "clickhouse.backup.bucket"),
+    (("insufficient cpu", "insufficient memory", "unschedulable", "node"), "sizing.nodes.count"),
+)
+
+
+def answer_at_fault(*texts: str) -> str | None:
+    """The profile path a failure (error, remedy) points at, for "Edit answer"; None when it names none."""
+    from hfwizard.questions import all_questions
+
+    joined = " ".join(texts)
+    for q in all_questions():
+        if q.path in joined:
+            return q.path
+    low = joined.lower()
+    for words, path in _FAULTS:
+        if any(w in low for w in words):
+            return path
+    return None
+
+
 def install_steps(profile: InstallProfile) -> list[tuple[str, str]]:
     """(step id, title) of the install's plan in order, so a front end can list every step up front."""
     from hfwizard.engine.plan import build_plan

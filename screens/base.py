@@ -213,6 +213,10 @@ class StepScreen(Screen[None]):
             if radios.pressed_index >= 0:
                 radios._selected = radios.pressed_index
         self.revalidate()
+        path, self.wizard.focus_path = self.wizard.focus_path, None
+        for inp in self.query(FieldInput):
+            if path is not None and inp.path == path:
+                inp.focus()  # Edit answer: straight to the field at fault
 
     # ---- answers ---------------------------------------------------------------------------------
 
@@ -303,6 +307,11 @@ class StepScreen(Screen[None]):
                 self.answer(inp.path, value)
         if not self.query_one("#next", Button).disabled:
             self.leave()
+            if self.STEP == "review":
+                self.wizard.back_to_review = False
+            if self.wizard.back_to_review and self.STEP in OWNED and self.STEP != "review":
+                self.wizard.show("review")  # an answer fixed after a failure: check the whole, then retry
+                return
             self.wizard.next_step(self.STEP)
 
     def action_back(self) -> None:
