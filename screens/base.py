@@ -216,7 +216,7 @@ class StepScreen(Screen[None]):
         path, self.wizard.focus_path = self.wizard.focus_path, None
         for inp in self.query(FieldInput):
             if path is not None and inp.path == path:
-                inp.focus()  # Edit answer: straight to the field at fault
+                self.call_after_refresh(inp.focus)  # Edit answer: to the field at fault (after auto-focus)
 
     # ---- answers ---------------------------------------------------------------------------------
 

@@ -64,7 +64,8 @@ async def test_failed_install_fixed_from_the_banner_and_retried_with_changes(roo
 
         screen.query_one("#edit-answer", Button).press()
         await until(pilot, lambda: app.screen.id == "ingress-screen", "Edit answer")
-        assert getattr(app.focused, "path", None) == "ingress.tls.existingSecret"
+        await until(pilot, lambda: getattr(app.focused, "path", None) == "ingress.tls.existingSecret",
+                    "the field at fault to take focus", timeout=5)
         app.screen.query_one("#tls-enabled", Checkbox).value = False
         await pilot.pause()
         await pilot.press("ctrl+n")  # back to Review, not on to the next step
