@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import pairwise
 from typing import Any
 
 from textual import work
@@ -131,7 +132,7 @@ the image registry. Each line opens (Enter) to show what was found and how to fi
                  if r.status is not Status.SKIPPED and f"check-{slug(r.id)}" in rows]
         if shown:
             box.move_child(shown[0], before=0)
-            for before, row in zip(shown, shown[1:], strict=False):
+            for before, row in pairwise(shown):
                 box.move_child(row, after=before)
         skipped = [r for r in ordered if r.status is Status.SKIPPED]
         for r in skipped:
