@@ -124,6 +124,10 @@ class WizardApp(App[int]):
             step = next((s for s, prefixes in OWNED.items() if s != "review" and any(
                 path == p or path.startswith(p + ".") for p in prefixes if not p.startswith("="))), "review")
         self.focus_path = path
+        self.edit_step(step)
+
+    def edit_step(self, step: str) -> None:
+        """Open `step` to change an answer; its Next comes back to Review (Review's Edit links too)."""
         self.back_to_review = step != "review"
         self.show(step)
 

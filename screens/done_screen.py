@@ -57,7 +57,7 @@ install headless (`hfwizard install --profile FILE --yes`) for a second region o
 
             event.stop()
             self.app.push_screen(ExportModal(self.draft.profile(), f"{self.draft.name}.yaml"),
-                                 lambda path: self.notify(f"wrote {path}") if path else None)
+                                 lambda path: self.notify(f"wrote {path}\nreplay it headless: hfwizard install --profile {path} --yes", timeout=12) if path else None)
             return
         super().on_button_pressed(event)
 

@@ -218,6 +218,7 @@ Keys: Tab / Shift+Tab move, Enter presses, Ctrl+N next, Ctrl+B back, F1 help, Ct
 
         def done(path: Path | None) -> None:
             if path is not None:
-                self.notify(f"wrote {path}")
+                self.notify(f"wrote {path}\nreplay it headless: hfwizard install --profile {path} --yes",
+                            timeout=12)
 
         self.app.push_screen(ExportModal(profile, f"{inst.name}.yaml"), done)

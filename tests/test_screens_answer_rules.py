@@ -153,3 +153,22 @@ async def test_cloud_credentials_belong_to_the_credentials_step(root: Path, clou
         assert "required when Highflame runs on" in text_of(app, field.replace("#f-", "#e-"))
         await type_into(pilot, field, good)
         assert not next_disabled(app)
+
+
+async def test_review_is_a_summary_with_edit_links_and_services(root: Path) -> None:
+    from tests.screens_helpers import SANDBOX_ANSWERS
+
+    app = WizardApp(root)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_step(app, pilot, "review", {**SANDBOX_ANSWERS, "modules.redTeaming.enabled": False})
+        ingress = text_of(app, "#summary-ingress")
+        assert "Domain: highflame.sandbox.local" in ingress and "Serve TLS: no" in ingress
+        assert "[ ] Adversarial red teaming" in text_of(app, "#summary-modules")
+        services = text_of(app, "#services")
+        assert "Runtime guardrails: guard" in services and "redteam" not in services
+        app.screen.query_one("#edit-ingress").press()  # type: ignore[attr-defined]
+        await pilot.pause()
+        assert app.screen.id == "ingress-screen"
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert app.screen.id == "review-screen"  # Next comes back to Review, not on to Preflight
