@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -164,10 +164,13 @@ class StepScreen(Screen[None]):
         cloud = self.value("target.cloud")
         return [q for q in for_step(self.STEP) if cloud in q.clouds]
 
-    def compose_questions(self) -> Iterable[Any]:
-        """The step's questions as fields (yes/no ones as checkboxes), each section under its heading."""
+    def compose_questions(self, which: Callable[[Question], bool] | None = None) -> Iterable[Any]:
+        """The step's questions (those `which` keeps) as fields: yes/no ones as checkboxes, choices as
+        radio buttons, each section under its heading."""
         section = ""
         for q in self.questions():
+            if which is not None and not which(q):
+                continue
             if q.section != section:
                 section = q.section
                 yield Static(section, classes="section")
@@ -175,8 +178,27 @@ class StepScreen(Screen[None]):
             if q.kind == "bool":
                 parts = q.path.split(".")
                 yield FieldCheckbox(q.path, q.label, bool(self.value(q.path)), id=f"{slug(parts[-2])}-{parts[-1]}")
+            elif q.kind == "choice":
+                yield from self.choice_field(q)
             else:
                 yield self.question_field(q)
+
+    def choice_field(self, q: Question) -> Iterable[Any]:
+        """A choice as radio buttons under its label; the pressed one is the answer (see on_radio_set_changed)."""
+        from textual.widgets import RadioButton
+
+        current = self.value(q.path)
+        yield Label(q.label, classes="choice-label")
+        with FieldRadioSet(path=q.path, id=f"f-{slug(q.path)}"):
+            for choice in q.options():
+                yield RadioButton(choice, value=current == choice, id=f"{slug(q.path)}-{slug(choice)}")
+        yield ErrorLine(q.path)
+
+    def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
+        # Textual calls this for subclasses' own radio sets too: answer only those choice_field made.
+        radios = event.radio_set
+        if isinstance(radios, FieldRadioSet) and radios.id == f"f-{slug(radios.path)}" and event.pressed is not None:
+            self.answer(radios.path, str(event.pressed.label))
 
     def after_section(self, section: str) -> Iterable[Any]:
         """Widgets right under a section's heading (a section-wide problem line)."""

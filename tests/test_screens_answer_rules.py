@@ -172,3 +172,24 @@ async def test_review_is_a_summary_with_edit_links_and_services(root: Path) -> N
         await pilot.press("ctrl+n")
         await pilot.pause()
         assert app.screen.id == "review-screen"  # Next comes back to Review, not on to Preflight
+
+
+async def test_tls_source_radio_shows_only_its_field(root: Path) -> None:
+    from textual.widgets import RadioButton
+
+    from hfwizard.screens.base import FieldRow
+
+    app = WizardApp(root)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_step(app, pilot, "ingress", {"ingress.domain": "hf.example.com",
+                                                "ingress.tls.existingSecret": "old-tls"})
+        rows = {r.path: r for r in app.screen.query(FieldRow)}
+        assert rows["ingress.tls.existingSecret"].display and not rows["ingress.tls.issuer"].display
+        app.screen.query_one("#source-issuer", RadioButton).value = True
+        await pilot.pause()
+        assert rows["ingress.tls.issuer"].display and not rows["ingress.tls.existingSecret"].display
+        assert app.draft is not None and app.draft.get("ingress.tls.existingSecret") is None
+        assert next_disabled(app)  # chosen, not yet given
+        assert "choose exactly one certificate source" in text_of(app, "#e-ingress-tls")
+        await type_into(pilot, "#f-ingress-tls-issuer", "letsencrypt")
+        assert not next_disabled(app)
