@@ -175,9 +175,8 @@ async def test_review_is_a_summary_with_edit_links_and_services(root: Path) -> N
 
 
 async def test_tls_source_radio_shows_only_its_field(root: Path) -> None:
-    from textual.widgets import RadioButton
-
     from hfwizard.screens.base import FieldRow
+    from textual.widgets import RadioButton
 
     app = WizardApp(root)
     async with app.run_test(size=SIZE) as pilot:
