@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -10,8 +11,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Button, Checkbox, Footer, Input, Label, RadioSet, Static
+from textual.widgets import Button, Checkbox, Footer, Input, Label, RadioButton, RadioSet, Static
 from textual.worker import Worker, WorkerState
 
 from hfwizard.draft import OWNED, Draft, Problem, effective, field_range, from_text, step_problems
@@ -77,8 +79,25 @@ class FieldInput(Input):
             self.password = bool(value) and not looks_like_ref(value)
 
 
+def no_colour() -> bool:
+    """NO_COLOR is set (https://no-color.org): a choice must then read by its glyph, not its shade."""
+    return bool(os.environ.get("NO_COLOR"))
+
+
+class Choice(RadioButton):
+    """A radio button that shows ◉ / ○ without colour, where the chosen one otherwise differs by shade only."""
+
+    @property
+    def _button(self) -> Content:
+        return Content("◉" if self.value else "○") if no_colour() else super()._button
+
+
 class FieldCheckbox(Checkbox):
     """A Checkbox bound to a yes/no profile path; StepScreen records its answer."""
+
+    @property
+    def _button(self) -> Content:
+        return Content("[x]" if self.value else "[ ]") if no_colour() else super()._button
 
     def __init__(self, path: str, label: str, value: bool, *, id: str, classes: str = "module-on") -> None:
         super().__init__(label, value, id=id, classes=classes)
@@ -185,13 +204,11 @@ class StepScreen(Screen[None]):
 
     def choice_field(self, q: Question) -> Iterable[Any]:
         """A choice as radio buttons under its label; the pressed one is the answer (see on_radio_set_changed)."""
-        from textual.widgets import RadioButton
-
         current = self.value(q.path)
         yield Label(q.label, classes="choice-label")
         with FieldRadioSet(path=q.path, id=f"f-{slug(q.path)}"):
             for choice in q.options():
-                yield RadioButton(choice, value=current == choice, id=f"{slug(q.path)}-{slug(choice)}")
+                yield Choice(choice, value=current == choice, id=f"{slug(q.path)}-{slug(choice)}")
         yield ErrorLine(q.path)
 
     def on_radio_set_changed(self, event: RadioSet.Changed) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from textual.widgets import RadioButton, RadioSet
+from textual.widgets import RadioSet
 
-from .base import ErrorLine, FieldRow, StepScreen
+from .base import Choice, ErrorLine, FieldRow, StepScreen
 
 # The TLS certificate's sources: (radio id, label, the profile paths that source fills). The radio shows
 # only the chosen source's fields and clears the others', so "exactly one source" holds by construction
@@ -42,7 +42,7 @@ The platform is reached at one host name through an Ingress.
         chosen = self.source()
         with RadioSet(id="tls-source"):
             for key, label, _ in SOURCES:
-                yield RadioButton(label, value=key == chosen, id=f"source-{key}")
+                yield Choice(label, value=key == chosen, id=f"source-{key}")
         yield ErrorLine("ingress.tls")
 
     def source(self) -> str | None:

@@ -192,3 +192,15 @@ async def test_tls_source_radio_shows_only_its_field(root: Path) -> None:
         assert "choose exactly one certificate source" in text_of(app, "#e-ingress-tls")
         await type_into(pilot, "#f-ingress-tls-issuer", "letsencrypt")
         assert not next_disabled(app)
+
+
+async def test_choices_read_without_colour(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = WizardApp(root)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_step(app, pilot, "target", {"target.cloud": "sandbox"})
+        assert str(app.screen.query_one("#cloud-sandbox").render()).startswith("◉")
+        assert str(app.screen.query_one("#cloud-aws").render()).startswith("○")
+        await open_step(app, pilot, "modules", {"modules.redTeaming.enabled": False})
+        assert str(app.screen.query_one("#on-redteaming").render()).startswith("[ ]")
+        assert str(app.screen.query_one("#on-guardrails").render()).startswith("[x]")
