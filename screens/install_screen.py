@@ -125,7 +125,8 @@ fault, **Retry with changes** shows what your changes do and carries on with the
             rows = [StepRow(sid, title) for sid, title in operations.install_steps(self.draft.profile())]
             self.rows = {row.step_id: row for row in rows}
             yield ListView(*rows, id="steps")
-            yield RichLog(id="step-log", max_lines=LOG_RING, wrap=True, markup=False, highlight=False)
+            # min_width: wrap at the pane's width (RichLog's default of 78 would cut lines in a narrow pane)
+            yield RichLog(id="step-log", max_lines=LOG_RING, wrap=True, markup=False, highlight=False, min_width=10)
         search = Input(placeholder="search the log (Enter; empty clears)", id="log-search")
         search.display = False
         yield search
