@@ -367,7 +367,8 @@ def format_errors(exc: ValidationError, model: type[BaseModel] = InstallProfile)
         shown = ""
         if kind not in ("value_error", "missing", "model_type", "dict_type") and not secret:
             shown = f" (got {_short(err.get('input'))})"
-        hint = f" — {info}" if info else ""
+        # A rule that already says what the field is (an install's "required: ...") needs no docstring after it.
+        hint = f" — {info}" if info and not msg.startswith("required") else ""
         lines.append(f"{path or '(top level)'}: {msg}{shown}{hint}")
     return lines
 
