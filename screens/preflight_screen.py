@@ -136,9 +136,9 @@ the image registry. Each line opens (Enter) to show what was found and how to fi
                 box.move_child(row, after=before)
         skipped = [r for r in ordered if r.status is Status.SKIPPED]
         for r in skipped:
-            row = rows.get(f"check-{slug(r.id)}")
-            if row is not None:
-                row.remove()
+            gone = rows.get(f"check-{slug(r.id)}")
+            if gone is not None:
+                gone.remove()
         fold = self.query_one("#skipped", Collapsible)
         fold.title = f"- {len(skipped)} skipped (Enter to list)"
         fold.query_one(Collapsible.Contents).mount(
