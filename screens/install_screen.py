@@ -86,7 +86,8 @@ When a step fails, the banner says why and what to do: **Edit answer** opens the
 fault, **Retry with changes** shows what your changes do and carries on with them.
 """
     BINDINGS: ClassVar = [*StepScreen.BINDINGS, Binding("escape", "cancel", "Cancel"),
-                          Binding("d", "toggle_debug", "Debug lines"), Binding("slash", "search", "Search")]
+                          Binding("d", "toggle_debug", "Debug lines"), Binding("slash", "search", "Search"),
+                          Binding("e", "edit_answer", "Edit answer"), Binding("r", "retry", "Retry")]
 
     class Flush(Message):
         """Buffered events wait to be shown. Pending ones collapse into one (toolong's `can_replace`), so a
@@ -311,6 +312,7 @@ fault, **Retry with changes** shows what your changes do and carries on with the
         banner.display = True
         banner.set_class(not interrupted, "failed")
         self.query_one("#recovery").display = True
+        self.refresh_bindings()
         self.query_one("#resume-install").display = interrupted
         self.query_one("#retry").display = not interrupted
         self.query_one("#edit-answer").display = not interrupted
@@ -382,6 +384,18 @@ fault, **Retry with changes** shows what your changes do and carries on with the
             actions[event.button.id]()
             return
         super().on_button_pressed(event)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # The recovery keys show in the footer (and act) only while the banner offers them.
+        if action in ("edit_answer", "retry"):
+            return self.query_one("#recovery").display and not self.running
+        return True
+
+    def action_edit_answer(self) -> None:
+        self.edit_answer()
+
+    def action_retry(self) -> None:
+        self.start()
 
     def edit_answer(self) -> None:
         """Open the question the failure points at; its step's Next then comes back by way of Review."""
