@@ -204,3 +204,21 @@ async def test_choices_read_without_colour(root: Path, monkeypatch: pytest.Monke
         await open_step(app, pilot, "modules", {"modules.redTeaming.enabled": False})
         assert str(app.screen.query_one("#on-redteaming").render()).startswith("[ ]")
         assert str(app.screen.query_one("#on-guardrails").render()).startswith("[x]")
+
+
+async def test_without_credentials_the_screens_say_so(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hfwizard import operations
+
+    # This machine's clouds are not the subject: no credential is found, as on a fresh laptop.
+    monkeypatch.setattr(operations, "discover_credentials", lambda cloud: [])
+    app = WizardApp(root)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_step(app, pilot, "credentials", {"target.cloud": "aws"})
+        await type_into(pilot, "#f-credentials-aws-profile", "prod")
+        assert "profile prod is not in the AWS config files → run: aws configure --profile prod" \
+            in text_of(app, "#validation")
+        app.screen.query_one("#validate").press()  # type: ignore[attr-defined]
+        await pilot.pause()
+        assert "nothing to validate" in text_of(app, "#validation")
+        await open_step(app, pilot, "cluster", {"target.region": "us-east-1"})
+        assert "None found in us-east-1" in text_of(app, "#clusters-note")
