@@ -398,6 +398,45 @@ def pending_changes(profile: InstallProfile, state_dir: Path) -> list[str]:
     return diff_profiles(previous.profile or {}, profile_data(profile)) or ["(the saved answers differ)"]
 
 
+def resolves(host: str, timeout: float = 3.0) -> tuple[bool, str]:
+    """A cheap live check for a screen: does `host` resolve here (DNS or hosts file)? Never raises."""
+    import concurrent.futures
+    import socket
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    try:
+        infos = pool.submit(socket.getaddrinfo, host, None).result(timeout=timeout)
+    except concurrent.futures.TimeoutError:
+        return False, f"{host} did not resolve within {timeout:g} s (DNS slow or unreachable from here)"
+    except OSError as exc:
+        return False, f"{host} does not resolve from here ({exc.strerror or exc}); check the name, or the VPN"
+    finally:
+        pool.shutdown(wait=False)
+    addrs = sorted({str(i[4][0]) for i in infos})
+    return True, f"{host} resolves to {', '.join(addrs[:3])}"
+
+
+def answers_https(host: str, timeout: float = 5.0) -> tuple[bool, str]:
+    """A cheap live check: does https://`host`/ answer at all (any HTTP status)? Never raises."""
+    import http.client
+    import socket
+    import ssl
+
+    conn = http.client.HTTPSConnection(host, timeout=timeout, context=ssl.create_default_context())
+    try:
+        conn.request("HEAD", "/")
+        status = conn.getresponse().status
+    except (OSError, http.client.HTTPException) as exc:
+        # The same words for the same cause on every machine (resolver messages differ).
+        why = {socket.gaierror: "the name does not resolve", TimeoutError: f"no answer within {timeout:g} s",
+               ConnectionRefusedError: "connection refused", ssl.SSLError: "TLS failed"}.get(
+                   type(exc), type(exc).__name__)
+        return False, f"https://{host}/ does not answer from here ({why}); check the key, the proxy or the firewall"
+    finally:
+        conn.close()
+    return True, f"https://{host}/ answers (HTTP {status})"
+
+
 def is_debug(event: Event) -> bool:
     """A log line only a debugging operator wants (Helm's DEBUG chatter): hidden by default everywhere."""
     from hfwizard.events import LogLine

@@ -222,3 +222,19 @@ async def test_without_credentials_the_screens_say_so(root: Path, monkeypatch: p
         assert "nothing to validate" in text_of(app, "#validation")
         await open_step(app, pilot, "cluster", {"target.region": "us-east-1"})
         assert "None found in us-east-1" in text_of(app, "#clusters-note")
+
+
+async def test_data_host_is_resolved_in_place(root: Path) -> None:
+    app = WizardApp(root)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_step(app, pilot, "data", DATA)
+        await type_into(pilot, "#f-postgres-host", "localhost")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert text_of(app, "#host-check").startswith("✓ localhost resolves to")
+        await type_into(pilot, "#f-postgres-host", "no-such-host.invalid")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "! no-such-host.invalid does not resolve" in text_of(app, "#host-check") \
+            or "did not resolve within" in text_of(app, "#host-check")
+        assert not next_disabled(app)  # a warning: the cluster may resolve names this machine cannot
