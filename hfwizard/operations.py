@@ -428,9 +428,10 @@ def answers_https(host: str, timeout: float = 5.0) -> tuple[bool, str]:
         status = conn.getresponse().status
     except (OSError, http.client.HTTPException) as exc:
         # The same words for the same cause on every machine (resolver messages differ).
-        why = {socket.gaierror: "the name does not resolve", TimeoutError: f"no answer within {timeout:g} s",
-               ConnectionRefusedError: "connection refused", ssl.SSLError: "TLS failed"}.get(
-                   type(exc), type(exc).__name__)
+        words: dict[type[Exception], str] = {
+            socket.gaierror: "the name does not resolve", TimeoutError: f"no answer within {timeout:g} s",
+            ConnectionRefusedError: "connection refused", ssl.SSLError: "TLS failed"}
+        why = words.get(type(exc), type(exc).__name__)
         return False, f"https://{host}/ does not answer from here ({why}); check the key, the proxy or the firewall"
     finally:
         conn.close()

@@ -107,8 +107,8 @@ class ClusterScreen(StepScreen):
         try:
             self.clusters = await asyncio.to_thread(operations.list_clusters, self.cloud, self.draft.data)
         except Exception as exc:  # said in place: the fields below still take a cluster typed by hand
-            note.update(f"✗ none listed: {getattr(exc, 'message', None) or exc}"
-                        + (f"\n→ {exc.remedy}" if getattr(exc, "remedy", None) else ""))
+            remedy = getattr(exc, "remedy", None)
+            note.update(f"✗ none listed: {getattr(exc, 'message', None) or exc}" + (f"\n→ {remedy}" if remedy else ""))
             return
         table = self.query_one("#clusters", DataTable)
         table.clear()
