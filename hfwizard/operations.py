@@ -371,11 +371,12 @@ class InstallRun:
 
 def sandbox_run(state_root: Path, *, profile: InstallProfile | None = None, state_dir: Path | None = None,
                 signals: bool = False, rehearse: InstallProfile | None = None, charts: Path | None = None,
-                secrets_base_dir: Path | None = None) -> InstallRun:
+                secrets_base_dir: Path | None = None, replan: bool = False) -> InstallRun:
     """The sandbox rehearsal (a new one, or the resume of `state_dir`'s) as an InstallRun, preflight first.
 
     A new rehearsal is the install named "sandbox", from `rehearse` (the operator's own profile, its cloud
     played by the emulator) or the bundled sandbox profile; `charts` is a mirror folder to install from.
+    `replan` carries on with a changed profile, as `resume --replan` does for a real cluster.
     """
     from hfwizard.installs import PROFILE_FILE
     from hfwizard.profile_io import save_profile
@@ -391,7 +392,98 @@ def sandbox_run(state_root: Path, *, profile: InstallProfile | None = None, stat
     elif charts is not None:
         profile = sandbox_profile(idir, profile, charts)
     return InstallRun(profile, idir, preflight_first=PreflightFirst(), signals=signals,
-                      secrets_base_dir=secrets_base_dir)
+                      secrets_base_dir=secrets_base_dir, replan=replan)
+
+
+def pending_changes(profile: InstallProfile, state_dir: Path) -> list[str]:
+    """What `profile` changes against the unfinished install in `state_dir` (empty: nothing to replan).
+
+    The engine refuses such a run unless it is told to replan; a front end shows these lines and asks
+    first ("Retry with changes"), then runs `InstallRun(..., replan=True)`, as `resume --replan` does.
+    """
+    from hfwizard.profile_io import diff_profiles, profile_data, profile_hash
+    from hfwizard.store.install_dir import InstallDir
+    from hfwizard.store.status import InstallStatus
+
+    previous = InstallDir(state_dir).read_journal()
+    if previous.runs == 0 or previous.status is InstallStatus.OK or previous.profile_hash == profile_hash(profile):
+        return []
+    return diff_profiles(previous.profile or {}, profile_data(profile)) or ["(the saved answers differ)"]
+
+
+def resolves(host: str, timeout: float = 3.0) -> tuple[bool, str]:
+    """A cheap live check for a screen: does `host` resolve here (DNS or hosts file)? Never raises."""
+    import concurrent.futures
+    import socket
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    try:
+        infos = pool.submit(socket.getaddrinfo, host, None).result(timeout=timeout)
+    except concurrent.futures.TimeoutError:
+        return False, f"{host} did not resolve within {timeout:g} s (DNS slow or unreachable from here)"
+    except OSError as exc:
+        return False, f"{host} does not resolve from here ({exc.strerror or exc}); check the name, or the VPN"
+    finally:
+        pool.shutdown(wait=False)
+    addrs = sorted({str(i[4][0]) for i in infos})
+    return True, f"{host} resolves to {', '.join(addrs[:3])}"
+
+
+def answers_https(host: str, timeout: float = 5.0) -> tuple[bool, str]:
+    """A cheap live check: does https://`host`/ answer at all (any HTTP status)? Never raises."""
+    import http.client
+    import socket
+    import ssl
+
+    conn = http.client.HTTPSConnection(host, timeout=timeout, context=ssl.create_default_context())
+    try:
+        conn.request("HEAD", "/")
+        status = conn.getresponse().status
+    except (OSError, http.client.HTTPException) as exc:
+        # The same words for the same cause on every machine (resolver messages differ).
+        words: dict[type[Exception], str] = {
+            socket.gaierror: "the name does not resolve", TimeoutError: f"no answer within {timeout:g} s",
+            ConnectionRefusedError: "connection refused", ssl.SSLError: "TLS failed"}
+        why = words.get(type(exc), type(exc).__name__)
+        return False, f"https://{host}/ does not answer from here ({why}); check the key, the proxy or the firewall"
+    finally:
+        conn.close()
+    return True, f"https://{host}/ answers (HTTP {status})"
+
+
+def is_debug(event: Event) -> bool:
+    """A log line only a debugging operator wants (Helm's DEBUG chatter): hidden by default everywhere."""
+    from hfwizard.events import LogLine
+
+    return isinstance(event, LogLine) and (event.level == "debug" or event.line.lstrip().startswith("DEBUG"))
+
+
+# Words in a failure that name what the operator answered, in the order they are tried, with the field
+# to edit (Edit answer / plain mode's "change an answer"). The first profile path the message names wins.
+_FAULTS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("tls secret", "tls entry", "certificate", "tls"), "ingress.tls.existingSecret"),
+    (("ingress", "domain"), "ingress.domain"),
+    (("clerk",), "clerk.publishableKey"),
+    (("postgres",), "postgres.host"),
+    (("redis",), "redis.endpoints"),
+    (("bucket", "backup"), "clickhouse.backup.bucket"),
+    (("insufficient cpu", "insufficient memory", "unschedulable", "node"), "sizing.nodes.count"),
+)
+
+
+def answer_at_fault(*texts: str) -> str | None:
+    """The profile path a failure (error, remedy) points at, for "Edit answer"; None when it names none."""
+    from hfwizard.questions import all_questions
+
+    joined = " ".join(texts)
+    for q in all_questions():
+        if q.path in joined:
+            return q.path
+    low = joined.lower()
+    for words, path in _FAULTS:
+        if any(w in low for w in words):
+            return path
+    return None
 
 
 def install_steps(profile: InstallProfile) -> list[tuple[str, str]]:

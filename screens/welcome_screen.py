@@ -34,6 +34,18 @@ def describe(inst: Install) -> str:
             "done": "installed"}.get(state, state)
 
 
+def newest(installs: list[Install]) -> Install:
+    """The install touched last (its answers, position or journal), which the Welcome screen selects."""
+
+    def touched(inst: Install) -> float:
+        try:
+            return max((f.stat().st_mtime for f in inst.path.iterdir()), default=0.0)
+        except OSError:
+            return 0.0
+
+    return max(installs, key=touched)
+
+
 class WelcomeScreen(Screen[None]):
     TITLE = "Welcome"
     HELP = """\
@@ -55,6 +67,11 @@ Keys: Tab / Shift+Tab move, Enter presses, Ctrl+N next, Ctrl+B back, F1 help, Ct
     CSS_PATH = Path(__file__).parent / "welcome_screen.tcss"
     BINDINGS: ClassVar = [Binding("ctrl+n", "new", "New install", priority=True)]
 
+    # The buttons under the install list, in order: (button id, label). Each calls `do_<id>` (dashes as
+    # underscores) with the selected install; a new action is one entry here and one method.
+    INSTALL_ACTIONS: ClassVar[list[tuple[str, str]]] = [
+        ("resume", "Resume"), ("export", "Export"), ("start-over", "Start over")]
+
     def __init__(self) -> None:
         super().__init__(id="welcome-screen")
         self.installs: list[Install] = []
@@ -74,9 +91,8 @@ Keys: Tab / Shift+Tab move, Enter presses, Ctrl+N next, Ctrl+B back, F1 help, Ct
                 yield OptionList(*[Option(f"{i.name:<20} {describe(i)}", id=i.name) for i in self.installs],
                                  id="installs")
                 with Horizontal(classes="buttons"):
-                    yield Button("Resume", id="resume", variant="primary")
-                    yield Button("Start over", id="start-over")
-                    yield Button("Export", id="export")
+                    for action_id, label in self.INSTALL_ACTIONS:
+                        yield Button(label, id=action_id, variant="primary" if action_id == "resume" else "default")
                 with Horizontal(classes="buttons", id="day-two"):
                     yield Button("Status", id="day-status")
                     yield Button("Support bundle", id="day-bundle")
@@ -102,7 +118,7 @@ Keys: Tab / Shift+Tab move, Enter presses, Ctrl+N next, Ctrl+B back, F1 help, Ct
     def on_mount(self) -> None:
         if self.installs:
             options = self.query_one("#installs", OptionList)
-            options.highlighted = 0
+            options.highlighted = self.installs.index(newest(self.installs))
             self.query_one("#resume", Button).focus()
         else:
             self.query_one("#new-name", Input).focus()
@@ -148,20 +164,36 @@ Keys: Tab / Shift+Tab move, Enter presses, Ctrl+N next, Ctrl+B back, F1 help, Ct
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
-        match event.button.id:
-            case "resume":
-                self.resume()
-            case "start-over":
-                inst = self.selected()
-                if inst is not None:
-                    self.wizard.open_draft(inst.name, fresh=True)
-                    self.wizard.show("target")
-            case "export":
-                self.export()
-            case "new":
-                self.action_new()
-            case "day-status" | "day-bundle" | "day-upgrade" | "day-uninstall":
-                self.day_two(event.button.id.removeprefix("day-"))
+        if event.button.id == "new":
+            self.action_new()
+            return
+        button = event.button.id or ""
+        if button.startswith("day-"):
+            self.day_two(button.removeprefix("day-"))
+            return
+        handler = getattr(self, f"do_{button.replace('-', '_')}", None)
+        inst = self.selected()
+        if handler is not None and inst is not None:
+            handler(inst)
+
+    def do_resume(self, inst: Install) -> None:
+        self.resume()
+
+    def do_export(self, inst: Install) -> None:
+        self.export()
+
+    def do_start_over(self, inst: Install) -> None:
+        from .confirm_modal import ConfirmModal
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.wizard.open_draft(inst.name, fresh=True)
+                self.wizard.show("target")
+
+        self.app.push_screen(ConfirmModal(
+            f"Start over with {inst.name}?",
+            f"The saved answers of {inst.name} are forgotten and the wizard starts again at Target. "
+            "The cluster and the install's journal are not touched.", "Start over"), answered)
 
     def action_new(self) -> None:
         name = self.query_one("#new-name", Input).value.strip()
@@ -198,7 +230,8 @@ Keys: Tab / Shift+Tab move, Enter presses, Ctrl+N next, Ctrl+B back, F1 help, Ct
 
         def done(path: Path | None) -> None:
             if path is not None:
-                self.notify(f"wrote {path}")
+                self.notify(f"wrote {path}\nreplay it headless: hfwizard install --profile {path} --yes",
+                            timeout=12)
 
         self.app.push_screen(ExportModal(profile, f"{inst.name}.yaml"), done)
 

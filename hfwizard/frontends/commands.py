@@ -107,7 +107,7 @@ def cmd_resume(*, state_root: Path, name: str | None, json: bool, yes: bool, rep
     inst = find_install(state_root, name)
     profile = inst.load_profile().profile
     if profile.is_sandbox:
-        return cmd_sandbox(state_root, json=json, profile=profile, state_dir=inst.path)
+        return cmd_sandbox(state_root, json=json, profile=profile, state_dir=inst.path, replan=replan)
     from hfwizard.validate import check_kubeconfig
 
     target = operations.resolve_target(profile, kubeconfig=kubeconfig, context=context)
@@ -123,16 +123,18 @@ def cmd_resume(*, state_root: Path, name: str | None, json: bool, yes: bool, rep
 
 
 def cmd_sandbox(state_root: Path, *, json: bool, profile: InstallProfile | None = None,
-                state_dir: Path | None = None, profile_path: Path | None = None, charts: Path | None = None) -> int:
+                state_dir: Path | None = None, profile_path: Path | None = None, charts: Path | None = None,
+                replan: bool = False) -> int:
     """The rehearsal (or its resume): the emulated cluster, preflight and install, rendered here.
 
-    `profile_path`: rehearse the operator's own profile; `charts`: a mirror folder of the charts."""
+    `profile_path`: rehearse the operator's own profile; `charts`: a mirror folder of the charts; `replan`:
+    carry on with a changed profile."""
     from hfwizard.sandbox.rehearsal import BANNER
 
     rehearse = operations.load(profile_path).profile if profile_path is not None else None
     base_dir = profile_path.expanduser().resolve().parent if profile_path is not None else None
     run = operations.sandbox_run(state_root, profile=profile, state_dir=state_dir, signals=True,
-                                 rehearse=rehearse, charts=charts, secrets_base_dir=base_dir)
+                                 rehearse=rehearse, charts=charts, secrets_base_dir=base_dir, replan=replan)
     return drive(run, make_view(json), banner=BANNER)
 
 
