@@ -22,6 +22,9 @@ from typing import Any
 import pytest
 
 from tests.engine_support import events
+from tests.platform_support import CHARTS, CHARTS_MISSING
+
+pytestmark = pytest.mark.skipif(not CHARTS.is_dir(), reason=CHARTS_MISSING)
 
 PAIRS = int(os.environ.get("HFWIZARD_TEST_SANDBOX_PAIRS", "20"))
 KILL_POINTS = int(os.environ.get("HFWIZARD_TEST_KILL_POINTS", "50"))
@@ -41,6 +44,8 @@ def _env(home: Path) -> dict[str, str]:
 
 def _start(*args: str, state: Path, home: Path, kill_at: str | None = None) -> subprocess.Popen[str]:
     env = _env(home) | ({"HFWIZARD_TEST_KILL_AT": kill_at} if kill_at else {})
+    if args[:1] == ("sandbox",):  # a rehearsal installs from a mirror folder, never the internet
+        args = (*args, "--charts", str(CHARTS))
     return subprocess.Popen([sys.executable, "-m", "hfwizard", *args, "--json", "--state-dir", str(state)],
                             cwd=home, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
