@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from hfwizard.cloud import CLOUDS, provider_for
 from hfwizard.draft import get_path
 from hfwizard.errors import CheckFailed, ExitCode, HfwizardError
+from hfwizard.live import answer_at_fault, answers_https, resolves
 
 if TYPE_CHECKING:
     from hfwizard.cloud.base import (
@@ -33,11 +34,37 @@ if TYPE_CHECKING:
     from hfwizard.profile import InstallProfile
     from hfwizard.profile_io import LoadedProfile
 
-__all__ = ["CLOUDS", "ClusterFit", "DataServices", "InstallRun", "PreflightFirst", "Target", "cluster_fit",
-           "credential_answers", "credential_for", "data_service_answers", "discover_credentials",
-           "discover_data_services", "export_profile", "install_steps", "kube_contexts", "last_installed_profile",
-           "list_clusters", "load", "preflight", "preflight_settings", "resolve_target", "sandbox_cluster",
-           "sandbox_run", "saved_profile", "validate_credential", "values_diff"]
+__all__ = [
+    "CLOUDS",
+    "ClusterFit",
+    "DataServices",
+    "InstallRun",
+    "PreflightFirst",
+    "Target",
+    "answer_at_fault",
+    "answers_https",
+    "cluster_fit",
+    "credential_answers",
+    "credential_for",
+    "data_service_answers",
+    "discover_credentials",
+    "discover_data_services",
+    "export_profile",
+    "install_steps",
+    "kube_contexts",
+    "last_installed_profile",
+    "list_clusters",
+    "load",
+    "preflight",
+    "preflight_settings",
+    "resolve_target",
+    "resolves",
+    "sandbox_cluster",
+    "sandbox_run",
+    "saved_profile",
+    "validate_credential",
+    "values_diff",
+]
 
 
 # ---- the target cluster ----------------------------------------------------------------------------
@@ -411,79 +438,11 @@ def pending_changes(profile: InstallProfile, state_dir: Path) -> list[str]:
     return diff_profiles(previous.profile or {}, profile_data(profile)) or ["(the saved answers differ)"]
 
 
-def resolves(host: str, timeout: float = 3.0) -> tuple[bool, str]:
-    """A cheap live check for a screen: does `host` resolve here (DNS or hosts file)? Never raises."""
-    import concurrent.futures
-    import socket
-
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    try:
-        infos = pool.submit(socket.getaddrinfo, host, None).result(timeout=timeout)
-    except concurrent.futures.TimeoutError:
-        return False, f"{host} did not resolve within {timeout:g} s (DNS slow or unreachable from here)"
-    except OSError as exc:
-        return False, f"{host} does not resolve from here ({exc.strerror or exc}); check the name, or the VPN"
-    finally:
-        pool.shutdown(wait=False)
-    addrs = sorted({str(i[4][0]) for i in infos})
-    return True, f"{host} resolves to {', '.join(addrs[:3])}"
-
-
-def answers_https(host: str, timeout: float = 5.0) -> tuple[bool, str]:
-    """A cheap live check: does https://`host`/ answer at all (any HTTP status)? Never raises."""
-    import http.client
-    import socket
-    import ssl
-
-    conn = http.client.HTTPSConnection(host, timeout=timeout, context=ssl.create_default_context())
-    try:
-        conn.request("HEAD", "/")
-        status = conn.getresponse().status
-    except (OSError, http.client.HTTPException) as exc:
-        # The same words for the same cause on every machine (resolver messages differ).
-        words: dict[type[Exception], str] = {
-            socket.gaierror: "the name does not resolve", TimeoutError: f"no answer within {timeout:g} s",
-            ConnectionRefusedError: "connection refused", ssl.SSLError: "TLS failed"}
-        why = words.get(type(exc), type(exc).__name__)
-        return False, f"https://{host}/ does not answer from here ({why}); check the key, the proxy or the firewall"
-    finally:
-        conn.close()
-    return True, f"https://{host}/ answers (HTTP {status})"
-
-
 def is_debug(event: Event) -> bool:
     """A log line only a debugging operator wants (Helm's DEBUG chatter): hidden by default everywhere."""
     from hfwizard.events import LogLine
 
     return isinstance(event, LogLine) and (event.level == "debug" or event.line.lstrip().startswith("DEBUG"))
-
-
-# Words in a failure that name what the operator answered, in the order they are tried, with the field
-# to edit (Edit answer / plain mode's "change an answer"). The first profile path the message names wins.
-_FAULTS: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("tls secret", "tls entry", "certificate", "tls"), "ingress.tls.existingSecret"),
-    (("ingress", "domain"), "ingress.domain"),
-    (("clerk",), "clerk.publishableKey"),
-    (("postgres",), "postgres.host"),
-    (("redis",), "redis.endpoints"),
-    (("bucket", "backup"), "clickhouse.backup.bucket"),
-    (("insufficient cpu", "insufficient memory", "unschedulable", "node"), "sizing.nodes.count"),
-)
-
-
-def answer_at_fault(*texts: str) -> str | None:
-    """The profile path a failure (error, remedy) points at, for "Edit answer"; None when it names none."""
-    from hfwizard.questions import all_questions
-
-    joined = " ".join(texts)
-    for q in all_questions():
-        if q.path in joined:
-            return q.path
-    low = joined.lower()
-    for words, path in _FAULTS:
-        if any(w in low for w in words):
-            return path
-    return None
 
 
 def install_steps(profile: InstallProfile) -> list[tuple[str, str]]:
