@@ -132,13 +132,13 @@ def test_sandbox_killed_at_50_points_then_carried_on(tmp_path: Path, home: Path)
     a new `hfwizard sandbox` where the killed run saved nothing), must reach the state of an
     uninterrupted run.
 
-    How the points are chosen: an uninterrupted run of the bundled sandbox profile (the smallest the
-    sandbox has: two releases) is timed first, two runs at once as the killed runs go, from process
-    start to exit (T, their mean), noting when the profile file appeared (S: the interpreter's start-up
-    ends there). The points are F + (T-F)*(i+0.5)/50 for i in 0..49 after each killed run's start, with
-    F = 0.8*S, so a few fall before anything is saved and the rest over the emulator's start and
-    seeding, preflight, the namespace and Secrets steps, both Helm releases (apply and wait) and the
-    final journal writes (the test prints how many landed in each). The verify step lasts tens of
+    How the points are chosen: an uninterrupted run of the bundled sandbox profile (the real platform's
+    release set, its charts from Highflame's chart folder) is timed first, two runs at once as the killed
+    runs go, from process start to exit (T, their mean), noting when the profile file appeared (S: the
+    interpreter's start-up ends there). The points are F + (T-F)*(i+0.5)/50 for i in 0..49 after each killed
+    run's start, with F = 0.8*S, so a few fall before anything is saved and the rest over the emulator's
+    start and seeding, preflight, the charts, namespace and Secrets steps, the Helm releases (apply and
+    wait) and the final journal writes (the test prints how many landed in each). The verify step lasts tens of
     milliseconds, so four more points are the engine's own kill hooks inside and right after it
     (verify:started, :applied, :finished, run:finishing). A run slower than the reference may still be
     running at a late point (it is killed there); a faster one may have finished (it is counted, not
