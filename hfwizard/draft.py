@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
 # The question steps, in order; the TUI and plain mode walk the same list.
 STEPS: tuple[str, ...] = ("target", "credentials", "cluster", "data", "sizing", "modules", "clerk",
                           "ingress", "review")
+
+# Where a wizard can stop and come back to: the question steps and the preflight after them.
+POSITIONS: tuple[str, ...] = (*STEPS, "preflight")
 
 # Which profile paths each step answers, so a step shows only its own problems. A leading "=" means
 # that exact path only: a section-level rule (`target` needs region and cluster) belongs to the step
@@ -53,22 +57,58 @@ class Problem:
         return rest if sep and head == (self.path or "(top level)") else self.line
 
 
+_FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)*): (.*)$", re.DOTALL)
+
+
 def problems(data: dict[str, Any]) -> list[Problem]:
-    """Validate the whole draft with the profile model; one Problem per `format_errors` line."""
+    """Validate the whole draft with the profile model, the install's rules on (`complete_context`);
+    one Problem per `format_errors` line, placed on the field a cross-field rule names."""
     from pydantic import ValidationError
 
     from hfwizard.profile import InstallProfile
     from hfwizard.profile_io import apply_preset, format_errors
 
     try:
-        InstallProfile.model_validate(apply_preset(data))
+        InstallProfile.validate_complete(apply_preset(data))
     except ValidationError as exc:
-        out = []
-        for line in format_errors(exc):
-            path, sep, _ = line.partition(": ")
-            out.append(Problem("" if not sep or path == "(top level)" else path, line))
-        return out
+        return [_placed(line) for line in format_errors(exc)]
     return []
+
+
+def _placed(line: str) -> Problem:
+    path, sep, rest = line.partition(": ")
+    path = "" if not sep or path == "(top level)" else path
+    # A section's rule about one of its fields says so first ("domain: required ..."): put it there.
+    named = _FIELD.match(rest) if sep else None
+    if named and _yaml_path(f"{path}.{named.group(1)}" if path else named.group(1)):
+        path = _yaml_path(f"{path}.{named.group(1)}" if path else named.group(1)) or path
+        return Problem(path, f"{path}: {named.group(2)}")
+    if path and _yaml_path(path) not in (None, path):
+        # pydantic names a default it validated by the Python name (publishable_key): use the YAML one
+        fixed = _yaml_path(path) or path
+        return Problem(fixed, f"{fixed}: {rest}")
+    return Problem(path, line)
+
+
+def _yaml_path(path: str) -> str | None:
+    """`path` with each part as the profile's YAML spells it (None when the model has no such field)."""
+    from pydantic import BaseModel
+
+    from hfwizard.profile import InstallProfile
+
+    model: Any = InstallProfile
+    out: list[str] = []
+    for key in path.split("."):
+        head = key.split("[", 1)[0]
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return None
+        found = next(((n, f) for n, f in model.model_fields.items() if head in (n, f.alias)), None)
+        if found is None:
+            return None
+        out.append((found[1].alias or found[0]) + key[len(head):])
+        model = next((a for a in (getattr(found[1].annotation, "__args__", ()) or (found[1].annotation,))
+                      if isinstance(a, type) and issubclass(a, BaseModel)), None)
+    return ".".join(out)
 
 
 def _owns(prefix: str, problem: Problem) -> bool:
@@ -138,7 +178,8 @@ def from_text(kind: str, text: str) -> Any:
     """
     t = text.strip()
     if t == "":
-        return None
+        # A cleared number is a missing answer, not "the default again": the model asks for one.
+        return "" if kind in ("int", "float") else None
     if kind == "int":
         try:
             return int(t)
@@ -241,7 +282,7 @@ class Draft:
         if pos.is_file():
             with contextlib.suppress(ValueError, OSError, AttributeError):
                 step = json.loads(pos.read_text("utf-8")).get("step")
-                if step in STEPS:
+                if step in POSITIONS:
                     return str(step)
         return STEPS[0]
 
@@ -271,10 +312,11 @@ class Draft:
         atomic_write(self.install.create().position_path, json.dumps({"step": step}) + "\n")
 
     def profile(self) -> InstallProfile:
+        """The answers as a profile, held to the install's rules (a written profile can be installed)."""
         from hfwizard.profile import InstallProfile
         from hfwizard.profile_io import apply_preset
 
-        return InstallProfile.model_validate(apply_preset(self.data))
+        return InstallProfile.validate_complete(apply_preset(self.data))
 
     def finish(self) -> Path:
         """Write the complete profile as the install's profile (what install, resume and export read)."""

@@ -28,7 +28,8 @@ def find_install(root: Path, name: str | None) -> InstallDir:
                        remedy="`hfwizard status` lists the installs kept there")
     if not found:
         raise BadInput(f"no saved install under {root}",
-                       remedy="give --profile FILE, or --state-dir where the install was made")
+                       remedy="start one with `hfwizard` (the wizard) or `hfwizard install --profile FILE`; "
+                              "if it was made elsewhere, add --state-dir DIR (or set HFWIZARD_STATE_DIR)")
     if len(found) > 1:
         raise BadInput(f"{len(found)} installs under {root}: " + ", ".join(i.name for i in found),
                        remedy="choose one with --install NAME")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from hfwizard.cloud import CLOUDS, provider_for
 from hfwizard.draft import get_path
 from hfwizard.errors import CheckFailed, ExitCode, HfwizardError
+from hfwizard.live import answer_at_fault, answers_https, resolves
 
 if TYPE_CHECKING:
     from hfwizard.cloud.base import (
@@ -32,11 +33,37 @@ if TYPE_CHECKING:
     from hfwizard.profile import InstallProfile
     from hfwizard.profile_io import LoadedProfile
 
-__all__ = ["CLOUDS", "ClusterFit", "DataServices", "InstallRun", "PreflightFirst", "Target", "cluster_fit",
-           "credential_answers", "credential_for", "data_service_answers", "discover_credentials",
-           "discover_data_services", "export_profile", "install_steps", "kube_contexts", "last_installed_profile",
-           "list_clusters", "load", "preflight", "preflight_settings", "resolve_target", "sandbox_cluster",
-           "sandbox_run", "saved_profile", "validate_credential", "values_diff"]
+__all__ = [
+    "CLOUDS",
+    "ClusterFit",
+    "DataServices",
+    "InstallRun",
+    "PreflightFirst",
+    "Target",
+    "answer_at_fault",
+    "answers_https",
+    "cluster_fit",
+    "credential_answers",
+    "credential_for",
+    "data_service_answers",
+    "discover_credentials",
+    "discover_data_services",
+    "export_profile",
+    "install_steps",
+    "kube_contexts",
+    "last_installed_profile",
+    "list_clusters",
+    "load",
+    "preflight",
+    "preflight_settings",
+    "resolve_target",
+    "resolves",
+    "sandbox_cluster",
+    "sandbox_run",
+    "saved_profile",
+    "validate_credential",
+    "values_diff",
+]
 
 
 # ---- the target cluster ----------------------------------------------------------------------------
@@ -346,12 +373,17 @@ class InstallRun:
                                        remedy="fix what the checks say, or skip one with --skip-check ID")
             self.exit_code = int(self.refused.exit_code)
 
-    async def _engine_events(self, reached: Target) -> AsyncIterator[Event]:
-        from hfwizard.engine.engine import Engine, EngineOptions, install_signal_handlers
+    def _make_engine(self, reached: Target) -> Any:
+        from hfwizard.engine.engine import Engine, EngineOptions
 
-        self._engine = Engine(self.profile, self.state_dir, options=EngineOptions(
+        return Engine(self.profile, self.state_dir, options=EngineOptions(
             kubeconfig=reached.kubeconfig, context=reached.context, rollback_on_failure=self.rollback_on_failure,
             replan=self.replan, secrets_base_dir=self.secrets_base_dir))
+
+    async def _engine_events(self, reached: Target) -> AsyncIterator[Event]:
+        from hfwizard.engine.engine import install_signal_handlers
+
+        self._engine = self._make_engine(reached)
         undo = install_signal_handlers(self._engine) if self.signals else None
         try:
             async for event in self._engine.run():
@@ -365,11 +397,12 @@ class InstallRun:
 
 def sandbox_run(state_root: Path, *, profile: InstallProfile | None = None, state_dir: Path | None = None,
                 signals: bool = False, rehearse: InstallProfile | None = None, charts: Path | None = None,
-                secrets_base_dir: Path | None = None) -> InstallRun:
+                secrets_base_dir: Path | None = None, replan: bool = False) -> InstallRun:
     """The sandbox rehearsal (a new one, or the resume of `state_dir`'s) as an InstallRun, preflight first.
 
     A new rehearsal is the install named "sandbox", from `rehearse` (the operator's own profile, its cloud
     played by the emulator) or the bundled sandbox profile; `charts` is a mirror folder to install from.
+    `replan` carries on with a changed profile, as `resume --replan` does for a real cluster.
     """
     from hfwizard.installs import PROFILE_FILE
     from hfwizard.profile_io import save_profile
@@ -383,7 +416,30 @@ def sandbox_run(state_root: Path, *, profile: InstallProfile | None = None, stat
     elif charts is not None:
         profile = sandbox_profile(idir, profile, charts)
     return InstallRun(profile, idir, preflight_first=PreflightFirst(), signals=signals,
-                      secrets_base_dir=secrets_base_dir)
+                      secrets_base_dir=secrets_base_dir, replan=replan)
+
+
+def pending_changes(profile: InstallProfile, state_dir: Path) -> list[str]:
+    """What `profile` changes against the unfinished install in `state_dir` (empty: nothing to replan).
+
+    The engine refuses such a run unless it is told to replan; a front end shows these lines and asks
+    first ("Retry with changes"), then runs `InstallRun(..., replan=True)`, as `resume --replan` does.
+    """
+    from hfwizard.profile_io import diff_profiles, profile_data, profile_hash
+    from hfwizard.store.install_dir import InstallDir
+    from hfwizard.store.status import InstallStatus
+
+    previous = InstallDir(state_dir).read_journal()
+    if previous.runs == 0 or previous.status is InstallStatus.OK or previous.profile_hash == profile_hash(profile):
+        return []
+    return diff_profiles(previous.profile or {}, profile_data(profile)) or ["(the saved answers differ)"]
+
+
+def is_debug(event: Event) -> bool:
+    """A log line only a debugging operator wants (Helm's DEBUG chatter): hidden by default everywhere."""
+    from hfwizard.events import LogLine
+
+    return isinstance(event, LogLine) and (event.level == "debug" or event.line.lstrip().startswith("DEBUG"))
 
 
 def install_steps(profile: InstallProfile) -> list[tuple[str, str]]:
@@ -436,3 +492,135 @@ def export_profile(loaded: LoadedProfile, out: Path | None = None) -> str | Path
     if out is None:
         return dump_profile(loaded.profile, loaded.document)
     return save_profile(out, loaded.profile, loaded.document)
+
+
+# ---- day two: status, DNS hand-off, support bundle, uninstall, upgrade -----------------------------
+
+__all__ += ["NAMESERVERS_ENV", "StatusReport", "after_install_dns", "dns_handoff", "nameservers",
+            "platform_status", "support_bundle", "uninstall_run", "upgrade_changes", "upgrade_run"]
+
+NAMESERVERS_ENV = "HFWIZARD_NAMESERVERS"  # "IP[:PORT],..." asked instead of the machine's resolver
+
+
+def nameservers(given: Sequence[str] = ()) -> list[str] | None:
+    import os
+
+    found = list(given) or [s.strip() for s in os.environ.get(NAMESERVERS_ENV, "").split(",") if s.strip()]
+    return found or None
+
+
+@dataclass
+class StatusReport:
+    """`hfwizard status NAME`: the platform live from the cluster, and the DNS hand-off."""
+
+    status: Any  # hfwizard.daytwo.status.PlatformStatus
+    dns: list[str]
+    dns_checks: list[Any]  # hfwizard.daytwo.dns.RecordCheck
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.status.to_json(), "dns": [
+            {"record": c.record.line, "status": str(c.status), "found": list(c.found), "detail": c.detail}
+            for c in self.dns_checks]}
+
+
+def dns_handoff(profile: InstallProfile, hosts: Sequence[str], lb: Sequence[str], *,
+                servers: Sequence[str] | None = None, check: bool = True) -> tuple[list[str], list[Any]]:
+    """The DNS records to create (each host -> the load balancer) and, with `check`, what DNS says now."""
+    from hfwizard.daytwo import dns
+
+    domain = profile.ingress.domain
+    if not profile.ingress.enabled or (not hosts and not domain):
+        return [], []
+    hosts = list(hosts) or dns.platform_hosts(domain or "")
+    if not lb:
+        return ["DNS: the load balancer has no address yet; `hfwizard status "
+                f"{profile.metadata.name}` shows the records once it has one"], []
+    records = dns.dns_records(hosts, list(lb))
+    checks = dns.check_records(records, servers) if check else None
+    return dns.handoff_lines(records, checks), list(checks or [])
+
+
+async def platform_status(install: Path, *, target: Target | None = None, servers: Sequence[str] | None = None,
+                          check_dns: bool = True) -> StatusReport:
+    """The saved install's platform as the cluster shows it now (see hfwizard.daytwo.status)."""
+    import asyncio
+
+    from hfwizard.daytwo.status import live_status
+    from hfwizard.engine.kube import connect
+    from hfwizard.store.install_dir import InstallDir
+
+    profile = InstallDir(install).load_profile().profile
+    async with _cluster(profile, install, target or resolve_target(profile)) as reached:
+        api = await asyncio.to_thread(connect, reached.kubeconfig, reached.context)
+        st = await asyncio.to_thread(live_status, api, profile.target.namespace)
+    lines, checks = await asyncio.to_thread(dns_handoff, profile, st.hosts, st.load_balancer, servers=servers,
+                                            check=check_dns)
+    return StatusReport(st, lines, checks)
+
+
+async def after_install_dns(install: Path, *, target: Target | None = None,
+                            servers: Sequence[str] | None = None) -> list[str]:
+    """The DNS hand-off printed after an install; never fails the install it follows."""
+    try:
+        report = await platform_status(install, target=target, servers=servers)
+    except Exception as exc:
+        return [f"DNS: the load balancer could not be read ({type(exc).__name__}); "
+                "`hfwizard status NAME` shows the records later"]
+    return report.dns
+
+
+async def support_bundle(install: Path, *, target: Target | None = None, reason: str = "",
+                         out: Path | None = None, after_failure: bool = False) -> tuple[Path | None, str]:
+    """Write the install's support bundle (secrets masked); returns its path and a line to print.
+    `after_failure`: never raises, so the failure it follows stays the one reported."""
+    import asyncio
+
+    from hfwizard.daytwo import support
+    from hfwizard.engine.kube import connect
+    from hfwizard.store.install_dir import InstallDir
+
+    loaded = InstallDir(install).load_profile()
+    profile = loaded.profile
+    kwargs: dict[str, Any] = {"profile_document": loaded.document, "namespace": profile.target.namespace,
+                              "reason": reason, "out_path": out}
+    try:
+        async with _cluster(profile, install, target or resolve_target(profile)) as reached:
+            try:
+                kwargs["api_client"] = await asyncio.to_thread(connect, reached.kubeconfig, reached.context)
+            except Exception as exc:
+                kwargs["cluster_error"] = f"no connection to the cluster: {type(exc).__name__}"
+            if after_failure:
+                return await asyncio.to_thread(lambda: support.support_bundle_after_failure(install, **kwargs))
+            report = await asyncio.to_thread(lambda: support.support_bundle(install, **kwargs))
+    except HfwizardError:
+        if after_failure:
+            return None, "no support bundle: the cluster could not be reached"
+        raise
+    missing = [r.name for r in report.failed]
+    return report.path, f"support bundle: {report.path}" + (f" ({', '.join(missing)} not collected)" if missing else "")
+
+
+def uninstall_run(install: Path, *, delete_data: bool, target: Target | None = None,
+                  signals: bool = False) -> InstallRun:
+    """`hfwizard uninstall NAME` as a run (see hfwizard.daytwo.runs.uninstall_run)."""
+    from hfwizard.daytwo import runs
+
+    return runs.uninstall_run(install, delete_data=delete_data, target=target, signals=signals)
+
+
+def upgrade_run(profile: InstallProfile, install: Path, plan: Any, *, rollback_on_failure: bool = False,
+                target: Target | None = None, signals: bool = False,
+                secrets_base_dir: Path | None = None) -> Any:
+    """`hfwizard upgrade NAME` as a run: an `hfwizard.daytwo.runs.UpgradeRun` (`.rolled_back` after it)."""
+    from hfwizard.daytwo.runs import UpgradeRun
+
+    return UpgradeRun(profile, install, plan, rollback_on_failure=rollback_on_failure, target=target,
+                      signals=signals, secrets_base_dir=secrets_base_dir)
+
+
+def upgrade_changes(install: Path, profile: InstallProfile, plan: Any, *, target: Target | None = None,
+                    secrets_base_dir: Path | None = None) -> list[str]:
+    """What the upgrade to `profile` changes, per release and per Secret (see hfwizard.daytwo.runs)."""
+    from hfwizard.daytwo import runs
+
+    return runs.upgrade_changes(install, profile, plan, target=target, secrets_base_dir=secrets_base_dir)

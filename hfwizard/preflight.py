@@ -117,7 +117,7 @@ def build_checks(profile: InstallProfile, settings: PreflightSettings) -> list[C
     from hfwizard.checks.cloud import identity_check
     from hfwizard.checks.database import postgres_size_check
     from hfwizard.checks.helm import helm_check
-    from hfwizard.checks.inputs import secret_getter
+    from hfwizard.checks.inputs import platform_inputs_check, secret_getter
     from hfwizard.checks.kubernetes import KubeTarget, kubernetes_checks, read_cluster_secret
     from hfwizard.checks.outbound import (
         clerk_api_destination,
@@ -145,7 +145,8 @@ def build_checks(profile: InstallProfile, settings: PreflightSettings) -> list[C
     def getter(ref: str | None) -> Callable[[], Awaitable[str | None]]:
         return secret_getter(ref, base_dir=settings.base_dir, read_k8s=read_k8s)
 
-    checks: list[Check] = [replace(c, timeout_s=timeout_for(c.id)) for c in kubernetes_checks(kube)]
+    checks: list[Check] = [replace(c, timeout_s=timeout_for(c.id)) for c in kubernetes_checks(kube, profile=profile)]
+    checks.append(platform_inputs_check(profile, timeout_for("platform/inputs")))
     checks.append(helm_check(profile.install.helm.value, profile.install.helm_binary,
                              timeout_for("helm/engine")))
     checks += _postgres(profile, settings, getter, default)
@@ -167,6 +168,13 @@ def build_checks(profile: InstallProfile, settings: PreflightSettings) -> list[C
         bucket_access = None
     checks.append(bucket_check(bucket_access, backup.bucket, backup.provider.value,
                                timeout_for("blob/backup-bucket"), account=backup.account, why_not=bucket_why))
+    if backup.provider.value == "s3" and backup.role_arn:
+        from hfwizard.checks.backup_identity import CHECK_ID, identity_write_check
+        from hfwizard.platform.clickhouse import SERVICE_ACCOUNT
+
+        # The same AWS login the bucket check uses asks IAM whether the pods' role may write there.
+        checks.append(identity_write_check(bucket_access, backup.role_arn, backup.bucket, backup.prefix,
+                                           profile.target.namespace, SERVICE_ACCOUNT, timeout_for(CHECK_ID)))
     checks.append(identity_check(access, timeout_for("cloud/identity"), why_not))
 
     destinations = [registry_destination(profile.preflight.registry_url)]
@@ -233,11 +241,12 @@ def _postgres(profile: InstallProfile, settings: PreflightSettings,
     from hfwizard.checks.postgres import PostgresSpec, postgres_checks
 
     pg = profile.postgres
+    wanted = _service_databases(profile)
 
     def build(password: str) -> list[Check]:
         spec = PostgresSpec(host=pg.host or "", port=pg.port, database=pg.database, user=pg.user,
                             password=password, sslmode=pg.sslmode.value, sslrootcert=pg.ca_cert,
-                            min_version=pg.min_version, timeout_s=default)
+                            min_version=pg.min_version, timeout_s=default, databases=wanted)
         return [_timed(c, settings) for c in postgres_checks(spec)]
 
     shapes = build("")
@@ -245,6 +254,18 @@ def _postgres(profile: InstallProfile, settings: PreflightSettings,
         return _missing(shapes, "postgres.host is not set",
                         "give the PostgreSQL endpoint (RDS, Cloud SQL, Azure Database) in postgres.host")
     return _with_secret(shapes, getter(pg.password), "postgres.password", build, owner="postgres/auth")
+
+
+def _service_databases(profile: InstallProfile) -> tuple[str, ...]:
+    """The databases the enabled services use; none when the catalog cannot plan the profile yet (the
+    platform/inputs check names what is missing)."""
+    from hfwizard.errors import HfwizardError
+    from hfwizard.platform.values import databases
+
+    try:
+        return tuple(databases(profile))
+    except (HfwizardError, ValueError, KeyError):
+        return ()
 
 
 def _redis(profile: InstallProfile, settings: PreflightSettings,

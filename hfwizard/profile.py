@@ -7,11 +7,20 @@ Secret fields hold references (see secrets.py), never values. Sizing presets liv
 from __future__ import annotations
 
 import base64
+import copy
 import re
 from enum import StrEnum
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from hfwizard import requirements as req
@@ -31,6 +40,26 @@ from hfwizard.secrets import Ref
 
 API_VERSION: Final = "hfwizard/v1"
 KIND: Final = "InstallProfile"
+
+# Rules an install needs that the schema cannot demand of every file (a draft half answered, a profile
+# that fills a field later): they apply when validation runs with `complete_context(cloud)`, as the
+# wizard, plain mode and preflight do. A rule's message may start with the field it is about
+# ("domain: ..."): hfwizard.draft places it on that field.
+COMPLETE: Final = "complete"
+
+
+def complete_context(cloud: str | None) -> dict[str, object]:
+    """The validation context that turns on the rules an install needs (see COMPLETE)."""
+    return {COMPLETE: True, "cloud": cloud}
+
+
+def _complete(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get(COMPLETE))
+
+
+def _needs_data_services(info: ValidationInfo) -> bool:
+    # The sandbox brings its own data services; every other target names the operator's.
+    return _complete(info) and (info.context or {}).get("cloud") != "sandbox"
 
 DnsLabel = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
 ReleaseName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=53)]
@@ -163,6 +192,25 @@ class Credentials(Section):
     gcp: GcpCredentials | None = None
     azure: AzureCredentials | None = None
 
+    def missing_for(self, cloud: str) -> str | None:
+        """"<field>: why" when `cloud` needs a credential field left empty here, else None."""
+        if cloud == Cloud.GCP.value and not (self.gcp and self.gcp.project):
+            return ("gcp.project: required when Highflame runs on GCP (target.cloud gcp): the project id "
+                    "of the GKE cluster, e.g. acme-prod-123456")
+        if cloud == Cloud.AZURE.value and not (self.azure and self.azure.subscription_id):
+            return ("azure.subscriptionId: required when Highflame runs on Azure (target.cloud azure): the "
+                    "subscription id of the AKS cluster (a GUID)")
+        return None
+
+    @model_validator(mode="after")
+    def _cloud_needs(self, info: ValidationInfo) -> Credentials:
+        # With the install's rules on, this section says it itself, so the Credentials step shows it
+        # even while other sections still have problems (the profile-wide check would not run then).
+        missing = self.missing_for(str((info.context or {}).get("cloud"))) if _complete(info) else None
+        if missing:
+            raise ValueError(missing)
+        return self
+
 
 class Nodes(Section):
     count: int = Field(default=req.WORKERS_MIN, ge=req.WORKERS_MIN, le=1000)
@@ -256,7 +304,7 @@ class SslMode(StrEnum):
 
 
 class Postgres(Section):
-    host: Hostname | None = None
+    host: Hostname | None = Field(default=None, validate_default=True)
     """Endpoint of the managed PostgreSQL (RDS, Cloud SQL, Azure Database for PostgreSQL)."""
     port: int = Field(default=5432, ge=1, le=65535)
     database: str = Field(default="highflame", pattern=r"^[A-Za-z_][A-Za-z0-9_$-]{0,62}$")
@@ -268,6 +316,14 @@ class Postgres(Section):
     """Path of the CA bundle that signs the server's certificate (for verify-ca / verify-full)."""
     min_version: Version = req.POSTGRES.text
     """Lowest PostgreSQL server version accepted; Highflame needs 17.2."""
+
+    @field_validator("host")
+    @classmethod
+    def _host_given(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None and _needs_data_services(info):
+            raise ValueError("required: the PostgreSQL server's host name or IP (the RDS, Cloud SQL or "
+                             "Azure endpoint)")
+        return v
 
     @field_validator("min_version")
     @classmethod
@@ -281,7 +337,7 @@ Endpoint = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.-]+:[0-9]{1,5}
 
 
 class Redis(Section):
-    endpoints: list[Endpoint] = []
+    endpoints: list[Endpoint] = Field(default=[], validate_default=True)
     """Cluster seed endpoints as host:port (the configuration endpoint, or one or more nodes)."""
     tls: bool = True
     ca_cert: str | None = None
@@ -302,7 +358,10 @@ class Redis(Section):
 
     @field_validator("endpoints")
     @classmethod
-    def _ports_in_range(cls, v: list[str]) -> list[str]:
+    def _ports_in_range(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        if not v and _needs_data_services(info):
+            raise ValueError("required: at least one node as host:port (the cluster's configuration "
+                             "endpoint, e.g. redis.example.com:6379)")
         for ep in v:
             port = int(ep.rsplit(":", 1)[1])
             if not 1 <= port <= 65535:
@@ -318,7 +377,8 @@ class BackupProvider(StrEnum):
 
 class Backup(Section):
     provider: BackupProvider = BackupProvider.S3
-    bucket: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$")
+    bucket: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$",
+                               validate_default=True)
     """Bucket (S3, GCS) or container (Azure Blob) for ClickHouse backups."""
     prefix: str = "clickhouse/"
     region: str | None = None
@@ -344,6 +404,13 @@ class Backup(Section):
     azure_client_id: str | None = Field(default=None, pattern=r"^[0-9a-fA-F-]{36}$")
     """Azure Blob: client id of the managed identity federated with the pods' service account
     (preferred over an account key in `credentials`)."""
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket_given(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None and _needs_data_services(info):
+            raise ValueError("required: the bucket (or Azure container) ClickHouse backups go to")
+        return v
 
     @model_validator(mode="after")
     def _one_way_in(self) -> Backup:
@@ -410,7 +477,7 @@ def clerk_frontend_host(publishable_key: str) -> str:
 
 
 class Clerk(Section):
-    publishable_key: str | None = None
+    publishable_key: str | None = Field(default=None, validate_default=True)
     """Clerk publishable key (pk_live_... / pk_test_...); it is public and names the frontend API host."""
     secret_key: Ref | None = None
     """Clerk secret key (sk_live_... / sk_test_...), as a reference."""
@@ -419,9 +486,12 @@ class Clerk(Section):
 
     @field_validator("publishable_key")
     @classmethod
-    def _decodes(cls, v: str | None) -> str | None:
+    def _decodes(cls, v: str | None, info: ValidationInfo) -> str | None:
         if v is not None:
             clerk_frontend_host(v)
+        elif _complete(info):
+            raise ValueError("required: the publishable key from the Clerk dashboard (API keys), "
+                             "pk_live_… or pk_test_…")
         return v
 
     @property
@@ -450,11 +520,14 @@ class Tls(Section):
             return self
         if (self.certificate is None) != (self.private_key is None):
             raise ValueError("certificate and privateKey go together: give both or neither")
-        sources = [self.existing_secret, self.certificate, self.acm_certificate_arn, self.issuer]
-        if sum(s is not None for s in sources) > 1:
+        if self.source_count() > 1:
             raise ValueError("choose one TLS source: existingSecret, certificate+privateKey, "
                              "acmCertificateArn or issuer")
         return self
+
+    def source_count(self) -> int:
+        return sum(s is not None for s in (self.existing_secret, self.certificate, self.acm_certificate_arn,
+                                            self.issuer))
 
 
 class Ingress(Section):
@@ -472,6 +545,34 @@ class Ingress(Section):
     """AKS: the application gateway's settings."""
     gcp: GcpIngress = GcpIngress()
     """GKE: static IP, SSL policy and Cloud Armor policy of the shared ingress."""
+
+    @field_validator("domain")
+    @classmethod
+    def _public(cls, v: str | None) -> str | None:
+        if v is not None and (v.lower() in ("localhost", "localhost.localdomain") or v.lower().endswith(".localhost")
+                              or "." not in v):
+            raise ValueError("must be a public host name with a dot, such as highflame.example.com "
+                             "(localhost and single names cannot be reached from outside)")
+        return v
+
+    @model_validator(mode="after")
+    def _complete_ingress(self, info: ValidationInfo) -> Ingress:
+        if not self.enabled:
+            return self
+        tls = self.tls
+        if tls.enabled and tls.acm_certificate_arn and (self.class_name or "") != "alb":
+            raise ValueError(f"tls.acmCertificateArn: an ACM certificate is served only by an AWS load "
+                             f"balancer: set the ingress class to alb (it is {self.class_name or 'empty'}), "
+                             f"or choose another certificate source")
+        if not _complete(info):
+            return self
+        if self.domain is None:
+            raise ValueError("domain: required while \"Create an Ingress\" is on: the platform's public "
+                             "host name, such as highflame.example.com")
+        if tls.enabled and tls.source_count() == 0:
+            raise ValueError("tls: \"Serve TLS\" is on: choose exactly one certificate source (an existing "
+                             "TLS Secret, a certificate and key, an ACM certificate or a cert-manager issuer)")
+        return self
 
 
 class Images(Section):
@@ -580,18 +681,35 @@ class InstallProfile(Section):
     @model_validator(mode="after")
     def _cross_section(self) -> InstallProfile:
         cloud = self.target.cloud
-        if cloud is Cloud.GCP and not (self.credentials.gcp and self.credentials.gcp.project):
-            raise ValueError("target.cloud is gcp: credentials.gcp.project is required")
-        if cloud is Cloud.AZURE and not (self.credentials.azure and self.credentials.azure.subscription_id):
-            raise ValueError("target.cloud is azure: credentials.azure.subscriptionId is required")
+        missing = self.credentials.missing_for(cloud.value)
+        if missing:
+            raise ValueError(f"credentials.{missing}")
         if self.ingress.enabled and self.ingress.tls.enabled and self.ingress.tls.acm_certificate_arn \
                 and cloud not in (Cloud.AWS, Cloud.EXISTING):
-            raise ValueError("ingress.tls.acmCertificateArn works only with an AWS load balancer")
+            raise ValueError("ingress.tls.acmCertificateArn: an ACM certificate works only with an AWS "
+                             "load balancer (target.cloud aws or existing)")
         return self
 
     @property
     def is_sandbox(self) -> bool:
         return self.target.cloud is Cloud.SANDBOX
+
+    @classmethod
+    def validate_complete(cls, data: dict[str, Any]) -> InstallProfile:
+        """Validate `data` with the rules an install needs on (see COMPLETE): what the wizard, plain mode
+        and preflight hold a profile to. Raises pydantic's ValidationError."""
+        filled = copy.deepcopy(data)
+        # A section left out takes its default instance, which pydantic does not validate: give the
+        # sections with install rules an empty mapping so their rules run.
+        for path in _RULED_SECTIONS:
+            node = filled
+            for key in path.split("."):
+                node = node.setdefault(key, {}) if isinstance(node, dict) else {}
+        cloud = (filled.get("target") or {}).get("cloud") or Cloud.EXISTING.value
+        return cls.model_validate(filled, context=complete_context(str(cloud)))
+
+
+_RULED_SECTIONS = ("credentials", "clerk", "ingress.tls", "postgres", "redis", "clickhouse.backup")
 
 
 def _snake(camel: str) -> str:

@@ -284,14 +284,80 @@ def validate(data: dict[str, Any], source: str = "<profile>") -> InstallProfile:
                            problems, remedy="fix the fields named above and run again") from None
 
 
+# What each pattern in the model asks for, in words: an operator never sees a regular expression.
+# A pattern missing here gets a plain fallback (tests/test_profile.py checks every model pattern is listed).
+PATTERN_WORDS: dict[str, str] = {
+    r"^([A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*$":
+        "must be a host name such as highflame.example.com: letters, digits and dashes, parts joined by dots",
+    r"^([a-z0-9.-]+/)?[A-Za-z0-9._-]+$": "must be a name, optionally after a registry host and a slash",
+    r"^(\S+\s+){4}\S+$": "must be a cron schedule of five fields, such as 0 3 * * *",
+    r"^(https?|oci)://\S+$": "must be a URL starting with https://, http:// or oci://",
+    r"^(internet-facing|internal)$": "must be internet-facing or internal",
+    r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$": "must be a Kubernetes quantity such as 200Gi, 512Mi or 4",
+    r"^[0-9]+(\.[0-9]+){0,2}$": "must be a version such as 17.2",
+    r"^[0-9]{4}\.[0-9]{2}(\.[0-9]+)?$": "must be a Highflame release such as 2026.02",
+    r"^[0-9a-fA-F-]{36}$": "must be a GUID such as 0a1b2c3d-0000-4000-8000-0123456789ab (36 characters)",
+    r"^[A-Za-z0-9-]{1,32}$": "must be 1–32 letters, digits or dashes",
+    r"^[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*$": "must be a registry such as mirror.example.com:5000/ghcr",
+    r"^[A-Za-z0-9.-]+:[0-9]{1,5}$": "must be host:port, such as redis-0.example.com:6379",
+    r"^[A-Za-z0-9][-A-Za-z0-9_.]{0,99}$":
+        "must start with a letter or digit, then letters, digits, dashes, dots or underscores (up to 100)",
+    r"^[A-Za-z0-9_-]{1,64}$": "must be 1–64 letters, digits, dashes or underscores",
+    r"^[A-Za-z_][A-Za-z0-9_$-]{0,62}$":
+        "must start with a letter or underscore, then letters, digits, _, $ or - (up to 63)",
+    r"^[A-Za-z_][A-Za-z0-9_$.@-]{0,62}$":
+        "must start with a letter or underscore, then letters, digits, _, $, ., @ or - (up to 63)",
+    r"^[\w][\w.-]{0,127}$": "must be an image tag: letters, digits, _, . and - (up to 128)",
+    r"^[^@\s]+@[a-z0-9.-]+\.iam\.gserviceaccount\.com$":
+        "must be a Google service account such as name@project.iam.gserviceaccount.com",
+    r"^[a-z0-9-]+$": "must be lowercase letters, digits and dashes, such as us-east-1",
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$":
+        "must be lowercase letters, digits and dashes, starting and ending with a letter or digit",
+    r"^[a-z0-9]+([._/-][a-z0-9]+)*$": "must be lowercase letters and digits, parts joined by . _ / or -",
+    r"^[a-z0-9][-a-z0-9]{0,40}$": "must be lowercase letters, digits and dashes (up to 41)",
+    r"^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$":
+        "must be a bucket name: 3–223 lowercase letters, digits, dots, dashes or underscores, "
+        "starting and ending with a letter or digit",
+    r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$": "must be lowercase letters, digits and dashes, starting with a letter",
+    r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$":
+        "must be a GCP project id: 6–30 lowercase letters, digits and dashes, starting with a letter",
+    r"^[a-z][-a-z0-9]{4,28}[a-z0-9]@[a-z][-a-z0-9]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com$":
+        "must be a Google service account such as installer@acme-prod.iam.gserviceaccount.com",
+    r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]+$":
+        "must be an ACM certificate ARN such as arn:aws:acm:us-east-1:123456789012:certificate/<id>",
+    r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+$":
+        "must be an IAM role ARN such as arn:aws:iam::123456789012:role/highflame-installer",
+    r"^https://[^\s/]+/?$": "must be https:// and a host, such as https://login.microsoftonline.us",
+    r"^https?://\S+$": "must be a URL starting with https:// or http://",
+}
+_KIND_WORDS = {
+    "int_parsing": "enter a whole number",
+    "int_from_float": "enter a whole number",
+    "float_parsing": "enter a number",
+    "int_type": "enter a whole number",
+    "float_type": "enter a number",
+    "bool_parsing": "answer yes or no (true / false)",
+}
+
+
+def _words(kind: str, err: Any, msg: str) -> str:
+    """The message an operator reads: a pattern or a parse error said in words, never as a regex."""
+    if kind == "string_pattern_mismatch":
+        pattern = str((err.get("ctx") or {}).get("pattern", ""))
+        return PATTERN_WORDS.get(pattern, "has characters or a shape not allowed here")
+    if kind == "enum":
+        return f"must be one of {(err.get('ctx') or {}).get('expected', '')}".rstrip()
+    return _KIND_WORDS.get(kind, msg)
+
+
 def format_errors(exc: ValidationError, model: type[BaseModel] = InstallProfile) -> list[str]:
     """One line per problem: the field's YAML path, the value (unless secret), and what is allowed."""
     lines: list[str] = []
     for err in exc.errors(include_url=False):
         loc = [str(p) for p in err["loc"]]
         path = _dotted(err["loc"])
-        msg = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
         kind = err["type"]
+        msg = _words(kind, err, str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, "))
         field_model, info = _field_at(model, loc)
         if kind == "extra_forbidden":
             allowed = sorted(f.alias or n for n, f in field_model.model_fields.items()) if field_model else []
@@ -301,7 +367,8 @@ def format_errors(exc: ValidationError, model: type[BaseModel] = InstallProfile)
         shown = ""
         if kind not in ("value_error", "missing", "model_type", "dict_type") and not secret:
             shown = f" (got {_short(err.get('input'))})"
-        hint = f" — {info}" if info else ""
+        # A rule that already says what the field is (an install's "required: ...") needs no docstring after it.
+        hint = f" — {info}" if info and not msg.startswith("required") else ""
         lines.append(f"{path or '(top level)'}: {msg}{shown}{hint}")
     return lines
 

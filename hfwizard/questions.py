@@ -88,6 +88,12 @@ def _presets() -> tuple[str, ...]:
     return tuple(preset_names())
 
 
+def _providers() -> tuple[str, ...]:
+    from hfwizard.platform.settings import ModelProviderName
+
+    return tuple(p.value for p in ModelProviderName)
+
+
 def _modules() -> Iterator[Question]:
     from hfwizard.profile import MODULE_TITLES
 
@@ -96,6 +102,22 @@ def _modules() -> Iterator[Question]:
         yield Question("modules", f"{base}.enabled", title, f"Enable {title}?", kind="bool")
         yield Question("modules", f"{base}.replicas", "replicas", f"{title}: replicas", kind="int",
                        needs=f"{base}.enabled", help="the starting count when autoscaling is on")
+    q = Question
+    lic, model, images = "Highflame license", "Model provider (red teaming, MCP gateway)", "Images"
+    yield q("modules", "platform.license.jwt", "License file (ref)", "License token reference (file:PATH to "
+            "license.jwt; empty: later)", section=lic, placeholder="file:/path/license.jwt")
+    yield q("modules", "platform.license.publicKey", "License key (ref)", "License public key reference (file:PATH "
+            "to public.pem; empty: later)", section=lic, placeholder="file:/path/public.pem")
+    yield q("modules", "platform.model.provider", "Provider", "Model provider", kind="choice", choices=_providers,
+            section=model)
+    yield q("modules", "platform.model.name", "Model name", "Model name at the provider (empty: each service's "
+            "default)", section=model, placeholder="gpt-4o")
+    yield q("modules", "platform.model.apiKey", "API key (ref)", "Model provider API key reference (env:NAME, "
+            "file:PATH; empty: none)", section=model, placeholder="env:OPENAI_API_KEY")
+    yield q("modules", "platform.model.apiBase", "Endpoint URL", "Model provider endpoint (empty: the provider's)",
+            section=model, placeholder="https://…")
+    yield q("modules", "images.mirror", "Registry mirror", "Registry mirror for every image (host[:port][/path]; "
+            "empty: ghcr.io)", section=images, placeholder="mirror.example.com:5000/ghcr")
 
 
 def _where() -> tuple[Question, ...]:
@@ -170,6 +192,12 @@ def _sizing() -> tuple[Question, ...]:
         q("sizing", "sizing.postgres.memoryGiB", "PostgreSQL memory",
           f"PostgreSQL memory in GiB (at least {req.POSTGRES_MEMORY_GIB_MIN})", kind="int", unit=" GiB",
           ranged=True),
+        q("sizing", "sizing.nodeGroups.label", "Node group label", "Node label naming a node group",
+          section="Node groups"),
+        q("sizing", "sizing.nodeGroups.general", "General group", "Node group for most services",
+          section="Node groups"),
+        q("sizing", "sizing.nodeGroups.gpu", "GPU group", "Node group for the guardrail models (GPU)",
+          section="Node groups"),
     )
 
 

@@ -6,7 +6,7 @@ import importlib
 import os
 import time
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual.app import App
 from textual.binding import Binding
@@ -54,6 +54,7 @@ class WizardApp(App[int]):
     BINDINGS: ClassVar = [
         Binding("f1", "help", "Help"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("ctrl+c", "interrupt", "Cancel install", show=False),
     ]
 
     def __init__(self, state_root: Path) -> None:
@@ -62,6 +63,8 @@ class WizardApp(App[int]):
         self.draft: Draft | None = None
         self.exit_code = 0
         self._showing: str | None = "welcome"  # the step last asked for (see _stale)
+        self.focus_path: str | None = None  # the field a step focuses when it opens (Edit answer)
+        self.back_to_review = False  # an answer is being fixed after a failure: Next returns to Review
 
     def on_mount(self) -> None:
         self.push_screen(_screen_for("welcome"))
@@ -108,6 +111,68 @@ class WizardApp(App[int]):
         # From Preflight, Install or Done, Back goes to Review: those screens have nothing to go back to.
         target = "review" if current in ("preflight", "install", "done") else ORDER[max(i - 1, 0)]
         self.show(target)
+
+    # ---- recovery: from a failure back to the answer at fault ---------------------------------------
+
+    def edit_answer(self, path: str | None) -> None:
+        """Open the step that asks `path` (Review when no answer is named) with that field focused;
+        until the install runs again, that step's Next goes straight back to Review."""
+        from hfwizard.draft import OWNED
+
+        step = "review"
+        if path is not None:
+            step = next((s for s, prefixes in OWNED.items() if s != "review" and any(
+                path == p or path.startswith(p + ".") for p in prefixes if not p.startswith("="))), "review")
+        self.focus_path = path
+        self.edit_step(step)
+
+    def edit_step(self, step: str) -> None:
+        """Open `step` to change an answer; its Next comes back to Review (Review's Edit links too)."""
+        self.back_to_review = step != "review"
+        self.show(step)
+
+    # ---- leaving while an install runs ------------------------------------------------------------
+
+    def _running_install(self) -> Any:
+        from .install_screen import InstallScreen
+
+        screen = self.screen
+        return screen if isinstance(screen, InstallScreen) and screen.running else None
+
+    async def action_quit(self) -> None:
+        running = self._running_install()
+        if running is None:
+            self.exit(self.exit_code)
+            return
+        from .confirm_modal import ConfirmModal
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                running.cancel_then_quit()
+
+        self.push_screen(ConfirmModal(
+            "Quit during the install?",
+            "The running steps are stopped and journalled; nothing is lost. Start hfwizard again and choose "
+            "Resume, or run `hfwizard resume`, to carry on from where it stopped.",
+            "Cancel install and quit", no="Keep installing"), answered)
+
+    def action_interrupt(self) -> None:
+        """Ctrl+C: during an install, offer to cancel it (resumable); elsewhere, quit (answers are saved)."""
+        running = self._running_install()
+        if running is None:
+            self.exit(self.exit_code)
+            return
+        from .confirm_modal import ConfirmModal
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                running.action_cancel()
+
+        self.push_screen(ConfirmModal(
+            "Cancel the install?",
+            "The running steps are stopped and journalled, and the install can be resumed from where it "
+            "stopped (Resume on this screen, or `hfwizard resume`).", "Cancel install", no="Keep installing"),
+            answered)
 
     def action_help(self) -> None:
         from .help_modal import HelpModal

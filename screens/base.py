@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Button, Checkbox, Footer, Input, Label, RadioSet, Static
+from textual.widgets import Button, Checkbox, Footer, Input, Label, RadioButton, RadioSet, Static
 from textual.worker import Worker, WorkerState
 
 from hfwizard.draft import OWNED, Draft, Problem, effective, field_range, from_text, step_problems
@@ -45,7 +47,7 @@ def to_text(value: Any) -> str:
 
 def range_hint(path: str, unit: str = "") -> str:
     lo, hi = field_range(path)
-    if lo is not None and hi is not None and hi < 1000:
+    if lo is not None and hi is not None and hi <= 65535:
         return f"{lo:g}–{hi:g}{unit}"
     if lo is not None:
         return f"at least {lo:g}{unit}"
@@ -77,8 +79,25 @@ class FieldInput(Input):
             self.password = bool(value) and not looks_like_ref(value)
 
 
+def no_colour() -> bool:
+    """NO_COLOR is set (https://no-color.org): a choice must then read by its glyph, not its shade."""
+    return bool(os.environ.get("NO_COLOR"))
+
+
+class Choice(RadioButton):
+    """A radio button that shows ◉ / ○ without colour, where the chosen one otherwise differs by shade only."""
+
+    @property
+    def _button(self) -> Content:
+        return Content("◉" if self.value else "○") if no_colour() else super()._button
+
+
 class FieldCheckbox(Checkbox):
     """A Checkbox bound to a yes/no profile path; StepScreen records its answer."""
+
+    @property
+    def _button(self) -> Content:
+        return Content("[x]" if self.value else "[ ]") if no_colour() else super()._button
 
     def __init__(self, path: str, label: str, value: bool, *, id: str, classes: str = "module-on") -> None:
         super().__init__(label, value, id=id, classes=classes)
@@ -164,10 +183,13 @@ class StepScreen(Screen[None]):
         cloud = self.value("target.cloud")
         return [q for q in for_step(self.STEP) if cloud in q.clouds]
 
-    def compose_questions(self) -> Iterable[Any]:
-        """The step's questions as fields (yes/no ones as checkboxes), each section under its heading."""
+    def compose_questions(self, which: Callable[[Question], bool] | None = None) -> Iterable[Any]:
+        """The step's questions (those `which` keeps) as fields: yes/no ones as checkboxes, choices as
+        radio buttons, each section under its heading."""
         section = ""
         for q in self.questions():
+            if which is not None and not which(q):
+                continue
             if q.section != section:
                 section = q.section
                 yield Static(section, classes="section")
@@ -175,8 +197,25 @@ class StepScreen(Screen[None]):
             if q.kind == "bool":
                 parts = q.path.split(".")
                 yield FieldCheckbox(q.path, q.label, bool(self.value(q.path)), id=f"{slug(parts[-2])}-{parts[-1]}")
+            elif q.kind == "choice":
+                yield from self.choice_field(q)
             else:
                 yield self.question_field(q)
+
+    def choice_field(self, q: Question) -> Iterable[Any]:
+        """A choice as radio buttons under its label; the pressed one is the answer (see on_radio_set_changed)."""
+        current = self.value(q.path)
+        yield Label(q.label, classes="choice-label")
+        with FieldRadioSet(path=q.path, id=f"f-{slug(q.path)}"):
+            for choice in q.options():
+                yield Choice(choice, value=current == choice, id=f"{slug(q.path)}-{slug(choice)}")
+        yield ErrorLine(q.path)
+
+    def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
+        # Textual calls this for subclasses' own radio sets too: answer only those choice_field made.
+        radios = event.radio_set
+        if isinstance(radios, FieldRadioSet) and radios.id == f"f-{slug(radios.path)}" and event.pressed is not None:
+            self.answer(radios.path, str(event.pressed.label))
 
     def after_section(self, section: str) -> Iterable[Any]:
         """Widgets right under a section's heading (a section-wide problem line)."""
@@ -213,6 +252,10 @@ class StepScreen(Screen[None]):
             if radios.pressed_index >= 0:
                 radios._selected = radios.pressed_index
         self.revalidate()
+        path, self.wizard.focus_path = self.wizard.focus_path, None
+        for inp in self.query(FieldInput):
+            if path is not None and inp.path == path:
+                self.call_after_refresh(inp.focus)  # Edit answer: to the field at fault (after auto-focus)
 
     # ---- answers ---------------------------------------------------------------------------------
 
@@ -303,6 +346,11 @@ class StepScreen(Screen[None]):
                 self.answer(inp.path, value)
         if not self.query_one("#next", Button).disabled:
             self.leave()
+            if self.STEP == "review":
+                self.wizard.back_to_review = False
+            if self.wizard.back_to_review and self.STEP in OWNED and self.STEP != "review":
+                self.wizard.show("review")  # an answer fixed after a failure: check the whole, then retry
+                return
             self.wizard.next_step(self.STEP)
 
     def action_back(self) -> None:

@@ -64,6 +64,20 @@ Bastion hosts often have no keyring; the wizard then says so and you use an `env
             except ValueError:
                 text = ""
         self.query_one("#frontend-host", Static).update(text)
+        if text:
+            self.check_frontend(clerk_frontend_host(str(key)))
+
+    @work(exclusive=True, group="clerk-host", exit_on_error=False)
+    async def check_frontend(self, host: str) -> None:
+        """Does the key's frontend host answer? Said beside it, in the background (a warning: preflight
+        checks it again from the cluster's side of the network)."""
+        from hfwizard import operations
+
+        self.start_busy("clerk-host", f"asking {host}")
+        ok, text = await asyncio.to_thread(operations.answers_https, host)
+        key = self.draft.get("clerk.publishableKey")
+        if key and clerk_frontend_host(str(key)) == host:
+            self.query_one("#frontend-host", Static).update(f"Frontend host: {host}  " + ("✓ " if ok else "! ") + text)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "secret-once":

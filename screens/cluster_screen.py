@@ -69,6 +69,7 @@ class ClusterScreen(StepScreen):
         table: DataTable[str] = DataTable(id="clusters", cursor_type="row", classes="found")
         table.add_columns("Name", "Location", "Version", "Nodes", "Node sizes")
         yield table
+        yield Static("", id="clusters-note", classes="note", markup=False)
         for q in self.questions():
             yield self.question_field(q)
 
@@ -102,11 +103,22 @@ class ClusterScreen(StepScreen):
     @work(exclusive=True, group="discover", exit_on_error=False)
     async def discover(self) -> None:
         self.start_busy("discover", "listing clusters")
-        self.clusters = await asyncio.to_thread(operations.list_clusters, self.cloud, self.draft.data)
+        note = self.query_one("#clusters-note", Static)
+        try:
+            self.clusters = await asyncio.to_thread(operations.list_clusters, self.cloud, self.draft.data)
+        except Exception as exc:  # said in place: the fields below still take a cluster typed by hand
+            remedy = getattr(exc, "remedy", None)
+            note.update(f"✗ none listed: {getattr(exc, 'message', None) or exc}" + (f"\n→ {remedy}" if remedy else ""))
+            return
         table = self.query_one("#clusters", DataTable)
         table.clear()
         for i, c in enumerate(self.clusters):
             table.add_row(*cluster_row(c), key=str(i))
+        if not self.clusters:
+            region = self.value("target.region")
+            where = f"in {region}" if region else "in any region"
+            note.update(f"None found {where} with the chosen credential (or no credential was found: see the "
+                        "Credentials step). Type the region and cluster name below.")
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         c = self.clusters[int(event.row_key.value or 0)]

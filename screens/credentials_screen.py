@@ -72,6 +72,25 @@ You can also type the fields yourself. Secret fields take references only:
             self.query_one("#validation", Static).update(
                 "Nothing found: type the fields below, or sign in (aws sso login, gcloud auth "
                 "application-default login, az login) and come back.")
+        self.check_profile()
+
+    def answer(self, path: str, value: Any) -> None:
+        super().answer(path, value)
+        if path == "credentials.aws.profile":
+            self.check_profile()
+
+    def check_profile(self) -> None:
+        """Say in place when the AWS profile typed is not one this machine has (a cheap, local check)."""
+        if self.cloud != "aws" or not self.is_mounted:
+            return
+        typed = self.draft.get("credentials.aws.profile")
+        names = {str(c.details.get("profile")) for c in self.found if c.details.get("profile")}
+        note = self.query_one("#validation", Static)
+        if typed and typed not in names:
+            note.update(f"! profile {typed} is not in the AWS config files → run: aws configure --profile {typed} "
+                        f"(or aws configure sso)")
+        elif typed and str(note.render()).startswith("! profile"):
+            note.update("")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         cred = self.found[int(event.option.id or 0)]
@@ -89,6 +108,11 @@ You can also type the fields yourself. Secret fields take references only:
                 cred = self.found[box.highlighted]
             if cred is not None:
                 self.validate(cred)
+            else:
+                self.query_one("#validation", Static).update(
+                    "✗ nothing to validate: no credential was found on this machine. Sign in (aws sso "
+                    "login, gcloud auth application-default login, az login) or fill the fields, then "
+                    "Validate again.")
             return
         super().on_button_pressed(event)
 

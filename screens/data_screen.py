@@ -50,6 +50,7 @@ is installed.
             yield Static("Found with your credential (Enter fills the fields):", classes="intro")
             yield OptionList(id="found", classes="found")
         yield from self.compose_questions()
+        yield Static("", id="host-check", classes="note", markup=False)
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -72,6 +73,23 @@ is installed.
             first = next((item for k, item in self.choices if k == kind), None)
             if first is not None:
                 self.apply(kind, first, only_empty=True)
+
+    def answer(self, path: str, value: Any) -> None:
+        super().answer(path, value)
+        if path == "postgres.host" and isinstance(value, str) and value and not self.problems_at(path):
+            self.check_host(value)
+
+    def problems_at(self, path: str) -> bool:
+        return any(p.path == path for p in self.problems())
+
+    @work(exclusive=True, group="resolve", exit_on_error=False)
+    async def check_host(self, host: str) -> None:
+        """The PostgreSQL host resolves? Said beside the field, in the background (a warning: the cluster
+        may resolve names this machine cannot)."""
+        self.start_busy("resolve", f"resolving {host}")
+        ok, text = await asyncio.to_thread(operations.resolves, host)
+        if self.draft.get("postgres.host") == host:
+            self.query_one("#host-check", Static).update(("✓ " if ok else "! ") + text)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         kind, item = self.choices[int(event.option.id or 0)]

@@ -56,8 +56,12 @@ install headless (`hfwizard install --profile FILE --yes`) for a second region o
             from .export_modal import ExportModal
 
             event.stop()
-            self.app.push_screen(ExportModal(self.draft.profile(), f"{self.draft.name}.yaml"),
-                                 lambda path: self.notify(f"wrote {path}") if path else None)
+            def done(path: Any) -> None:
+                if path is not None:
+                    self.notify(f"wrote {path}\nreplay it headless: hfwizard install --profile {path} --yes",
+                                timeout=12)
+
+            self.app.push_screen(ExportModal(self.draft.profile(), f"{self.draft.name}.yaml"), done)
             return
         super().on_button_pressed(event)
 

@@ -5,7 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .base import ErrorLine, StepScreen
+from textual.widgets import RadioSet
+
+from .base import Choice, ErrorLine, FieldRow, StepScreen
+
+# The TLS certificate's sources: (radio id, label, the profile paths that source fills). The radio shows
+# only the chosen source's fields and clears the others', so "exactly one source" holds by construction
+# (the model still judges it: ingress.tls in hfwizard.profile).
+SOURCES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("secret", "An existing TLS Secret", ("ingress.tls.existingSecret",)),
+    ("files", "Certificate and key files", ("ingress.tls.certificate", "ingress.tls.privateKey")),
+    ("acm", "AWS ACM certificate (ALB)", ("ingress.tls.acmCertificateArn",)),
+    ("issuer", "cert-manager ClusterIssuer", ("ingress.tls.issuer",)),
+)
 
 
 class IngressScreen(StepScreen):
@@ -17,14 +29,44 @@ The platform is reached at one host name through an Ingress.
 * **Domain**: the public host name (`highflame.example.com`); point its DNS at the ingress
   controller's load balancer after the install.
 * **Ingress class**: `nginx`, `alb` (AWS), `gce` (GKE), `azure-application-gateway` …
-* **TLS**: give exactly one source: a `kubernetes.io/tls` Secret already in the namespace, a
+* **TLS**: choose exactly one source: a `kubernetes.io/tls` Secret already in the namespace, a
   certificate and private key as references, an AWS ACM certificate ARN (ALB only), or a
-  cert-manager ClusterIssuer.
+  cert-manager ClusterIssuer. Only the chosen source's fields show.
 """
 
     def compose_body(self) -> Iterable[Any]:
         yield from self.compose_questions()
 
     def after_section(self, section: str) -> Iterable[Any]:
-        # "Exactly one TLS source" is a rule over the section: its problem shows under the heading.
+        # "Exactly one TLS source" is a rule over the section: the choice and its problem sit under the heading.
+        chosen = self.source()
+        with RadioSet(id="tls-source"):
+            for key, label, _ in SOURCES:
+                yield Choice(label, value=key == chosen, id=f"source-{key}")
         yield ErrorLine("ingress.tls")
+
+    def source(self) -> str | None:
+        """The source the answers name (the first one, when several were given by hand)."""
+        return next((key for key, _, paths in SOURCES if any(self.value(p) for p in paths)), None)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.show_source(self.source())
+
+    def show_source(self, chosen: str | None) -> None:
+        for key, _, paths in SOURCES:
+            for row in self.query(FieldRow):
+                if row.path in paths:
+                    row.display = key == chosen
+
+    def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
+        if event.radio_set.id != "tls-source" or event.pressed is None:
+            return
+        chosen = (event.pressed.id or "").removeprefix("source-")
+        for key, _, paths in SOURCES:
+            if key != chosen:
+                for path in paths:
+                    self.draft.set(path, None)
+                    self.show_value(path, None)
+        self.show_source(chosen)
+        self.revalidate()

@@ -22,7 +22,7 @@ a replica count must leave the disruption budget room to evict a pod during node
 
     def compose_body(self) -> Iterable[Any]:
         yield Static("Which modules to run, and how many replicas of each:", classes="intro")
-        asked = self.questions()
+        asked = [q for q in self.questions() if q.path.startswith("modules.")]
         # Each module's switch, then its replica count (hfwizard.questions lists them in pairs).
         for on, replicas in zip(asked[::2], asked[1::2], strict=True):
             base = on.path.removesuffix(".enabled")
@@ -32,3 +32,4 @@ a replica count must leave the disruption budget room to evict a pod during node
                 yield Label(replicas.label, classes="module-label")
                 yield FieldInput(replicas.path, replicas.input_kind, to_text(self.value(replicas.path)))
             yield ErrorLine(base)
+        yield from self.compose_questions(lambda q: not q.path.startswith("modules."))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import pairwise
 from typing import Any
 
 from textual import work
@@ -17,6 +18,28 @@ from hfwizard.events import CheckFinished, CheckStarted, Event, PreflightFinishe
 from .base import StepScreen, slug
 
 ICON = {Status.PASS: "✓", Status.WARN: "!", Status.FAIL: "✗", Status.SKIPPED: "-"}
+# The order results are listed in once every check has answered: what needs the operator first.
+RANK = {Status.FAIL: 0, Status.WARN: 1, Status.PASS: 2, Status.SKIPPED: 3}
+
+# Remedies are written for the command line; on this screen the same fix has another handle.
+_WIZARD_WORDS: tuple[tuple[str, str], ...] = (
+    (r"(skip (it|one|the check)? ?with )?--skip-check \S+", "tick Override on this check"),
+    (r"pass --kubeconfig FILE, or set target\.kubeconfig in the profile",
+     "give the Kubeconfig file on the Cluster step"),
+    (r"point --kubeconfig at", "give, on the Cluster step, the path of"),
+    (r"--kubeconfig", "the Kubeconfig file (Cluster step)"),
+    (r"fix --context", "fix the Context on the Cluster step"),
+    (r"--context", "the Context (Cluster step)"),
+)
+
+
+def wizard_words(text: str) -> str:
+    """A remedy phrased for the wizard: command-line options become the field or button that does it."""
+    import re
+
+    for pattern, words in _WIZARD_WORDS:
+        text = re.sub(pattern, words, text)
+    return text
 
 
 class PreflightScreen(StepScreen):
@@ -37,10 +60,14 @@ the image registry. Each line opens (Enter) to show what was found and how to fi
         self.results: dict[str, CheckResult] = {}
         self.finished = False
         self.unavailable: str | None = None
+        self._parts: dict[str, tuple[Collapsible, Static, Checkbox]] = {}
 
     def compose_body(self) -> Iterable[Any]:
         yield Static("Checking every requirement; nothing is changed.", classes="intro", id="preflight-intro")
         yield Vertical(id="checks")
+        skipped = Collapsible(title="skipped", id="skipped", collapsed=True)
+        skipped.display = False
+        yield skipped
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -63,37 +90,60 @@ the image registry. Each line opens (Enter) to show what was found and how to fi
     def on_check_event(self, event: Event) -> None:
         box = self.query_one("#checks", Vertical)
         if isinstance(event, CheckStarted):
-            box.mount(Collapsible(Static("running…", markup=False), title=f"… {event.title}",
-                                  id=f"check-{slug(event.check_id)}", collapsed=True))
+            box.mount(self._row(event.check_id, f"… {event.title}", "running…"))
         elif isinstance(event, CheckFinished):
             self.show_result(event.result)
         elif isinstance(event, PreflightFinished):
             self.finished = True
             self.query_one("#preflight-intro", Static).update(
-                f"{event.passed} passed, {event.warned} warnings, {event.failed} failed, {event.skipped} skipped.")
+                f"{event.failed} failed, {event.warned} warnings, {event.passed} passed, {event.skipped} skipped.")
+            self.call_after_refresh(self.reorder)  # once the last rows are mounted
             self.revalidate()
+
+    def _row(self, check_id: str, title: str, text: str) -> Collapsible:
+        # The row's parts are kept, not looked up: a fast check answers before its row has mounted.
+        body = Static(text, markup=False)
+        override = Checkbox("Override: go ahead despite this failure", id=f"override-{slug(check_id)}")
+        override.display = False
+        row = Collapsible(body, override, title=title, id=f"check-{slug(check_id)}", collapsed=True)
+        self._parts[check_id] = (row, body, override)
+        return row
 
     def show_result(self, r: CheckResult) -> None:
         self.results[r.id] = r
-        cid = f"check-{slug(r.id)}"
-        body: list[Any] = [Static(r.finding + (f"\n→ {r.remedy}" if r.remedy else ""), markup=False)]
-        if r.status is Status.FAIL:
-            body.append(Checkbox("Override: go ahead despite this failure", id=f"override-{slug(r.id)}",
-                                 value=r.id in (self.draft.get("preflight.skip") or [])))
-        title = f"{ICON[r.status]} {r.title}: {r.finding}"
-        found = self.query(f"#{cid}")
-        if found:
-            # Updated in place: the row keeps its place in the list and the operator's focus.
-            coll = found.first(Collapsible)
-            coll.title = title
-            contents = coll.query_one(Collapsible.Contents)
-            contents.remove_children()
-            contents.mount(*body)
-            coll.collapsed = r.status is not Status.FAIL
-        else:
-            self.query_one("#checks", Vertical).mount(
-                Collapsible(*body, title=title, id=cid, collapsed=r.status is not Status.FAIL))
+        if r.id not in self._parts:
+            self.query_one("#checks", Vertical).mount(self._row(r.id, "", ""))
+        row, body, override = self._parts[r.id]
+        # Updated in place: the row keeps its place in the list and the operator's focus.
+        row.title = f"{ICON[r.status]} {r.title}: {r.finding}"
+        body.update(r.finding + (f"\n→ {wizard_words(r.remedy)}" if r.remedy else ""))
+        override.display = r.status is Status.FAIL
+        with override.prevent(Checkbox.Changed):
+            override.value = r.id in (self.draft.get("preflight.skip") or [])
+        row.collapsed = r.status is not Status.FAIL
         self.revalidate()
+
+    def reorder(self) -> None:
+        """Failures first, then warnings, then passes; the skipped checks folded into one line."""
+        box = self.query_one("#checks", Vertical)
+        rows = {c.id: c for c in box.query(Collapsible) if c.parent is box}
+        ordered = sorted(self.results.values(), key=lambda r: RANK[r.status])
+        shown = [rows[f"check-{slug(r.id)}"] for r in ordered
+                 if r.status is not Status.SKIPPED and f"check-{slug(r.id)}" in rows]
+        if shown:
+            box.move_child(shown[0], before=0)
+            for before, row in pairwise(shown):
+                box.move_child(row, after=before)
+        skipped = [r for r in ordered if r.status is Status.SKIPPED]
+        for r in skipped:
+            gone = rows.get(f"check-{slug(r.id)}")
+            if gone is not None:
+                gone.remove()
+        fold = self.query_one("#skipped", Collapsible)
+        fold.title = f"- {len(skipped)} skipped (Enter to list)"
+        fold.query_one(Collapsible.Contents).mount(
+            Static("\n".join(f"- {r.title}: {r.finding}" for r in skipped), markup=False))
+        fold.display = bool(skipped)
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         for rid in self.results:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from textual.widgets import RadioButton, RadioSet, Static
+from textual.widgets import RadioSet, Static
 
 from hfwizard import requirements as req
 from hfwizard.profile_io import load_preset
 
-from .base import FieldRadioSet, StepScreen
+from .base import Choice, FieldRadioSet, StepScreen
 
 
 class SizingScreen(StepScreen):
@@ -36,7 +36,7 @@ A value you type wins over the preset's.
         with FieldRadioSet(path=preset.path, id="preset"):
             for name in preset.options():
                 desc = _describe(name)
-                yield RadioButton(f"{name:<7} {desc}", value=current == name, id=f"preset-{name}")
+                yield Choice(f"{name:<7} {desc}", value=current == name, id=f"preset-{name}")
         for q in sizes:
             yield self.question_field(q)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from textual.widgets import Label, RadioButton, RadioSet, Static
+from textual.widgets import Label, RadioSet, Static
 
 from hfwizard.profile import Cloud
 from hfwizard.requirements import KUBERNETES
 
-from .base import FieldRadioSet, StepScreen
+from .base import Choice, FieldRadioSet, StepScreen
 
 CLOUD_LABELS: dict[str, str] = {
     Cloud.AWS: "AWS (EKS, RDS, ElastiCache, S3)",
@@ -43,7 +43,7 @@ Choose where the platform runs.
         current = self.value(where.path)
         with FieldRadioSet(path=where.path, id="cloud"):
             for cloud in where.options():
-                yield RadioButton(CLOUD_LABELS[cloud], value=current == cloud, id=f"cloud-{cloud}")
+                yield Choice(CLOUD_LABELS[cloud], value=current == cloud, id=f"cloud-{cloud}")
         yield Label(f"Install: {self.draft.name}", classes="note")
         for q in names:
             yield self.question_field(q)

@@ -34,6 +34,18 @@ def describe(inst: Install) -> str:
             "done": "installed"}.get(state, state)
 
 
+def newest(installs: list[Install]) -> Install:
+    """The install touched last (its answers, position or journal), which the Welcome screen selects."""
+
+    def touched(inst: Install) -> float:
+        try:
+            return max((f.stat().st_mtime for f in inst.path.iterdir()), default=0.0)
+        except OSError:
+            return 0.0
+
+    return max(installs, key=touched)
+
+
 class WelcomeScreen(Screen[None]):
     TITLE = "Welcome"
     HELP = """\
@@ -44,6 +56,9 @@ class WelcomeScreen(Screen[None]):
 * **Start over** forgets the selected install's answers (the cluster is not touched).
 * **Export** writes the selected install's profile (secret references only) for a headless
   `hfwizard install --profile FILE`.
+* **Status** shows the selected install's platform live (replicas, images, charts, ClickHouse, ingress,
+  DNS); **Support bundle** writes a masked archive for support; **Upgrade** and **Uninstall** leave
+  the full screen and run `hfwizard upgrade|uninstall NAME` in the terminal, which asks first.
 * **New install**: give a short name (lowercase letters, digits, dashes); it names the install's
   state folder.
 
@@ -51,6 +66,11 @@ Keys: Tab / Shift+Tab move, Enter presses, Ctrl+N next, Ctrl+B back, F1 help, Ct
 """
     CSS_PATH = Path(__file__).parent / "welcome_screen.tcss"
     BINDINGS: ClassVar = [Binding("ctrl+n", "new", "New install", priority=True)]
+
+    # The buttons under the install list, in order: (button id, label). Each calls `do_<id>` (dashes as
+    # underscores) with the selected install; a new action is one entry here and one method.
+    INSTALL_ACTIONS: ClassVar[list[tuple[str, str]]] = [
+        ("resume", "Resume"), ("export", "Export"), ("start-over", "Start over")]
 
     def __init__(self) -> None:
         super().__init__(id="welcome-screen")
@@ -71,9 +91,13 @@ Keys: Tab / Shift+Tab move, Enter presses, Ctrl+N next, Ctrl+B back, F1 help, Ct
                 yield OptionList(*[Option(f"{i.name:<20} {describe(i)}", id=i.name) for i in self.installs],
                                  id="installs")
                 with Horizontal(classes="buttons"):
-                    yield Button("Resume", id="resume", variant="primary")
-                    yield Button("Start over", id="start-over")
-                    yield Button("Export", id="export")
+                    for action_id, label in self.INSTALL_ACTIONS:
+                        yield Button(label, id=action_id, variant="primary" if action_id == "resume" else "default")
+                with Horizontal(classes="buttons", id="day-two"):
+                    yield Button("Status", id="day-status")
+                    yield Button("Support bundle", id="day-bundle")
+                    yield Button("Upgrade", id="day-upgrade")
+                    yield Button("Uninstall", id="day-uninstall")
             with Horizontal(classes="field-line"):
                 yield Label("New install name", classes="field-label")
                 yield Input(self._free_name(), id="new-name", classes="field")
@@ -94,7 +118,7 @@ Keys: Tab / Shift+Tab move, Enter presses, Ctrl+N next, Ctrl+B back, F1 help, Ct
     def on_mount(self) -> None:
         if self.installs:
             options = self.query_one("#installs", OptionList)
-            options.highlighted = 0
+            options.highlighted = self.installs.index(newest(self.installs))
             self.query_one("#resume", Button).focus()
         else:
             self.query_one("#new-name", Input).focus()
@@ -140,18 +164,36 @@ Keys: Tab / Shift+Tab move, Enter presses, Ctrl+N next, Ctrl+B back, F1 help, Ct
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
-        match event.button.id:
-            case "resume":
-                self.resume()
-            case "start-over":
-                inst = self.selected()
-                if inst is not None:
-                    self.wizard.open_draft(inst.name, fresh=True)
-                    self.wizard.show("target")
-            case "export":
-                self.export()
-            case "new":
-                self.action_new()
+        if event.button.id == "new":
+            self.action_new()
+            return
+        button = event.button.id or ""
+        if button.startswith("day-"):
+            self.day_two(button.removeprefix("day-"))
+            return
+        handler = getattr(self, f"do_{button.replace('-', '_')}", None)
+        inst = self.selected()
+        if handler is not None and inst is not None:
+            handler(inst)
+
+    def do_resume(self, inst: Install) -> None:
+        self.resume()
+
+    def do_export(self, inst: Install) -> None:
+        self.export()
+
+    def do_start_over(self, inst: Install) -> None:
+        from .confirm_modal import ConfirmModal
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.wizard.open_draft(inst.name, fresh=True)
+                self.wizard.show("target")
+
+        self.app.push_screen(ConfirmModal(
+            f"Start over with {inst.name}?",
+            f"The saved answers of {inst.name} are forgotten and the wizard starts again at Target. "
+            "The cluster and the install's journal are not touched.", "Start over"), answered)
 
     def action_new(self) -> None:
         name = self.query_one("#new-name", Input).value.strip()
@@ -188,6 +230,44 @@ Keys: Tab / Shift+Tab move, Enter presses, Ctrl+N next, Ctrl+B back, F1 help, Ct
 
         def done(path: Path | None) -> None:
             if path is not None:
-                self.notify(f"wrote {path}")
+                self.notify(f"wrote {path}\nreplay it headless: hfwizard install --profile {path} --yes",
+                            timeout=12)
 
         self.app.push_screen(ExportModal(profile, f"{inst.name}.yaml"), done)
+
+
+    # ---- day two on an installed platform ---------------------------------------------------------
+
+    def day_two(self, action: str) -> None:
+        """Status and the support bundle run here, in a thread; upgrade and uninstall change the cluster,
+        so the wizard hands them to the terminal (`hfwizard upgrade|uninstall NAME`, with its own
+        confirmation and progress) once the full-screen UI has closed."""
+        inst = self.selected()
+        if inst is None:
+            return
+        if inst.state() == "new":
+            self.notify(f"{inst.name} is not installed yet: Resume it first", severity="warning")
+            return
+        if action in ("upgrade", "uninstall"):
+            self.app.day_two = (action, inst.name)  # type: ignore[attr-defined]  # read by the CLI after exit
+            self.app.exit(0)
+            return
+        self.notify(f"{inst.name}: {'reading the platform' if action == 'status' else 'writing the bundle'}...")
+        self.run_worker(lambda: self._day_two_report(action, inst.path), thread=True, group="day-two",
+                        exit_on_error=False)
+
+    def _day_two_report(self, action: str, path: Path) -> None:
+        import asyncio
+
+        from hfwizard import operations
+
+        try:
+            if action == "status":
+                report = asyncio.run(operations.platform_status(path, check_dns=True))
+                lines = [*report.status.lines(), *report.dns]
+            else:
+                _, line = asyncio.run(operations.support_bundle(path, reason="asked for in the wizard"))
+                lines = [line]
+        except Exception as exc:  # shown, never swallowed: the worker runs with exit_on_error=False
+            lines = [f"{path.name}: {action} failed: {exc}"]
+        self.app.call_from_thread(self.notify, "\n".join(lines), timeout=30)

@@ -95,3 +95,9 @@ def test_render_json_lines(tmp_path: Path) -> None:
     assert {Path(e["path"]).name for e in events[:-1]} == {
         "secrets.yaml", *(f"values-{catalog.release_name(s)}.yaml" for s in catalog.services)}
     assert (tmp_path / "v").stat().st_mode & 0o777 == 0o700
+
+
+def test_resume_with_nothing_to_resume_names_what_works(tmp_path: Path) -> None:
+    r = hfw("resume", "--state-dir", str(tmp_path))
+    assert r.returncode == 2 and "no saved install" in r.stderr
+    assert "hfwizard install --profile FILE" in r.stderr and "give --profile" not in r.stderr

@@ -34,6 +34,19 @@ def answer(child: pexpect.spawn, prompt: str, text: str | None = None) -> None:
     child.send(ENTER)
 
 
+def node_groups(child: pexpect.spawn) -> None:
+    for prompt in ("Node label naming a node group", "Node group for most services", "Node group for the guardrail"):
+        answer(child, prompt)
+
+
+def platform_extras(child: pexpect.spawn) -> None:
+    """License, model provider and registry mirror (asked after the modules), all left at their defaults."""
+    for prompt in ("License token reference", "License public key reference", r"Model provider\b",
+                   "Model name at the provider", "Model provider API key reference", "Model provider endpoint",
+                   "Registry mirror"):
+        answer(child, prompt)
+
+
 @pytest.mark.timeout(120)
 def test_plain_mode_to_a_saved_profile(tmp_path: Path) -> None:
     state = tmp_path / "state"
@@ -57,13 +70,16 @@ def test_plain_mode_to_a_saved_profile(tmp_path: Path) -> None:
     answer(child, "Memory per Redis node")
     answer(child, "PostgreSQL vCPUs")
     answer(child, "PostgreSQL memory")
+    node_groups(child)
     for i in range(7):
         answer(child, r"Enable .*\?")
         # The replica count (asked as the screen's field beside the switch), typed once.
         answer(child, r": replicas", "3" if i == 0 else None)
+    platform_extras(child)
     answer(child, "publishable key", "pk_test_Y2xlcmsuZXhhbXBsZS50ZXN0JA")
     answer(child, "secret key reference", "sk_live_NOTAREF")
     child.expect("secret reference")
+    assert "sk_live_NOTAREF" not in child.before  # the secret prompt is masked: a pasted secret is not echoed
     child.send("\x15" + "env:CLERK_SECRET_KEY" + ENTER)
     answer(child, r"Create an Ingress\?")
     answer(child, "Public domain", "hf.sandbox.local")
@@ -113,9 +129,11 @@ def test_plain_mode_through_preflight_and_a_sandbox_install(tmp_path: Path) -> N
     for prompt in ("Worker nodes", "Cores per node", "Memory per node", "Memory per Redis node",
                    "PostgreSQL vCPUs", "PostgreSQL memory"):
         answer(child, prompt)
+    node_groups(child)
     for _ in range(7):
         answer(child, r"Enable .*\?")
         answer(child, r": replicas")
+    platform_extras(child)
     answer(child, "publishable key", "pk_test_Y2xlcmsuZXhhbXBsZS50ZXN0JA")
     answer(child, "secret key reference", "env:CLERK_SECRET_KEY")
     answer(child, r"Create an Ingress\?")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from hfwizard.checks.base import Check, CheckResult, Status, result
 from hfwizard.errors import BadInput
 from hfwizard.events import CheckFinished, CheckStarted, Event, PreflightFinished
 from hfwizard.preflight import PreflightSettings, plan_preflight, run_checks, run_preflight
+from hfwizard.profile import InstallProfile
 from hfwizard.profile_io import parse_profile
 from tests.standins import GOOD_SK, Tls, make_tls, publishable_key, serving
 
@@ -175,7 +178,14 @@ clerk:
 preflight:
   timeoutSeconds: 10
   registryUrl: {clerk.url}
+platform:
+  license: {{jwt: "file:{path.parent / 'license.jwt'}", publicKey: "file:{path.parent / 'public.pem'}"}}
+images: {{pullSecret: "env:HF_PULL_TOKEN"}}
+ingress: {{domain: highflame.example.test}}
+modules: {{guardrails: {{enabled: false}}}}  # the emulated cluster has no GPU node group
 """)
+    (path.parent / "license.jwt").write_text("eyJ.license.jwt")
+    (path.parent / "public.pem").write_text("-----BEGIN PUBLIC KEY-----")
 
 
 def _hfwizard(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -198,7 +208,7 @@ def e2e(tmp_path: Path, kubeconfig: Path, pg17_tls: Any, redis_cluster: Any, mot
                        moto_url=moto_url, bucket=bucket)
         env = {k: v for k, v in os.environ.items() if "PROXY" not in k.upper()}
         env.update({"SSL_CERT_FILE": tls.ca_file, "HF_PG_PASSWORD": pg17_tls.password,
-                    "HF_REDIS_PASSWORD": redis_cluster.password, "HF_CLERK_SK": GOOD_SK,
+                    "HF_REDIS_PASSWORD": redis_cluster.password, "HF_CLERK_SK": GOOD_SK, "HF_PULL_TOKEN": "ghp_pull",
                     "HF_AWS_KEY_ID": AWS_KEY_ID, "HF_AWS_SECRET": AWS_SECRET, "NO_PROXY": "*"})
         canaries = [pg17_tls.password, redis_cluster.password, GOOD_SK, AWS_SECRET]
         yield profile, env, canaries
@@ -208,8 +218,33 @@ def _lines(out: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
-def test_cli_json_all_pass_exits_0(e2e: Any) -> None:
+def test_cli_json_all_pass_exits_0(e2e: Any, pg17_tls: Any) -> None:
     profile, env, canaries = e2e
+    # The database administrator made the services' databases for the install's user beforehand.
+    with _service_databases(pg17_tls):
+        _all_pass(profile, env, canaries)
+
+
+@contextlib.contextmanager
+def _service_databases(pg: Any) -> Iterator[list[str]]:
+    import psycopg
+    from psycopg import sql
+
+    from hfwizard.platform.values import databases
+
+    names = databases(InstallProfile())
+    with psycopg.connect(**pg.conninfo(), autocommit=True) as conn:
+        for name in names:
+            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(pg.user)))
+    try:
+        yield names
+    finally:
+        with psycopg.connect(**pg.conninfo(), autocommit=True) as conn:
+            for name in names:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+def _all_pass(profile: Path, env: dict[str, str], canaries: list[str]) -> None:
     # Debian's Redis is 7.0.15, below the 7.1 the platform needs: with it, this run could not pass.
     done = _hfwizard(["preflight", "--profile", str(profile), "--json", "--skip-check", "redis"], env)
     events = _lines(done.stdout)
@@ -223,8 +258,9 @@ def test_cli_json_all_pass_exits_0(e2e: Any) -> None:
     assert bad == {}, (bad, done.stderr)
     assert done.returncode == 0, done.stderr
     assert {e["check_id"] for e in checks if e["status"] == "skipped"} == {i for i in ids if i.startswith("redis/")}
-    assert {"kubernetes/nodes", "helm/engine", "postgres/version", "clerk/api", "blob/backup-bucket",
-            "cloud/identity", "outbound/registry", "outbound/clerk-frontend"} <= set(ids)
+    assert {"kubernetes/nodes", "kubernetes/node-groups", "platform/inputs", "helm/engine", "postgres/version",
+            "postgres/create-database", "clerk/api", "blob/backup-bucket", "cloud/identity", "outbound/registry",
+            "outbound/clerk-frontend"} <= set(ids)
     assert events[-1]["event"] == "preflight_finished" and events[-1]["failed"] == 0
     for canary in canaries:
         assert canary not in done.stdout and canary not in done.stderr

@@ -49,6 +49,12 @@ class FakeQuestionary:
         assert validate(default) is True, f"{message}: the example's answer {default!r} was refused"
         return self._prompt(message, default)
 
+    def password(self, message: str, validate: Any) -> Any:
+        # A secret reference is asked masked, its current value named in the prompt: empty keeps it.
+        self.asked.append(message.split(" [now:", 1)[0])
+        assert validate("") is True
+        return type("Prompt", (), {"unsafe_ask": staticmethod(lambda: "")})()
+
 
 def test_questions_are_distinct() -> None:
     asked = all_questions()

@@ -46,3 +46,47 @@ def test_screen_snapshot(snap_compare: Any, tmp_path: Path, case: str, size: tup
         await pilot.pause()
 
     assert snap_compare(WizardApp(tmp_path / "state"), terminal_size=size, run_before=arrive)
+
+
+class FailedRun:
+    """Stands in for operations.InstallRun in the banner's snapshot: a fixed failure, so the picture is stable
+    (the real failure, end to end, is tests/test_screens_recovery.py)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    async def events(self) -> Any:
+        from hfwizard.events import InstallFinished, StepFailed, StepFinished, StepStarted
+
+        yield StepStarted("namespace", "Namespace highflame")
+        yield StepFinished("namespace", "ok", "created")
+        yield StepStarted("verify", "Verify the platform")
+        yield StepFailed("verify", "TLS Secret hf-missing-tls is missing: the Ingress for highflame.sandbox.local "
+                         "names it in spec.tls, but no Secret of that name is in namespace highflame",
+                         remedy="create the kubernetes.io/tls Secret hf-missing-tls in namespace highflame, or "
+                         "choose another certificate source on the Ingress step")
+        yield InstallFinished("failed", 1, "verify failed")
+
+    def cancel(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("case", ["install-failed", "preflight-ordered", "review-summary"])
+def test_new_screen_snapshot(snap_compare: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+    from hfwizard import operations
+    from tests.test_screens_preflight_order import fake_preflight
+
+    monkeypatch.setattr(operations, "InstallRun", FailedRun)
+    monkeypatch.setattr(operations, "preflight", fake_preflight)
+    step = {"install-failed": "install", "preflight-ordered": "preflight", "review-summary": "review"}[case]
+
+    async def arrive(pilot: Pilot[Any]) -> None:
+        app = pilot.app
+        assert isinstance(app, WizardApp)
+        await open_step(app, pilot, step, SANDBOX_ANSWERS)
+        for inp in app.screen.query(Input):
+            inp.cursor_blink = False
+        await pilot.pause()
+        await pilot.pause()
+
+    assert snap_compare(WizardApp(tmp_path / "state"), terminal_size=(80, 24), run_before=arrive)

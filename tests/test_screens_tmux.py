@@ -63,7 +63,7 @@ def test_first_screens_in_tmux(tmp_path: Path) -> None:
         wait_for(session, "Step 5 of 12 · Sizing")
         keys(session, "Tab")  # preset -> worker nodes
         keys(session, "C-u", "3")
-        screen = wait_for(session, "greater than or equal to 6")
+        screen = wait_for(session, "greater than or equal to")  # wrapped: its "6" is on the next line
         keys(session, "BSpace", "8")
         keys(session, "C-b")
         wait_for(session, "Step 4 of 12 · Data services")

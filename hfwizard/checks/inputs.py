@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hfwizard.checks.base import CheckResult, Status, result
+from hfwizard.checks.base import Check, CheckResult, Status, result
 from hfwizard.checks.threads import in_thread
 from hfwizard.errors import SecretError
+
+if TYPE_CHECKING:
+    from hfwizard.profile import InstallProfile
 
 # Returns the secret's value, or None when the profile leaves the field empty; raises SecretError
 # (whose message names the reference, never the value) when the reference does not resolve.
@@ -60,3 +65,29 @@ def secret_failed(check_id: str, title: str, field: str, err: SecretError, start
     """The FAIL a check reports when its secret reference does not resolve."""
     return result(check_id, title, Status.FAIL, f"{field}: {err.message}",
                   err.remedy or "fix the reference (env:NAME, file:PATH, keyring:SERVICE/NAME)", started)
+
+
+def platform_inputs_check(profile: InstallProfile, timeout_s: float = 10.0) -> Check:
+    """`platform/inputs`: the profile fields the real platform cannot run without (license, pull token,
+    data services, sign-in, domain), each named with what it is for. Nothing is resolved or read."""
+    cid, title = "platform/inputs", "Profile gives what the platform needs"
+
+    async def run() -> CheckResult:
+        from hfwizard.errors import HfwizardError
+        from hfwizard.platform.catalog import load_catalog
+        from hfwizard.platform.secretsets import missing_inputs
+
+        started = time.monotonic()
+        try:
+            catalog = load_catalog(profile.platform.version)
+        except HfwizardError as exc:
+            return result(cid, title, Status.FAIL, exc.message, exc.remedy or "set platform.version", started)
+        missing = missing_inputs(profile, catalog)
+        if missing:
+            return result(cid, title, Status.FAIL, f"{len(missing)} missing: " + "; ".join(missing),
+                          "set these fields in the profile (secrets as references: env:, file:, keyring:, k8s:)",
+                          started, missing=", ".join(m.split(":", 1)[0] for m in missing))
+        return result(cid, title, Status.PASS, f"every input platform {catalog.platform} needs is given", None,
+                      started)
+
+    return Check(cid, title, run, timeout_s)

@@ -176,9 +176,16 @@ class KubeSession:
                                "points at the right endpoint")
 
 
-def kubernetes_checks(target: KubeTarget, *, prefix: str = "kubernetes") -> list[Check]:
-    """The Kubernetes checks in display order; they share one session (one kubeconfig load)."""
+def kubernetes_checks(target: KubeTarget, *, prefix: str = "kubernetes", profile: Any = None) -> list[Check]:
+    """The Kubernetes checks in display order; they share one session (one kubeconfig load). With the
+    profile, also whether its node groups exist and hold their services' requests."""
     session = KubeSession(target)
+
+    async def node_groups(s: KubeSession, cid: str, title: str, started: float) -> CheckResult:
+        from hfwizard.checks.node_groups import check_node_groups
+
+        return await check_node_groups(s, profile, cid, title, started)
+
     specs: list[tuple[str, str, _CheckFn]] = [
         ("api", "Kubernetes API reachable", _check_api),
         ("version", f"Kubernetes {_V} or newer", _check_version),
@@ -189,6 +196,8 @@ def kubernetes_checks(target: KubeTarget, *, prefix: str = "kubernetes") -> list
         ("permissions", "Permission to create the platform's objects", _check_permissions),
         ("ingress-class", "IngressClass exists", _check_ingress_class),
     ]
+    if profile is not None:
+        specs.insert(4, ("node-groups", "Node groups hold the services' requests", node_groups))
     return [Check(f"{prefix}/{name}", title, _bound(session, fn, f"{prefix}/{name}", title))
             for name, title, fn in specs]
 

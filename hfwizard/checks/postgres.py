@@ -15,7 +15,7 @@ from typing import Any
 from hfwizard import requirements
 from hfwizard.checks import net
 from hfwizard.checks.base import Check, CheckResult, Status, guarded, result
-from hfwizard.checks.threads import imported
+from hfwizard.checks.threads import imported, in_thread
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ class PostgresSpec:
     sslrootcert: str | None = None  # CA bundle; None = the system's trusted CAs
     min_version: str = requirements.POSTGRES.text
     timeout_s: float = 10.0
+    databases: tuple[str, ...] = ()  # the services' own databases (create-database checks them)
 
     @property
     def endpoint(self) -> str:
@@ -292,6 +293,9 @@ def postgres_checks(spec: PostgresSpec, *, prefix: str = "postgres") -> list[Che
         ("version", "PostgreSQL version", _check_version, 5 * t + 2),
         ("database", "PostgreSQL database", _check_database, 5 * t + 2),
     ]
+    if spec.databases:
+        steps.append(("create-database", "The services' databases exist or can be created",
+                      _check_create_database, 6 * t + 2))
     return [Check(f"{prefix}/{name}", title, guarded(probe, fn, f"{prefix}/{name}", title), timeout)
             for name, title, fn, timeout in steps]
 
@@ -462,3 +466,29 @@ async def _check_database(probe: _PostgresProbe, cid: str, title: str, started: 
                   " tables in it (since PostgreSQL 15 schema public is no longer writable by everyone)",
                   f"ALTER DATABASE {db} OWNER TO {user}; or GRANT CREATE ON DATABASE {db} TO {user};",
                   started, **extra)
+
+
+async def _check_create_database(probe: _PostgresProbe, cid: str, title: str, started: float) -> CheckResult:
+    """The services' own databases: there already, or creatable by the install's user (never changed here)."""
+    from hfwizard.platform.databases import DatabaseError, database_access
+
+    spec = probe.spec
+    s, skipped = await _session_or_skip(probe, cid, title, started)
+    if skipped:
+        return skipped
+    assert s is not None
+    conninfo = probe._conninfo(s.connected_to or spec.database)
+    try:
+        access = await in_thread(database_access, conninfo, list(spec.databases))
+    except DatabaseError as exc:
+        return result(cid, title, Status.FAIL, probe.scrub(exc.message), "Check the server's log for this "
+                      "connection attempt.", started, **_details(spec))
+    extra = _details(spec, missing=", ".join(access.missing), existing=", ".join(access.existing))
+    if not access.ok:
+        return result(cid, title, Status.FAIL, access.finding,
+                      f"ALTER ROLE {access.user} CREATEDB; or create the databases listed, owned by {access.user}",
+                      started, **extra)
+    if access.foreign:
+        return result(cid, title, Status.WARN, access.finding,
+                      "ALTER DATABASE NAME OWNER TO " + access.user + " for each database listed", started, **extra)
+    return result(cid, title, Status.PASS, access.finding, None, started, **extra)

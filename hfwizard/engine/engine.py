@@ -62,6 +62,9 @@ class EngineOptions:
     lease_seconds: int = field(default_factory=_lease_seconds)
     poll_interval: float = 0.5
     secrets_base_dir: Path | None = None  # where relative file: references are read from
+    # What a finished or interrupted run says: day-two runs (uninstall) are not an install.
+    done_message: str | None = None
+    resume_hint: str = "run `hfwizard resume` to carry on"
 
 
 type Outcome = tuple[int, InstallStatus, str]
@@ -158,7 +161,7 @@ class Engine:
                     "  -> put the answers back, or run `hfwizard resume --replan` to carry on with the new ones")
         self.resumed = unfinished
         if self._helm is None:
-            self._helm = make_backend(prof, self.options)
+            self._helm = make_backend(prof, self.options, kube_cache=self.install.cache_dir / "kube")
         prewarm = getattr(self._helm, "prewarm", None) if self._owns_helm else None
         if prewarm is not None and any(s.kind is StepKind.RELEASE for s in self.plan.steps):
             # Helm's first child starts and loads the Go SDK (about 0.15 s) while this process imports
@@ -249,13 +252,15 @@ class Engine:
         if interrupted or self._cancelled:
             self.journal.append(INSTALL_FINISHED, status=str(InstallStatus.INTERRUPTED),
                                 exit_code=int(ExitCode.INTERRUPTED))
-            return ExitCode.INTERRUPTED, InstallStatus.INTERRUPTED, "interrupted; run `hfwizard resume` to carry on"
+            return ExitCode.INTERRUPTED, InstallStatus.INTERRUPTED, f"interrupted; {self.options.resume_hint}"
         if failed is not None:
             self.journal.append(INSTALL_FINISHED, status=str(InstallStatus.FAILED), exit_code=int(ExitCode.FAILED),
                                 step=failed)
             return (ExitCode.FAILED, InstallStatus.FAILED,
                     f"step {failed} failed; fix the cause and run `hfwizard resume` to retry it")
         self.journal.append(INSTALL_FINISHED, status=str(InstallStatus.OK), exit_code=0)
+        if self.options.done_message:
+            return ExitCode.OK, InstallStatus.OK, self.options.done_message
         where = " in the sandbox (a rehearsal on an emulated cluster)" if self.profile.is_sandbox else ""
         return ExitCode.OK, InstallStatus.OK, f"Highflame is installed{where}"
 
@@ -288,8 +293,12 @@ class Engine:
         return done
 
 
-def make_backend(profile: InstallProfile, options: EngineOptions) -> HelmBackend:
-    """The Helm backend the profile chose: embedded (Go SDK in a child process) or the operator's helm."""
+def make_backend(profile: InstallProfile, options: EngineOptions, *, kube_cache: Path | None = None) -> HelmBackend:
+    """The Helm backend the profile chose: embedded (Go SDK in a child process) or the operator's helm.
+
+    With `kube_cache`, client-go's discovery cache (KUBECACHEDIR, else ~/.kube/cache/discovery/<host_port>)
+    goes there: inside the install's state dir, not one more folder in the home directory per cluster
+    address (every sandbox run has a new port)."""
     from hfwizard.profile import HelmBackend as Choice
 
     if profile.install.helm is Choice.CLI:
@@ -302,7 +311,8 @@ def make_backend(profile: InstallProfile, options: EngineOptions) -> HelmBackend
     # call running to race the `resume`. Not `warm=True`: a child loading ahead of the next release
     # while one runs would add about 75 MiB to the install's memory peak; the engine starts only
     # the first one ahead (`Engine._drive_inner`), while no Helm child runs.
-    return EmbeddedHelm(options.kubeconfig, options.context)
+    env = None if kube_cache is None else {**os.environ, "KUBECACHEDIR": str(kube_cache)}
+    return EmbeddedHelm(options.kubeconfig, options.context, env=env)
 
 
 def install_signal_handlers(engine: Engine) -> Callable[[], None]:

@@ -23,7 +23,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,6 +118,8 @@ class FileLock:
     def acquire(self) -> None:
         import filelock
 
+        if str(self.install.lock_path) in _TAKEN_EARLY:
+            return  # this process took it before starting what the run needs (the sandbox's cluster)
         ensure_dir(self.install.path)
         # No soft (file-exists) fallback: only a kernel lock disappears with a killed holder.
         lock = filelock.FileLock(str(self.install.lock_path), mode=FILE_MODE, fallback_to_soft=False)
@@ -144,11 +146,32 @@ class FileLock:
             return None
 
     def release(self) -> None:
+        if self._lock is not None and _TAKEN_EARLY.get(str(self.install.lock_path)) is self:
+            del _TAKEN_EARLY[str(self.install.lock_path)]
         if self._lock is not None:
             with contextlib.suppress(OSError):
                 self.install.lock_holder_path.unlink()
             self._lock.release()
             self._lock = None
+
+
+# Lock paths whose file lock this process took ahead of the run (see `take_early`): the run's own
+# InstallLock joins it instead of contending with itself, and leaves its release to the taker.
+_TAKEN_EARLY: dict[str, FileLock] = {}
+
+
+@contextlib.contextmanager
+def take_early(install: InstallDir, name: str) -> Iterator[FileLock]:
+    """Hold the install's file lock while the block runs, before anything else starts (the sandbox takes
+    it before its emulated cluster, so a second rehearsal on the same state dir exits 4 at once instead
+    of starting a second cluster on the same files). The run's InstallLock inside the block joins it."""
+    lock = FileLock(install, Holder.me(name))
+    lock.acquire()
+    _TAKEN_EARLY[str(install.lock_path)] = lock
+    try:
+        yield lock
+    finally:
+        lock.release()
 
 
 class LeaseLock:

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from hfwizard.platform.catalog import Catalog, load_catalog
-from hfwizard.platform.clickhouse import AppliedObject
 from hfwizard.platform.secretsets import PLATFORM_SECRETS, generated_secrets, prerequisite_secrets
 from hfwizard.platform.secretspec import SecretSpec
 from hfwizard.platform.values import ServiceRelease, databases, service_releases
@@ -37,6 +37,10 @@ class StepKind(StrEnum):
     RELEASE = "release"
     OBJECTS = "objects"
     VERIFY = "verify"
+    UNINSTALL = "uninstall"  # day two: remove one Helm release (steps/uninstall.py)
+    DELETE_OBJECTS = "delete-objects"  # day two: objects hfwizard applied itself (steps/uninstall.py)
+    DELETE_DATA = "delete-data"  # day two: the install's PVCs and Secrets, only when asked (steps/uninstall.py)
+    UPGRADE_SNAPSHOT = "upgrade-snapshot"  # day two: what a rollback goes back to (steps/upgrade.py)
 
 
 @dataclass(frozen=True)
@@ -52,8 +56,11 @@ class Step:
     databases: tuple[str, ...] = ()  # DATABASES: the databases this step makes sure exist
     # CHARTS: (chart, version, repository) to fetch and check; repository None: the platform's (charts.*)
     charts: tuple[tuple[str, str, str | None], ...] = ()
-    objects: tuple[AppliedObject, ...] = ()  # OBJECTS: what this step applies server-side, in order
+    # OBJECTS: the AppliedObjects it applies server-side, in order; DELETE_OBJECTS: the objects (dicts) it
+    # deletes (day two's uninstall).
+    objects: tuple[Any, ...] = ()
     namespace: str | None = None  # where the step works when not the plan's namespace (ClickHouse's own)
+    subject: str = ""  # UNINSTALL: the release it removes
 
 
 @dataclass(frozen=True)

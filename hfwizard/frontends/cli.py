@@ -29,6 +29,10 @@ app = typer.Typer(
            "  hfwizard resume                             carry on after an interruption\n"
            "  hfwizard render --profile prod.yaml --out values/\n"
            "  hfwizard sandbox                            rehearse the whole install locally\n"
+           "  hfwizard status prod --watch                the platform live, and the DNS records\n"
+           "  hfwizard upgrade prod --platform 2026.02    upgrade, showing what changes first\n"
+           "  hfwizard uninstall prod                     remove the releases, keep the data\n"
+           "  hfwizard support-bundle prod                a masked archive for support\n"
            "\n\b\nExit codes: 0 done, 1 failed, 2 bad input, 3 interrupted (resumable),\n"
            "            4 another install holds the lock.",
     add_completion=False,
@@ -107,7 +111,12 @@ def root(
         # Textual and the screens are imported only here: the subcommands never pay for them.
         from hfwizard.screens.app import WizardApp
 
-        raise typer.Exit(WizardApp(opts.state_root).run() or 0)
+        wizard = WizardApp(opts.state_root)
+        code = wizard.run() or 0
+        day_two = getattr(wizard, "day_two", None)  # the Welcome screen's Upgrade / Uninstall
+        if day_two is not None:
+            code = _run_day_two(opts, *day_two)
+        raise typer.Exit(code)
 
 
 @app.command()
@@ -250,14 +259,32 @@ def export(
 @app.command()
 def status(
     ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="An install's name: its platform, live from the cluster.",
+                                               show_default=False)] = None,
     json_: JsonOpt = False,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh until Ctrl-C.")] = False,
+    interval: Annotated[float, typer.Option("--interval", min=0.5, help="Seconds between refreshes.")] = 2.0,
+    nameserver: Annotated[list[str] | None, typer.Option(
+        "--nameserver", metavar="IP[:PORT]", help="Check the DNS records against this server; repeatable.")] = None,
+    no_dns: Annotated[bool, typer.Option("--no-dns", help="Do not check the DNS records.")] = False,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
     state_dir: StateDirOpt = None,
 ) -> None:
-    """Show the installs kept in the state directory and how far each got.
+    """Show the installs kept in the state directory; with NAME, that install's platform live: every
+    service's ready replicas, image, chart and last warning, ClickHouse, ingress hosts, load balancer
+    and whether the DNS records resolve there.
 
-    Example: hfwizard status --json
+    Examples: hfwizard status   |   hfwizard status prod --watch   |   hfwizard status prod --json
     """
-    opts = _opts(ctx, json=json_, state_dir=state_dir)
+    opts = _opts(ctx, json=json_, state_dir=state_dir, kubeconfig=kubeconfig, context=context)
+    if name is not None:
+        from hfwizard.frontends.daytwo import cmd_status
+
+        cmd_status(opts.state_root, name, json=opts.json, watch=watch, interval=interval, servers=nameserver or (),
+                   check_dns=not no_dns, kubeconfig=str(opts.kubeconfig) if opts.kubeconfig else None,
+                   context=opts.context)
+        return
     from hfwizard.installs import list_installs
 
     found = list_installs(opts.state_root)
@@ -273,6 +300,88 @@ def status(
     for inst in found:
         s = inst.summary()
         typer.echo(f"{s['name']:<24} {s['state']:<12} {s['path']}")
+
+
+@app.command("support-bundle")
+def support_bundle(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The install's name.", show_default=False)],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Archive to write (default: in the install's "
+                                             "folder).", dir_okay=False)] = None,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    state_dir: StateDirOpt = None,
+) -> None:
+    """Write a support archive (journal, logs, Helm history, pods, events) with every secret masked.
+
+    Example: hfwizard support-bundle prod --out prod-support.tar.gz
+    """
+    opts = _opts(ctx, state_dir=state_dir, kubeconfig=kubeconfig, context=context)
+    from hfwizard.frontends.commands import finish
+    from hfwizard.frontends.daytwo import cmd_support_bundle
+
+    finish(cmd_support_bundle(opts.state_root, name, out=out, context=opts.context,
+                              kubeconfig=str(opts.kubeconfig) if opts.kubeconfig else None))
+
+
+@app.command()
+def uninstall(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The install's name.", show_default=False)],
+    delete_data: Annotated[bool, typer.Option(
+        "--delete-data", help="Also delete the PersistentVolumeClaims and Secrets (asks for the name).")] = False,
+    confirm: Annotated[str | None, typer.Option(
+        "--confirm", metavar="NAME", help="The install's name, typed ahead for --delete-data (headless).")] = None,
+    yes: YesOpt = False,
+    json_: JsonOpt = False,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    state_dir: StateDirOpt = None,
+) -> None:
+    """Remove the platform's releases in reverse order, keeping its data unless --delete-data.
+
+    Run it again after an interruption: it carries on. Refused (exit 4) while an install runs.
+
+    Example: hfwizard uninstall prod --yes
+    """
+    opts = _opts(ctx, yes=yes, json=json_, state_dir=state_dir, kubeconfig=kubeconfig, context=context)
+    from hfwizard.frontends.commands import finish
+    from hfwizard.frontends.daytwo import cmd_uninstall
+
+    finish(cmd_uninstall(opts.state_root, name, json=opts.json, yes=opts.yes, delete_data=delete_data,
+                         confirm=confirm, kubeconfig=str(opts.kubeconfig) if opts.kubeconfig else None,
+                         context=opts.context))
+
+
+@app.command()
+def upgrade(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The install's name.", show_default=False)],
+    platform: Annotated[str | None, typer.Option(
+        "--platform", metavar="VERSION", help="The Highflame release to upgrade to (default: the profile's).")] = None,
+    profile: Annotated[Path | None, typer.Option("--profile", "-p", help="Upgrade to this profile's answers.",
+                                                 dir_okay=False)] = None,
+    rollback_on_failure: Annotated[bool, typer.Option(
+        "--rollback-on-failure", help="On failure, roll back the releases and Secrets this upgrade changed.")] = False,
+    yes: YesOpt = False,
+    json_: JsonOpt = False,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    state_dir: StateDirOpt = None,
+) -> None:
+    """Show what changes per service (chart, image tag, values), then upgrade in dependency order.
+
+    Run it again after an interruption: it carries on. A failure never uninstalls anything.
+
+    Example: hfwizard upgrade prod --platform 2026.02 --rollback-on-failure
+    """
+    opts = _opts(ctx, yes=yes, json=json_, state_dir=state_dir, kubeconfig=kubeconfig, context=context)
+    from hfwizard.frontends.commands import finish
+    from hfwizard.frontends.daytwo import cmd_upgrade
+
+    finish(cmd_upgrade(opts.state_root, name, platform=platform, profile_path=profile, json=opts.json,
+                       yes=opts.yes, rollback_on_failure=rollback_on_failure, context=opts.context,
+                       kubeconfig=str(opts.kubeconfig) if opts.kubeconfig else None))
 
 
 @app.command()
@@ -349,6 +458,22 @@ def charts_pull(
         same = source.kind in ("mirror", "local") or repository
         index = pull_to(to, catalog, source, source if same else operator_source(catalog, None, Path(tmp)))
     typer.echo(f"wrote {index} (platform {catalog.platform})", err=True)
+
+
+def _run_day_two(opts: Options, action: str, name: str) -> int:
+    """Upgrade or uninstall chosen on the wizard's Welcome screen, run in the terminal it left."""
+    from hfwizard.frontends.daytwo import cmd_uninstall, cmd_upgrade
+
+    kubeconfig = str(opts.kubeconfig) if opts.kubeconfig else None
+    try:
+        if action == "upgrade":
+            return cmd_upgrade(opts.state_root, name, platform=None, profile_path=None, json=False, yes=False,
+                               rollback_on_failure=False, kubeconfig=kubeconfig, context=opts.context)
+        return cmd_uninstall(opts.state_root, name, json=False, yes=False, delete_data=False, confirm=None,
+                             kubeconfig=kubeconfig, context=opts.context)
+    except KeyboardInterrupt:
+        typer.echo("nothing was changed", err=True)
+        return ExitCode.OK
 
 
 def _load(path: Path, quiet: bool = False) -> Any:

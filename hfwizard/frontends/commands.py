@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
 from hfwizard import operations
 from hfwizard.errors import BadInput, CheckFailed, ExitCode, HfwizardError
-from hfwizard.events import Event, PreflightFinished
+from hfwizard.events import Event, InstallFinished, PreflightFinished
 from hfwizard.profile import InstallProfile
 
 
@@ -45,11 +45,24 @@ async def _show_all(events: AsyncIterator[Event], view: View) -> list[Event]:
     return seen
 
 
-def drive(run: operations.InstallRun, view: View, banner: str | None = None) -> int:
+#: Events to show just before a run's last one (InstallFinished), given its exit code: the DNS
+#: hand-off after an install, the support bundle's path after a failure (hfwizard.frontends.daytwo).
+type Epilogue = Callable[[int], Awaitable[list[Event]]]
+
+
+async def _ending_with(events: AsyncIterator[Event], epilogue: Epilogue | None) -> AsyncIterator[Event]:
+    async for event in events:
+        if epilogue is not None and isinstance(event, InstallFinished):
+            for extra in await epilogue(event.exit_code):
+                yield extra
+        yield event
+
+
+def drive(run: operations.InstallRun, view: View, banner: str | None = None, epilogue: Epilogue | None = None) -> int:
     """Render an install run to its end; its exit code (a refused preflight says why on the view)."""
     if banner:
         view.note(banner)
-    asyncio.run(_show_all(run.events(), view))
+    asyncio.run(_show_all(_ending_with(run.events(), epilogue), view))
     if run.refused is not None:
         view.note(f"hfwizard: {run.refused}", error=True)
     return run.exit_code if run.exit_code is not None else int(ExitCode.FAILED)
@@ -82,7 +95,9 @@ def cmd_install(profile_path: Path, *, state_root: Path, json: bool, yes: bool, 
         preflight_first=None if skip_preflight else operations.PreflightFirst(skip=skip_checks),
         rollback_on_failure=True if rollback_on_failure else None,
         secrets_base_dir=base_dir)
-    return drive(run, make_view(json))
+    from hfwizard.frontends.daytwo import epilogue
+
+    return drive(run, make_view(json), epilogue=epilogue("install", idir, target, profile))
 
 
 def cmd_resume(*, state_root: Path, name: str | None, json: bool, yes: bool, replan: bool,
@@ -92,7 +107,7 @@ def cmd_resume(*, state_root: Path, name: str | None, json: bool, yes: bool, rep
     inst = find_install(state_root, name)
     profile = inst.load_profile().profile
     if profile.is_sandbox:
-        return cmd_sandbox(state_root, json=json, profile=profile, state_dir=inst.path)
+        return cmd_sandbox(state_root, json=json, profile=profile, state_dir=inst.path, replan=replan)
     from hfwizard.validate import check_kubeconfig
 
     target = operations.resolve_target(profile, kubeconfig=kubeconfig, context=context)
@@ -102,20 +117,24 @@ def cmd_resume(*, state_root: Path, name: str | None, json: bool, yes: bool, rep
     run = operations.InstallRun(
         profile, inst.path, target=target,
         replan=replan, rollback_on_failure=True if rollback_on_failure else None, signals=True)
-    return drive(run, make_view(json))
+    from hfwizard.frontends.daytwo import epilogue
+
+    return drive(run, make_view(json), epilogue=epilogue("install", inst.path, target, profile))
 
 
 def cmd_sandbox(state_root: Path, *, json: bool, profile: InstallProfile | None = None,
-                state_dir: Path | None = None, profile_path: Path | None = None, charts: Path | None = None) -> int:
+                state_dir: Path | None = None, profile_path: Path | None = None, charts: Path | None = None,
+                replan: bool = False) -> int:
     """The rehearsal (or its resume): the emulated cluster, preflight and install, rendered here.
 
-    `profile_path`: rehearse the operator's own profile; `charts`: a mirror folder of the charts."""
+    `profile_path`: rehearse the operator's own profile; `charts`: a mirror folder of the charts; `replan`:
+    carry on with a changed profile."""
     from hfwizard.sandbox.rehearsal import BANNER
 
     rehearse = operations.load(profile_path).profile if profile_path is not None else None
     base_dir = profile_path.expanduser().resolve().parent if profile_path is not None else None
     run = operations.sandbox_run(state_root, profile=profile, state_dir=state_dir, signals=True,
-                                 rehearse=rehearse, charts=charts, secrets_base_dir=base_dir)
+                                 rehearse=rehearse, charts=charts, secrets_base_dir=base_dir, replan=replan)
     return drive(run, make_view(json), banner=BANNER)
 
 

@@ -22,7 +22,7 @@ from hfwizard.events import (
     StepStarted,
 )
 from hfwizard.profile_io import dump_profile
-from hfwizard.questions import Question, for_step
+from hfwizard.questions import Question, by_path, for_step
 
 
 def _show(value: Any) -> str:
@@ -59,15 +59,24 @@ def ask(draft: Draft, q: Question) -> None:
         def check(text: str) -> bool | str:
             return _reason(draft, q.step, q.path, from_text(kind, text)) or True
 
-        prompt = questionary.text(q.question, default=_show(current), validate=check,
-                                  instruction=f"({q.help})" if q.help else None)
-        answer = from_text(kind, prompt.unsafe_ask())
+        if q.secret:
+            # A reference is asked masked: whatever is typed or pasted there may be the secret itself.
+            prompt = questionary.password(f"{q.question} [now: {_show(current) or 'none'}; empty keeps it]",
+                                          validate=lambda text: True if not text.strip() else check(text))
+            typed = prompt.unsafe_ask()
+            answer = from_text(kind, typed) if typed.strip() else current
+        else:
+            prompt = questionary.text(q.question, default=_show(current), validate=check,
+                                      instruction=f"({q.help})" if q.help else None)
+            answer = from_text(kind, prompt.unsafe_ask())
     draft.set(q.path, answer)
     draft.save()
 
 
 def run_questions(draft: Draft) -> None:
-    start = STEPS.index(draft.step) if draft.step in STEPS else 0
+    # A wizard left on Preflight has every answer: only the review's check of the whole is left.
+    step = "review" if draft.step == "preflight" else draft.step
+    start = STEPS.index(step) if step in STEPS else 0
     for step in STEPS[start:]:
         draft.save_step(step)
         # In the list's order: the sizing preset comes first, so the sizes it sets become the defaults
@@ -93,11 +102,14 @@ def print_event(event: Event) -> None:
     elif isinstance(event, StepStarted):
         print(f"==> {event.step_id}: {event.title}")
     elif isinstance(event, LogLine):
-        print(f"    {event.line}")
+        if not operations.is_debug(event):  # Helm's DEBUG chatter stays in the install's log file
+            print(f"    {event.line}")
     elif isinstance(event, StepFinished):
         print(f"ok  {event.step_id} {event.detail}".rstrip())
     elif isinstance(event, StepFailed):
         print(f"FAIL {event.step_id}: {event.error}" + (f"\n     -> {event.remedy}" if event.remedy else ""))
+        for line in event.pod_events:  # the causes the engine found, then the pods' last warnings
+            print(f"     {line}")
     elif isinstance(event, InstallFinished):
         print(f"install {event.status}: {event.message}".rstrip())
 
@@ -110,10 +122,58 @@ async def _consume(stream: Any) -> list[Event]:
     return seen
 
 
+def install_with_recovery(draft: Draft) -> int:
+    """Install; after a failure, offer to change the answer at fault and retry with the changes (the
+    engine's replan, shown as a diff first), as the wizard's failure banner does."""
+    draft.step = "install"  # for the Ctrl+C hint only: the saved position stays where the questions ended
+    replan = False
+    while True:
+        run = operations.InstallRun(draft.profile(), draft.dir, replan=replan, signals=True)
+        events = asyncio.run(_consume(run.events()))
+        end = next((e for e in reversed(events) if isinstance(e, InstallFinished)), None)
+        code = end.exit_code if end else int(ExitCode.FAILED)
+        if code == ExitCode.INTERRUPTED:
+            print("the install is interrupted and resumable: run `hfwizard resume` to carry on")
+        if code != ExitCode.FAILED:
+            return code
+        failed = next((e for e in events if isinstance(e, StepFailed) and not e.interrupted), None)
+        texts = (failed.error, failed.remedy or "") if failed else (end.message if end else "",)
+        path = operations.answer_at_fault(*texts)
+        if path is None or not questionary.confirm(
+                f"Change an answer ({by_path(path).label}) and retry with the changes?", default=True).unsafe_ask():
+            print("the install failed and is resumable: fix the cause, then run `hfwizard resume`")
+            return code
+        if not change_answers(draft, by_path(path).step):
+            return code
+        changes = operations.pending_changes(draft.profile(), draft.dir)
+        for line in changes:
+            print(f"  change: {line}")
+        if changes and not questionary.confirm("Retry with these changes?", default=True).unsafe_ask():
+            return code
+        replan = bool(changes)
+
+
+def change_answers(draft: Draft, step: str) -> bool:
+    """Ask one step's questions again until its answers pass; the profile is saved. False: given up."""
+    while True:
+        for q in for_step(step):
+            if q.applies(draft.data):
+                ask(draft, q)
+        left = step_problems(draft.data, step)
+        for p in left:
+            print(f"  ✗ {p.line}")
+        if not left:
+            draft.finish()
+            return True
+        if not questionary.confirm("Answer again?", default=True).unsafe_ask():
+            return False
+
+
 def run_plain(state_root: Path, name: str | None = None) -> int:
     """Ask the questions, save the profile, run preflight and, when confirmed, the install."""
     from hfwizard.installs import list_installs
 
+    draft: Draft | None = None
     try:
         if name is None:
             found = [i.name for i in list_installs(state_root)]
@@ -150,11 +210,12 @@ def run_plain(state_root: Path, name: str | None = None) -> int:
             profile = draft.profile()
         if not questionary.confirm("Install now?", default=False).unsafe_ask():
             return ExitCode.OK
-        events = asyncio.run(_consume(operations.InstallRun(profile, draft.dir).events()))
-        end = next((e for e in reversed(events) if isinstance(e, InstallFinished)), None)
-        return end.exit_code if end else ExitCode.FAILED
+        return install_with_recovery(draft)
     except KeyboardInterrupt:
-        print("interrupted: answers so far are saved; run `hfwizard --plain` again to carry on")
+        if draft is not None and draft.step == "install":
+            print("interrupted: the install is resumable; run `hfwizard resume` to carry on")
+        else:
+            print("interrupted: answers so far are saved; run `hfwizard --plain` again to carry on")
         return ExitCode.INTERRUPTED
     except HfwizardError as exc:
         print(f"hfwizard: {exc}")

@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
@@ -23,8 +24,10 @@ from pathlib import Path
 from hfwizard.errors import BadInput, HfwizardError
 from hfwizard.profile import Cloud, InstallProfile
 from hfwizard.profile_io import load_profile
+from hfwizard.state import atomic_write
 
 STATE_FILE = "cluster-state.json"
+EMULATOR_PID_FILE = "emulator.pid"  # the running emulator, so a later run can wait for a killed run's one
 KUBECONFIG_FILE = "kubeconfig"
 CONTEXT = "sandbox"  # the context the emulator writes into its kubeconfig
 BANNER = ("REHEARSAL: installing Highflame's real charts into an emulated Kubernetes cluster on this "
@@ -112,7 +115,7 @@ def start_emulator(idir: Path, *, ready_delay: float, step_delay: float,
     calling *thread*, so call it from a thread that lives as long as the cluster is needed.
     """
     cmd = [sys.executable, "-m", "hfwizard.sandbox.emulator", "--state", str(idir / STATE_FILE),
-           "--port", "0", "--kubeconfig", str(idir / KUBECONFIG_FILE), "--context", CONTEXT,
+           "--port", "0", "--kubeconfig", str(_run_kubeconfig(idir)), "--context", CONTEXT,
            "--ready-delay", str(ready_delay), "--step-delay", str(step_delay),
            *(seed if seed is not None else emulator_seed(None))]
     with open(idir / "emulator.log", "a", encoding="utf-8") as log:  # the child keeps its own copy
@@ -121,8 +124,14 @@ def start_emulator(idir: Path, *, ready_delay: float, step_delay: float,
                                 preexec_fn=_die_with_parent)
 
 
+def _run_kubeconfig(idir: Path) -> Path:
+    """This run's own kubeconfig: the emulator writes it here, and `wait_ready` publishes it whole."""
+    return idir / f".{KUBECONFIG_FILE}.{os.getpid()}"
+
+
 def wait_ready(proc: subprocess.Popen[str], idir: Path) -> None:
-    """Block until the emulator says it serves (its kubeconfig is then written); raise if it never does."""
+    """Block until the emulator says it serves, then publish its kubeconfig as `idir/kubeconfig` in one
+    rename (a reader never sees a half-written file or another run's port); raise if it never serves."""
     assert proc.stdout is not None
     line = proc.stdout.readline()
     try:
@@ -132,6 +141,7 @@ def wait_ready(proc: subprocess.Popen[str], idir: Path) -> None:
     if ready.get("event") != "ready":
         stop_emulator(proc)
         raise HfwizardError("the emulated cluster did not start", remedy=f"see {idir / 'emulator.log'}")
+    os.replace(_run_kubeconfig(idir), idir / KUBECONFIG_FILE)
 
 
 def stop_emulator(proc: subprocess.Popen[str]) -> None:
@@ -147,6 +157,32 @@ def stop_emulator(proc: subprocess.Popen[str]) -> None:
         proc.stdout.close()
 
 
+def _await_orphan(idir: Path, grace: float = 15.0) -> None:
+    """Let the emulator of a killed run finish saving before a new one loads the same state file.
+
+    Its parent's death sends it SIGTERM (PR_SET_PDEATHSIG) and it saves and exits, but the install lock
+    went with the parent at once: a new run could otherwise load the state while the orphan still writes
+    it, and the orphan's late save would then overwrite the new run's. SIGKILL if it lingers."""
+    try:
+        pid = int((idir / EMULATOR_PID_FILE).read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return  # no earlier emulator, or it is gone
+    if str(idir / STATE_FILE).encode() not in cmdline:
+        return  # the pid was reused by an unrelated process
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return  # exited; only its parent's reaping is left
+        except (OSError, IndexError):
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
+
+
 @contextlib.asynccontextmanager
 async def running_emulator(idir: Path, *, ready_delay: float | None = None, step_delay: float | None = None,
                            profile: InstallProfile | None = None) -> AsyncIterator[str]:
@@ -154,15 +190,29 @@ async def running_emulator(idir: Path, *, ready_delay: float | None = None, step
     the kubeconfig path. The event loop never blocks on it. `profile` seeds a fresh cluster (see
     `emulator_seed`), so the rehearsal schedules what the real cluster would.
 
-    Spawned on the loop's thread (see start_emulator); the waits run in worker threads.
+    The install's file lock is taken first, before anything starts (LockHeld, exit 4, when another
+    process runs this install): the emulator, its state file and its kubeconfig belong to one run at a
+    time. The run's own InstallLock joins it. Spawned on the loop's thread (see start_emulator); the
+    waits run in worker threads.
     """
+    from hfwizard.engine.lock import take_early
+    from hfwizard.store.install_dir import InstallDir
+
     rd, sd = delays(ready_delay, step_delay)
-    proc = start_emulator(idir, ready_delay=rd, step_delay=sd, seed=emulator_seed(profile))
-    try:
-        await asyncio.to_thread(wait_ready, proc, idir)
-        yield str(idir / KUBECONFIG_FILE)
-    finally:
-        # SIGTERM at once, so the emulator goes even when this wait is cancelled in its turn.
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        await asyncio.to_thread(stop_emulator, proc)
+    with take_early(InstallDir(idir), idir.name):
+        for stale in idir.glob(f".{KUBECONFIG_FILE}.*"):  # a run killed between write and publish
+            with contextlib.suppress(OSError):
+                stale.unlink()
+        await asyncio.to_thread(_await_orphan, idir)
+        proc = start_emulator(idir, ready_delay=rd, step_delay=sd, seed=emulator_seed(profile))
+        atomic_write(idir / EMULATOR_PID_FILE, str(proc.pid))
+        try:
+            await asyncio.to_thread(wait_ready, proc, idir)
+            yield str(idir / KUBECONFIG_FILE)
+        finally:
+            # SIGTERM at once, so the emulator goes even when this wait is cancelled in its turn.
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(stop_emulator, proc)
+            with contextlib.suppress(OSError):
+                _run_kubeconfig(idir).unlink()  # left only by an emulator that never served

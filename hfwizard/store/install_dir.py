@@ -80,6 +80,16 @@ class InstallDir:
         return self.path / "journal.jsonl"
 
     @property
+    def uninstall_journal_path(self) -> Path:
+        """The journal of `hfwizard uninstall` (its own: `resume` must never take it for an install's)."""
+        return self.path / "uninstall.jsonl"
+
+    @property
+    def previous_profile_path(self) -> Path:
+        """The profile an upgrade started from, put back when the upgrade is rolled back."""
+        return self.path / "profile.previous.yaml"
+
+    @property
     def lock_path(self) -> Path:
         """The kernel (fcntl) lock file; its holder is written to `lock_holder_path`."""
         return self.path / "install.lock"

@@ -1,7 +1,17 @@
 """The step kinds of an install, each registered by its StepKind (see `steps.base` for how to add one)."""
 
-from hfwizard.engine.steps import charts, databases, namespace, objects, release, secrets, verify
+from hfwizard.engine.steps import (
+    charts,
+    databases,
+    namespace,
+    objects,
+    release,
+    secrets,
+    uninstall,
+    upgrade,
+    verify,
+)
 from hfwizard.engine.steps.base import StepRunner, register, runner_for
 
 __all__ = ["StepRunner", "charts", "databases", "namespace", "objects", "register", "release", "runner_for",
-           "secrets", "verify"]
+           "secrets", "uninstall", "upgrade", "verify"]

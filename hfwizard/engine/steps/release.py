@@ -16,6 +16,7 @@ import os
 import time
 from typing import Any
 
+from hfwizard.engine import diagnose
 from hfwizard.engine.context import StepContext, StepError, StepResult
 from hfwizard.engine.helm import PENDING_STATUSES, ChartRef, HelmError, ReleaseInfo, ReleaseNotFound
 from hfwizard.engine.plan import StepKind
@@ -34,6 +35,8 @@ from hfwizard.platform.values import ServiceRelease
 from hfwizard.store.journal import StepState
 
 ENV_CHECKSUM = "hfwizard.io/env-checksum"
+DIAGNOSE_AFTER = 3.0  # seconds a release may wait before its pods are explained
+DIAGNOSE_EVERY = 2.0  # how often a waiting release's pods are looked at again
 
 
 @register(StepKind.RELEASE)
@@ -71,10 +74,12 @@ class ReleaseStep(StepRunner):
         try:
             info = await _watch(ctx, name, call, progress_seen)
         except (HelmError, StepError) as exc:
+            causes = [d.line for d in await diagnosis(ctx, name)]  # before a rollback removes the pods
             await _after_failure(ctx, name, base)
-            events = tuple(await failing_pods(ctx, name))
+            events = tuple(causes + await failing_pods(ctx, name))
             message = f"Helm: {exc.message}" if isinstance(exc, HelmError) else exc.message
-            raise StepError(message, exc.remedy, events) from None
+            remedy = ("change what the causes below name, then `hfwizard resume`" if causes else exc.remedy)
+            raise StepError(message, remedy, events) from None
         return StepResult(f"release {name} {info.status} at revision {info.revision} ({info.chart})",
                           {"release": name, "revision": info.revision, "values_hash": vhash})
 
@@ -117,6 +122,16 @@ async def manifest_objects(ctx: StepContext, release: str) -> list[ManifestObjec
     return [ManifestObject(kind, name, ns) for kind, name, ns in rows]
 
 
+async def diagnosis(ctx: StepContext, release: str, hints: diagnose.Hints | None = None) -> list[diagnose.Diagnosis]:
+    """Why the release's pods are not ready, one Diagnosis per cause (empty when none is known)."""
+    try:
+        objects = await manifest_objects(ctx, release) or []
+        hints = hints or diagnose.hints_for(ctx.profile, release)
+        return await asyncio.to_thread(diagnose.release_diagnosis, ctx.kube, ctx.namespace, objects, hints)
+    except Exception:  # a blip of the API: the explanation is a help, never a reason to fail
+        return []
+
+
 async def failing_pods(ctx: StepContext, release: str) -> list[str]:
     """The release's unready pods: why they wait, and their last Warning events."""
     try:
@@ -150,6 +165,7 @@ async def _watch(ctx: StepContext, release: str, call: asyncio.Task[ReleaseInfo]
     stall = ctx.profile.install.stall_seconds
     last: tuple[int, int] | None = None
     waiting = ""
+    explained = _Explainer(ctx, release)
     try:
         while True:
             done, _ = await asyncio.wait({call}, timeout=ctx.run.poll_interval)
@@ -170,6 +186,8 @@ async def _watch(ctx: StepContext, release: str, call: asyncio.Task[ReleaseInfo]
                     ctx.progress(prog[0], prog[1], waiting)
             if loads:
                 ctx.kill_point("mid")  # Helm has applied the manifests and is waiting
+            if loads and any(not w.is_ready for w in loads):
+                await explained.poll()
             now = time.monotonic()
             if now - seen[0] > stall:
                 raise StepError(f"stalled: nothing advanced for {stall}s (install.stallSeconds)"
@@ -182,6 +200,30 @@ async def _watch(ctx: StepContext, release: str, call: asyncio.Task[ReleaseInfo]
             call.cancel()  # ends Helm's child process: Helm records the release as failed
             with contextlib.suppress(asyncio.CancelledError, HelmError):
                 await call
+
+
+class _Explainer:
+    """Says once, as a warning under the step, each new cause that keeps the release waiting, from
+    DIAGNOSE_AFTER seconds into the wait (a pod being pulled or started is not worth a line)."""
+
+    def __init__(self, ctx: StepContext, release: str) -> None:
+        self.ctx, self.release = ctx, release
+        self.started = time.monotonic()
+        self.next = self.started + DIAGNOSE_AFTER
+        self.said: set[str] = set()
+        self.hints: diagnose.Hints | None = None
+
+    async def poll(self) -> None:
+        now = time.monotonic()
+        if now < self.next:
+            return
+        self.next = now + DIAGNOSE_EVERY
+        if self.hints is None:
+            self.hints = await asyncio.to_thread(diagnose.hints_for, self.ctx.profile, self.release)
+        for d in await diagnosis(self.ctx, self.release, self.hints):
+            if d.line not in self.said:
+                self.said.add(d.line)
+                self.ctx.log(d.line, level="warning", source="diagnose")
 
 
 async def _after_failure(ctx: StepContext, release: str, base_revision: int) -> None:

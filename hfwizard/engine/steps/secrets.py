@@ -68,14 +68,13 @@ class SecretsStep(StepRunner):
         return True, f"{len(ctx.step.secrets)} Secrets present"
 
 
-class Resolver:
-    """Turns a reference into its value for `materialize`: `k8s:` from the cluster, the others through
-    hfwizard.secrets; in the sandbox, checked and then replaced by a placeholder."""
+class ReferenceResolver:
+    """Turns a reference into its value for `materialize`: `k8s:` from the cluster (that namespace), the others
+    through hfwizard.secrets (file: relative to `base`); in a rehearsal, checked and then replaced by a
+    placeholder. Usable outside a step (the upgrade's plan diff resolves what the plan would write)."""
 
-    def __init__(self, ctx: StepContext) -> None:
-        self.ctx = ctx
-        self.base: Path | None = ctx.run.secrets_base_dir
-        self.rehearsal = ctx.profile.is_sandbox
+    def __init__(self, kube: Any, namespace: str, *, base: Path | None, rehearsal: bool) -> None:
+        self.kube, self.namespace, self.base, self.rehearsal = kube, namespace, base, rehearsal
 
     def __call__(self, ref: str) -> str:
         if ref == REHEARSAL_FILLER and self.rehearsal:
@@ -87,15 +86,23 @@ class Resolver:
         return REHEARSAL_PLACEHOLDER if self.rehearsal else value
 
     def _from_cluster(self, ref: str, name: str, key: str) -> str:
-        # A k8s: reference names a Secret in the platform's namespace, also for a step working in another
-        # (ClickHouse's own namespace copies the generated admin password from there).
-        ns = self.ctx.run.plan.namespace
-        found = self.ctx.kube.read_secret(ns, name)
+        ns = self.namespace
+        found = self.kube.read_secret(ns, name)
         raw = ((found or {}).get("data") or {}).get(key)
         if raw is None:
             raise SecretError(f"secret reference {ref}: no key {key!r} in Secret {ns}/{name}",
                               remedy="create it first, or use an env:/file: reference")
         return base64.b64decode(raw).decode("utf-8")
+
+
+class Resolver(ReferenceResolver):
+    """The resolver of a step: its cluster and namespace, the run's secrets base folder, the profile's sandbox."""
+
+    def __init__(self, ctx: StepContext) -> None:
+        # A k8s: reference names a Secret in the platform's namespace, also for a step working in another
+        # (ClickHouse's own namespace copies the generated admin password from there).
+        super().__init__(ctx.kube, ctx.run.plan.namespace, base=ctx.run.secrets_base_dir,
+                         rehearsal=ctx.profile.is_sandbox)
 
 
 def decoded(secret: dict[str, Any] | None) -> dict[str, str]:
