@@ -83,8 +83,10 @@ class ObjectsStep(StepRunner):
             seen = recorded.get(name)
             if live is None:
                 return False, f"{name} is gone"
-            if seen is None or seen.get("uid") != live["metadata"].get("uid"):
-                return False, f"{name} is not the object this install applied (uid changed)"
+            if seen is None:
+                return False, f"{name} is not in the journal's record of this step"
+            if seen.get("uid") != live["metadata"].get("uid"):
+                return False, f"{name} is not the object this install applied (its uid changed)"
             diff = ch.changes(live, obj)
             if seen.get("hash") != object_hash(obj) or diff:
                 return False, f"{name} changes: " + ("; ".join(diff) or "the applied object differs")
