@@ -68,9 +68,9 @@ def start_emulator(idir: Path, *, ready_delay: float, step_delay: float) -> subp
            "--ready-delay", str(ready_delay), "--step-delay", str(step_delay),
            # The sandbox profile asks for className nginx: rehearse a cluster whose ingress-nginx is installed.
            "--ingress-class", "nginx",
-           # Its guardrails module selects a GPU node group (preflight's kubernetes/node-groups): four
-           # tainted GPU nodes hold the guard services' requests.
-           "--gpu-nodes", "4"]
+           # Its guardrails module selects a GPU node group (preflight's kubernetes/node-groups): eight
+           # tainted GPU nodes hold the guard services' requests up to the large preset.
+           "--gpu-nodes", "8"]
     with open(idir / "emulator.log", "a", encoding="utf-8") as log:  # the child keeps its own copy
         os.chmod(idir / "emulator.log", 0o600)
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True,
