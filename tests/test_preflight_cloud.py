@@ -284,7 +284,7 @@ async def test_existing_cluster_without_cloud_credentials_does_not_borrow_the_am
 
 
 NOT_SIZE = ("kubernetes", "helm", "redis", "clerk", "outbound", "blob", "cloud", "postgres/reachable",
-            "postgres/tls", "postgres/auth", "postgres/version", "postgres/database")
+            "postgres/tls", "postgres/auth", "postgres/version", "postgres/database", "postgres/create-database")
 
 
 @pytest.mark.parametrize(("identifier", "db_class", "status", "says"), [
