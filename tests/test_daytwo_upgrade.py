@@ -93,6 +93,14 @@ def test_rollback_on_failure_puts_back_only_what_this_upgrade_changed(
         installed: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(hp.DB_ENV, NEW_PASSWORD)
     k = installed["kube"]
+    # A stale snapshot (a finished upgrade whose clean-up failed) must not become this upgrade's way back.
+    import base64
+
+    from hfwizard.daytwo.upgrade import take_snapshot
+
+    take_snapshot(k, hp.NS, ["highflame-admin"])
+    stale = base64.b64encode(b'{"highflame-admin": 7}').decode()
+    k.core.patch_namespaced_secret(SNAPSHOT, hp.NS, {"data": {"revisions": stale}})
     code, seen = _upgrade(installed, failing="authn", rollback=True)
     assert code == 1
     finished = seen[-1]

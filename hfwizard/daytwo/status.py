@@ -143,7 +143,8 @@ def _add_workloads(releases: dict[str, ReleaseStatus], workloads: list[dict[str,
         if rel is None:
             continue
         spec, status = obj.get("spec") or {}, obj.get("status") or {}
-        rel.desired += int(spec.get("replicas", 1) if spec.get("replicas") is not None else 1)
+        replicas = spec.get("replicas")
+        rel.desired += 1 if replicas is None else int(replicas)  # the API's default when unset
         rel.ready += int(status.get("readyReplicas") or 0)
         for c in ((spec.get("template") or {}).get("spec") or {}).get("containers") or []:
             if c.get("image") and c["image"] not in rel.images:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from hfwizard.daytwo.upgrade import SNAPSHOT, read_snapshot, take_snapshot
+from hfwizard.daytwo.upgrade import SNAPSHOT, drop_snapshot, read_snapshot, take_snapshot
 from hfwizard.engine.context import StepContext, StepResult
 from hfwizard.engine.plan import Plan, Step, StepKind
 from hfwizard.engine.steps.base import StepRunner, register
@@ -21,6 +21,10 @@ class UpgradeSnapshotStep(StepRunner):
     async def run(self, ctx: StepContext) -> StepResult:
         releases = [r.release for r in ctx.plan.releases]
         await ctx.fence()
+        if ctx.previous is None:
+            # A new upgrade (not the resume of an unfinished one): a snapshot still here is stale (a
+            # finished upgrade whose clean-up failed) and must not become this upgrade's way back.
+            await asyncio.to_thread(drop_snapshot, ctx.kube, ctx.namespace)
         snap, new = await asyncio.to_thread(take_snapshot, ctx.kube, ctx.namespace, releases)
         where = ", ".join(f"{k}@{v}" for k, v in sorted(snap.revisions.items())) or "no release yet"
         taken = "snapshot taken" if new else "kept the snapshot the interrupted attempt took"
