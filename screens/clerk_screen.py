@@ -51,11 +51,13 @@ Bastion hosts often have no keyring; the wizard then says so and you use an `env
         self.show_host()
 
     def answer(self, path: str, value: Any) -> None:
+        before = self.draft.get(path)
         super().answer(path, value)
         if path == "clerk.publishableKey":
-            self.show_host()
+            self.show_host(ask=value != before)  # the field reporting its value as it mounts is no new key
 
-    def show_host(self) -> None:
+    def show_host(self, ask: bool = False) -> None:
+        """The host the key names; `ask` (a key just typed) also asks that host, in the background."""
         key = self.draft.get("clerk.publishableKey")
         text = ""
         if key:
@@ -64,7 +66,7 @@ Bastion hosts often have no keyring; the wizard then says so and you use an `env
             except ValueError:
                 text = ""
         self.query_one("#frontend-host", Static).update(text)
-        if text:
+        if text and ask:
             self.check_frontend(clerk_frontend_host(str(key)))
 
     @work(exclusive=True, group="clerk-host", exit_on_error=False)
@@ -73,6 +75,7 @@ Bastion hosts often have no keyring; the wizard then says so and you use an `env
         checks it again from the cluster's side of the network)."""
         from hfwizard import operations
 
+        await asyncio.sleep(0.5)  # typed key by key: ask once the typing stops (a new key cancels this)
         self.start_busy("clerk-host", f"asking {host}")
         ok, text = await asyncio.to_thread(operations.answers_https, host)
         key = self.draft.get("clerk.publishableKey")

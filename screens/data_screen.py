@@ -75,8 +75,9 @@ is installed.
                 self.apply(kind, first, only_empty=True)
 
     def answer(self, path: str, value: Any) -> None:
+        before = self.draft.get(path)
         super().answer(path, value)
-        if path == "postgres.host" and isinstance(value, str) and value and not self.problems_at(path):
+        if path == "postgres.host" and value != before and isinstance(value, str) and not self.problems_at(path):
             self.check_host(value)
 
     def problems_at(self, path: str) -> bool:
@@ -86,6 +87,7 @@ is installed.
     async def check_host(self, host: str) -> None:
         """The PostgreSQL host resolves? Said beside the field, in the background (a warning: the cluster
         may resolve names this machine cannot)."""
+        await asyncio.sleep(0.5)  # typed key by key: resolve once the typing stops (a new key cancels this)
         self.start_busy("resolve", f"resolving {host}")
         ok, text = await asyncio.to_thread(operations.resolves, host)
         if self.draft.get("postgres.host") == host:
