@@ -295,7 +295,9 @@ def status(
             write({"event": "install", **inst.summary()})
         return
     if not found:
-        typer.echo(f"no installs under {opts.state_root}")
+        typer.echo(f"no installs under {opts.state_root}\n"
+                   "  -> start one with `hfwizard` (the wizard) or `hfwizard install --profile FILE`, rehearse with "
+                   "`hfwizard sandbox`; an install made elsewhere: add --state-dir DIR (or set HFWIZARD_STATE_DIR)")
         return
     for inst in found:
         s = inst.summary()
