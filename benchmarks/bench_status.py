@@ -73,7 +73,8 @@ def _plan() -> Plan:
                     for name in mounted)
     pins = {svc: ("highflame-redteam", "1.0.5") if svc.startswith("redteam") else ("highflame-generic", "1.0.3")
             for svc in services}
-    steps = [Step(CHARTS_STEP, "Charts", StepKind.CHARTS, charts=tuple(sorted(set(pins.values())))),
+    charts = tuple((*pin, None) for pin in sorted(set(pins.values())))
+    steps = [Step(CHARTS_STEP, "Charts", StepKind.CHARTS, charts=charts),
              Step("namespace", "Namespace", StepKind.NAMESPACE, (CHARTS_STEP,)),
              Step("secrets", "Secrets", StepKind.SECRETS, ("namespace",), secrets=secrets)]
     for svc in services:

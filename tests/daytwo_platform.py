@@ -91,7 +91,8 @@ def plan(services: list[tuple[str, tuple[str, str], dict[str, Any]]], secrets: t
     mounted = mounted_secrets([vals for _, _, vals in services])
     env = {spec.name: spec for spec in secrets}
     pins = tuple(sorted({pin for _, pin, _ in services}))
-    steps = [Step(CHARTS_STEP, "Charts", StepKind.CHARTS, charts=pins),
+    # (chart, version, repository): None is the profile's own (its mirror here).
+    steps = [Step(CHARTS_STEP, "Charts", StepKind.CHARTS, charts=tuple((*pin, None) for pin in pins)),
              Step("namespace", "Namespace", StepKind.NAMESPACE, (CHARTS_STEP,)),
              Step("secrets", "Secrets", StepKind.SECRETS, ("namespace",), secrets=(generated, *mounted, *secrets))]
     previous = ("secrets",)

@@ -124,7 +124,7 @@ def _profile() -> InstallProfile:
 def _plan(release: str, values: dict[str, Any]) -> Plan:
     """The chart fetched from Highflame's chart folder (the profile's mirror), then the release."""
     spec = ServiceRelease(release, release, *CHART_PIN, values, (), "core", None)
-    return Plan(NS, (Step(CHARTS_STEP, "Charts", StepKind.CHARTS, charts=(CHART_PIN,)),
+    return Plan(NS, (Step(CHARTS_STEP, "Charts", StepKind.CHARTS, charts=((*CHART_PIN, None),)),
                      Step("namespace", f"Namespace {NS}", StepKind.NAMESPACE, (CHARTS_STEP,)),
                      Step(f"helm/{release}", f"release {release}", StepKind.RELEASE, ("namespace",), release=spec)))
 
