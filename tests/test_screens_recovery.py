@@ -22,6 +22,11 @@ BROKEN_TLS = {**SANDBOX_ANSWERS, "ingress.tls.enabled": True, "ingress.tls.exist
               "install.stallSeconds": 5}
 
 
+ON_PURPOSE = ("the on-purpose failure (ingress.tls.existingSecret naming a Secret nobody made) no longer fails: "
+              "the sandbox rehearses AWS values, whose ALB takes TLS from ACM and never names that Secret; "
+              "this test needs a new on-purpose failure (issue 14 stays open for it)")
+
+
 @pytest.fixture
 def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
@@ -43,6 +48,7 @@ def shown(app: WizardApp, selector: str) -> str:
     return str(w.render()) if w.display else ""
 
 
+@pytest.mark.skip(reason=ON_PURPOSE)
 @pytest.mark.timeout(300)
 async def test_failed_install_fixed_from_the_banner_and_retried_with_changes(root: Path) -> None:
     app = WizardApp(root)

@@ -18,6 +18,12 @@ BROKEN_TLS = {**SANDBOX_ANSWERS, "ingress.tls.enabled": True, "ingress.tls.exist
               "install.stallSeconds": 5}
 
 
+ON_PURPOSE = ("the on-purpose failure (ingress.tls.existingSecret naming a Secret nobody made) no longer fails: "
+              "the sandbox rehearses AWS values, whose ALB takes TLS from ACM and never names that Secret; "
+              "this test needs a new on-purpose failure (issue 14 stays open for it)")
+
+
+@pytest.mark.skip(reason=ON_PURPOSE)
 @pytest.mark.timeout(240)
 def test_fail_fix_from_the_banner_retry_reach_done(tmp_path: Path) -> None:
     state = tmp_path / "state"
