@@ -46,7 +46,8 @@ from hfwizard.profile_io import save_profile
 from hfwizard.sandbox.emulator import ClusterThread
 from hfwizard.store.install_dir import InstallDir
 
-HIGHFLAME = Path(os.environ.get("HFWIZARD_HIGHFLAME_DIR", "/work/shared/highflame"))
+HIGHFLAME = Path(os.environ.get("HFWIZARD_HIGHFLAME_DIR")
+                 or Path(__file__).resolve().parents[2] / "shared" / "highflame")
 VALUES = HIGHFLAME / "iac" / "helm-values" / "EKS"
 NS = "highflame"
 

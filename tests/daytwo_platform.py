@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -22,13 +21,15 @@ from hfwizard.platform.values import ServiceRelease
 from hfwizard.profile import InstallProfile
 from hfwizard.profile_io import save_profile
 from hfwizard.store.install_dir import InstallDir
+from tests import platform_support
 
-HIGHFLAME = Path(os.environ.get("HFWIZARD_HIGHFLAME_DIR", "/work/shared/highflame"))
+HIGHFLAME = platform_support.HIGHFLAME
 CHARTS = HIGHFLAME / "charts"
 VALUES = HIGHFLAME / "iac" / "helm-values" / "EKS"
 DOMAIN = "hf.example.test"
 NS = "highflame"
 GENERATED = "highflame-platform-secrets"
+
 
 
 def chart(name: str, version: str) -> tuple[str, str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,12 +27,14 @@ from hfwizard.events import Event, InstallFinished, LogLine, StepFailed, StepFin
 from hfwizard.platform.values import ServiceRelease
 from hfwizard.profile import InstallProfile
 from hfwizard.sandbox.emulator import ClusterThread
+from tests import platform_support
 
-HIGHFLAME = Path(os.environ.get("HFWIZARD_HIGHFLAME_DIR", "/work/shared/highflame"))
+HIGHFLAME = platform_support.HIGHFLAME
 CHART_PIN = ("highflame-generic", "1.0.3")
 CHART = HIGHFLAME / "charts" / f"{CHART_PIN[0]}-{CHART_PIN[1]}.tgz"
 VALUES = HIGHFLAME / "iac" / "helm-values" / "EKS"
 NS = "highflame"
+
 
 
 # ---- unit: real-cluster shapes -----------------------------------------------------------------------

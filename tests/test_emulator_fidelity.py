@@ -29,9 +29,11 @@ from kubernetes import client, config
 from hfwizard.engine.helm import HelmError, HelmTimeout
 from hfwizard.engine.helm_embedded import EmbeddedHelm
 from hfwizard.sandbox.emulator import ClusterThread
+from tests import platform_support
 
-REAL_CHARTS = Path("/work/shared/highflame/charts")
+REAL_CHARTS = platform_support.CHARTS
 CANARY = "stringdata-canary-7f3a91"
+
 
 
 def _real_chart(name: str, tmp_path: Path) -> Path:
@@ -167,7 +169,7 @@ def test_a_partial_seed_from_an_older_state_file_is_redone(tmp_path: Path) -> No
 
 # ---- 4. scheduling that judges -------------------------------------------------------------------
 
-IAC = Path("/work/shared/highflame/iac/helm-values")
+IAC = platform_support.IAC
 NOT_MATCHING = (
     "0/6 nodes are available: 6 node(s) didn't match Pod's node affinity/selector. "
     "preemption: 0/6 nodes are available: 6 Preemption is not helpful for scheduling."

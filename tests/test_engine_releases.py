@@ -28,9 +28,10 @@ from hfwizard.platform.values import ServiceRelease
 from hfwizard.profile import InstallProfile
 from hfwizard.sandbox.emulator import ClusterThread
 from hfwizard.store.journal import Journal, StepState
+from tests import platform_support
 from tests.engine_support import chart_cache, emulated_cluster, release_revisions
 
-HIGHFLAME = Path("/work/shared/highflame")
+HIGHFLAME = platform_support.HIGHFLAME
 CHARTS = HIGHFLAME / "charts"
 VALUES = HIGHFLAME / "iac" / "helm-values" / "EKS"
 DEMO = Path(__file__).parent / "data" / "charts" / "demo"
