@@ -5,14 +5,18 @@ from __future__ import annotations
 import importlib
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
 
 from hfwizard.draft import STEPS, Draft
+
+if TYPE_CHECKING:
+    from .install_screen import InstallScreen
 
 # Set by the start-up benchmark only: the app writes CLOCK_MONOTONIC to this file once the Welcome screen
 # is mounted and painted, then exits.
@@ -140,39 +144,33 @@ class WizardApp(App[int]):
         return screen if isinstance(screen, InstallScreen) and screen.running else None
 
     async def action_quit(self) -> None:
-        running = self._running_install()
-        if running is None:
-            self.exit(self.exit_code)
-            return
-        from .confirm_modal import ConfirmModal
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                running.cancel_then_quit()
-
-        self.push_screen(ConfirmModal(
+        self._quit_or_ask(
             "Quit during the install?",
             "The running steps are stopped and journalled; nothing is lost. Start hfwizard again and choose "
             "Resume, or run `hfwizard resume`, to carry on from where it stopped.",
-            "Cancel install and quit", no="Keep installing"), answered)
+            "Cancel install and quit", lambda running: running.cancel_then_quit())
 
     def action_interrupt(self) -> None:
         """Ctrl+C: during an install, offer to cancel it (resumable); elsewhere, quit (answers are saved)."""
+        self._quit_or_ask(
+            "Cancel the install?",
+            "The running steps are stopped and journalled, and the install can be resumed from where it "
+            "stopped (Resume on this screen, or `hfwizard resume`).",
+            "Cancel install", lambda running: running.action_cancel())
+
+    def _quit_or_ask(self, title: str, text: str, yes: str, on_yes: Callable[[InstallScreen], None]) -> None:
+        """No install running: quit (the answers are saved). One running: ask first, Keep installing focused."""
         running = self._running_install()
         if running is None:
             self.exit(self.exit_code)
             return
         from .confirm_modal import ConfirmModal
 
-        def answered(yes: bool | None) -> None:
-            if yes:
-                running.action_cancel()
+        def answered(confirmed: bool | None) -> None:
+            if confirmed:
+                on_yes(running)
 
-        self.push_screen(ConfirmModal(
-            "Cancel the install?",
-            "The running steps are stopped and journalled, and the install can be resumed from where it "
-            "stopped (Resume on this screen, or `hfwizard resume`).", "Cancel install", no="Keep installing"),
-            answered)
+        self.push_screen(ConfirmModal(title, text, yes, no="Keep installing"), answered)
 
     def action_help(self) -> None:
         from .help_modal import HelpModal

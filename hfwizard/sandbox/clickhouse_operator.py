@@ -22,6 +22,7 @@ from typing import Any, Final
 import attrs
 
 from hfwizard.sandbox.emulator import Store, WatchEvent
+from hfwizard.sandbox.emulator.controllers.pods import call_on_loop
 
 JSON = dict[str, Any]
 
@@ -117,17 +118,7 @@ class ClickHouseOperator:
         self._request_kick()
 
     def _request_kick(self) -> None:
-        # Steered from a test's thread; the reconcile tasks live on the emulator's loop.
-        if self._loop is None:
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is self._loop:
-            self._kick()
-        else:
-            self._loop.call_soon_threadsafe(self._kick)
+        call_on_loop(self._loop, self._kick)
 
     def _matches(self, patterns: Any, obj: JSON) -> Any:
         meta = obj["metadata"]

@@ -12,7 +12,14 @@ import attrs
 
 from hfwizard.sandbox.emulator.api import JSON, WatchEvent
 from hfwizard.sandbox.emulator.controllers.autoscaler import HPA_VERSIONS, reconcile_autoscalers
-from hfwizard.sandbox.emulator.controllers.pods import Failure, PodPlan, plan_pods, sync_pods, template_hash
+from hfwizard.sandbox.emulator.controllers.pods import (
+    Failure,
+    PodPlan,
+    call_on_loop,
+    plan_pods,
+    sync_pods,
+    template_hash,
+)
 from hfwizard.sandbox.emulator.controllers.scheduler import eligible
 from hfwizard.sandbox.emulator.store import Store
 
@@ -95,17 +102,7 @@ class ControllerPlayer:
         self._request_kick()
 
     def _request_kick(self) -> None:
-        # Tests steer the player from their own thread; the reconcile tasks live on the emulator's loop.
-        if self._loop is None:
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is self._loop:
-            self._kick()
-        else:
-            self._loop.call_soon_threadsafe(self._kick)
+        call_on_loop(self._loop, self._kick)
 
     def _match(self, table: Any, obj: JSON) -> Any:
         meta = obj["metadata"]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import copy
 import datetime
 import hashlib
 import json
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 import attrs
@@ -249,3 +250,18 @@ def drop_none(value: Any) -> Any:
     if isinstance(value, list):
         return [drop_none(v) for v in value]
     return value
+
+
+def call_on_loop(loop: asyncio.AbstractEventLoop | None, callback: Callable[[], None]) -> None:
+    """Run `callback` on the emulator's `loop`: at once when already on it, else handed over thread-safely
+    (tests steer the controllers from their own thread). Nothing to do before the loop has started."""
+    if loop is None:
+        return
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        callback()
+    else:
+        loop.call_soon_threadsafe(callback)
