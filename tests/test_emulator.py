@@ -17,6 +17,8 @@ import pytest
 from kubernetes import client, config
 
 from hfwizard.sandbox.emulator import ClusterThread, decode_protobuf
+from hfwizard.sandbox.emulator.state import StateFile, load_state, read_state
+from hfwizard.sandbox.emulator.store import Store
 from tests.fixtures.cluster import EmulatorProcess
 
 
@@ -194,6 +196,8 @@ def test_state_survives_sigkill_of_the_emulator_process(emulator_process: Emulat
     before = core.read_namespaced_config_map("kept", "default").metadata.resource_version
     emulator_process.kill()
     assert stat.S_IMODE(emulator_process.state.stat().st_mode) == 0o600
+    log = emulator_process.state.with_name(emulator_process.state.name + ".log")
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600  # the ConfigMap's write is there, not in the snapshot
     emulator_process.start()  # same state file, same port: the kubeconfig still points at it
     core = client.CoreV1Api(_api(emulator_process.kubeconfig))
     kept = core.read_namespaced_config_map("kept", "default")
@@ -202,3 +206,72 @@ def test_state_survives_sigkill_of_the_emulator_process(emulator_process: Emulat
     core.create_namespaced_config_map("default", {"metadata": {"name": "after"}})
     after = core.read_namespaced_config_map("after", "default").metadata.resource_version
     assert int(after) > int(before)
+
+
+# ---- the state file: snapshot + log of writes ----------------------------------------------------
+
+
+def _config_map(name: str, value: str) -> dict[str, object]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default"},
+            "data": {"k": value}}
+
+
+def _store_with_log(path: Path) -> tuple[Store, StateFile]:
+    log = StateFile(path)
+    store = Store(state_file=path, on_write=log, strict_namespaces=False)
+    return store, log
+
+
+def test_writes_since_the_snapshot_come_back_from_the_log_and_a_torn_last_line_is_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    store, log = _store_with_log(path)
+    store.upsert_locked(_config_map("first", "1"))
+    store.saved()  # the first write also writes the snapshot
+    assert path.exists() and not log.log.read_bytes()
+    store.upsert_locked(_config_map("second", "2"))
+    store.saved()
+    store.upsert_locked(_config_map("first", "1b"))
+    info = store.resource_type("v1", "ConfigMap")
+    second = store.get(info, "default", "second")
+    assert second is not None
+    store.remove(info, second)
+    store.saved()  # one transaction: an update and a delete
+    with open(log.log, "ab") as handle:
+        handle.write(b'{"rv": 99, "put": [["/v1/configmaps", "default", "torn"')  # killed mid-append
+    reloaded, _ = _store_with_log(path)
+    assert load_state(reloaded)
+    names = {o["metadata"]["name"]: o["data"]["k"] for o in reloaded.list_objects("v1", "ConfigMap", "default")}
+    assert names == {"first": "1b"}
+    assert reloaded.rv == store.rv
+
+
+def test_a_log_older_than_the_snapshot_is_not_replayed(tmp_path: Path) -> None:
+    """A kill between the snapshot's rename and the log's truncation leaves both: the log's entries are
+    already in the snapshot and must not bring back older versions of its objects."""
+    path = tmp_path / "state.json"
+    store, log = _store_with_log(path)
+    store.upsert_locked(_config_map("cm", "old"))
+    store.saved()
+    store.upsert_locked(_config_map("cm", "new"))
+    store.saved()
+    stale_log = log.log.read_bytes()
+    assert b"new" in stale_log
+    store.upsert_locked(_config_map("cm", "newest"))
+    log.fold(store)  # snapshot at "newest"; then put the old log back, as if the truncation never ran
+    log.log.write_bytes(stale_log)
+    reloaded, _ = _store_with_log(path)
+    load_state(reloaded)
+    assert reloaded.get_object("v1", "ConfigMap", "default", "cm")["data"] == {"k": "newest"}  # type: ignore[index]
+    assert read_state(path)["objects"][0]["object"]["data"] == {"k": "newest"}
+
+
+def test_closing_folds_the_log_into_one_snapshot(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    store, log = _store_with_log(path)
+    for index in range(5):
+        store.upsert_locked(_config_map(f"cm-{index}", str(index)))
+        store.saved()
+    assert log.log.stat().st_size > 0
+    log.close(store)
+    assert not log.log.exists()
+    assert len(json.loads(path.read_text())["objects"]) == 5

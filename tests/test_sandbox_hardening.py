@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from hfwizard.sandbox.emulator.state import read_state
 from tests.engine_support import events
 from tests.platform_support import CHARTS, CHARTS_MISSING
 
@@ -77,7 +78,7 @@ def outcome(idir: Path) -> dict[str, Any]:
     the platform's objects (kind, name), and whether every Deployment and StatefulSet is ready."""
     recs = [json.loads(x) for x in (idir / "journal.jsonl").read_text().splitlines() if x.startswith("{")]
     finished = [r for r in recs if r["event"] == "install_finished"]
-    state = json.loads((idir / "cluster-state.json").read_text())
+    state = read_state(idir / "cluster-state.json")  # the snapshot with its log applied
     objects = [entry["object"] for entry in state["objects"]]
     mine = [o for o in objects if (o.get("metadata") or {}).get("namespace") == "highflame"]
     releases: dict[str, tuple[int, str]] = {}

@@ -13,7 +13,7 @@ import yaml
 from hfwizard.sandbox.emulator import seeding
 from hfwizard.sandbox.emulator.api import JSON
 from hfwizard.sandbox.emulator.server import SandboxEmulator
-from hfwizard.sandbox.emulator.state import kill_point, load_state, save_state
+from hfwizard.sandbox.emulator.state import StateFile, kill_point, load_state
 from hfwizard.sandbox.emulator.store import Store
 
 __all__ = ["EmulatedCluster"]
@@ -31,10 +31,11 @@ class EmulatedCluster:
         version: str = "v1.32.3",
         strict_namespaces: bool = True,
     ) -> None:
+        self._state = StateFile(Path(state_file)) if state_file else None
         self.store = Store(
             state_file=Path(state_file) if state_file else None,
             strict_namespaces=strict_namespaces,
-            on_write=save_state,
+            on_write=self._state,
         )
         self.server = SandboxEmulator(store=self.store, git_version=version)
         self._host = host
@@ -80,6 +81,9 @@ class EmulatedCluster:
             await self._server.__aexit__(None, None, None)
             self._server = None
         await self.server.__aexit__(None, None, None)
+        if self._state is not None:
+            async with self.store.lock:
+                self._state.close(self.store)
 
     def kubeconfig(self, context: str = "sandbox") -> JSON:
         return {

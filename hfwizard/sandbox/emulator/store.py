@@ -46,6 +46,10 @@ class Store:
     cloud: str = "generic"  # whose cluster this plays (load-balancer addresses, served cloud kinds)
     _subscribers: set[asyncio.Queue[WatchEvent | None]] = attrs.field(factory=set, init=False)
     on_write: Callable[[Store], None] | None = None
+    # The same objects by resource, so a list or a watch's filter reads one resource's objects, not all.
+    _by_resource: dict[str, dict[_Key, JSON]] = attrs.field(factory=dict, init=False)
+    # What changed since the last `saved()`: the state file's log records exactly these (None: removed).
+    _changed: dict[_Key, JSON | None] = attrs.field(factory=dict, init=False)
 
     # ---- low level (the caller holds the lock) --------------------------------------------------
 
@@ -59,22 +63,39 @@ class Store:
     def items(self, info: ResourceType, namespace: str | None) -> list[JSON]:
         return [
             obj
-            for (res, ns, _), obj in list(self.objects.items())
-            if res == info.key and (namespace is None or ns == namespace)
+            for (_, ns, _), obj in list(self._by_resource.get(info.key, {}).items())
+            if namespace is None or ns == namespace
         ]
+
+    def load(self, info: ResourceType, obj: JSON) -> None:
+        """Take an object as it was saved (the state file's loader): no event, no new resourceVersion."""
+        key = self.key(info, obj["metadata"].get("namespace"), obj["metadata"]["name"])
+        self.objects[key] = obj
+        self._by_resource.setdefault(info.key, {})[key] = obj
+
+    def take_changes(self) -> dict[_Key, JSON | None]:
+        """The objects written (None: removed) since the last call, as they stand now."""
+        changed, self._changed = self._changed, {}
+        return {key: self.objects.get(key) for key in changed}
 
     def put(self, info: ResourceType, obj: JSON, event: str) -> JSON:
         self.rv += 1
         meta = obj["metadata"]
         meta["resourceVersion"] = str(self.rv)
-        self.objects[self.key(info, meta.get("namespace"), meta["name"])] = obj
+        key = self.key(info, meta.get("namespace"), meta["name"])
+        self.objects[key] = obj
+        self._by_resource.setdefault(info.key, {})[key] = obj
+        self._changed[key] = obj
         self._publish(WatchEvent(event, info, copy.deepcopy(obj), self.rv))
         return obj
 
     def remove(self, info: ResourceType, obj: JSON) -> JSON:
         self.rv += 1
         meta = obj["metadata"]
-        self.objects.pop(self.key(info, meta.get("namespace"), meta["name"]), None)
+        key = self.key(info, meta.get("namespace"), meta["name"])
+        self.objects.pop(key, None)
+        self._by_resource.get(info.key, {}).pop(key, None)
+        self._changed[key] = None
         gone = copy.deepcopy(obj)
         gone["metadata"]["resourceVersion"] = str(self.rv)
         self._publish(WatchEvent("DELETED", info, gone, self.rv))
