@@ -202,10 +202,10 @@ class ClickHouseOperator:
         return any(
             (d["metadata"].get("labels") or {}).get("app.kubernetes.io/name") == OPERATOR_APP
             and int((d.get("status") or {}).get("readyReplicas") or 0) >= 1
-            for d in self.emulator.list_objects("apps/v1", "Deployment"))
+            for d in self.emulator.peek_objects("apps/v1", "Deployment"))
 
     def _operator_version(self) -> str:
-        for d in self.emulator.list_objects("apps/v1", "Deployment"):
+        for d in self.emulator.peek_objects("apps/v1", "Deployment"):
             labels = d["metadata"].get("labels") or {}
             if labels.get("app.kubernetes.io/name") == OPERATOR_APP:
                 return str(labels.get("app.kubernetes.io/version", "0.25.6"))

@@ -316,6 +316,11 @@ class Store:
     def list_objects(self, api_version: str, kind: str, namespace: str | None = None) -> list[JSON]:
         return copy.deepcopy(self.items(self.resource_type(api_version, kind), namespace))
 
+    def peek_objects(self, api_version: str, kind: str, namespace: str | None = None) -> list[JSON]:
+        """The stored objects themselves, not copies: for controllers that only read them. Copying every
+        Pod on every event was a third of the emulator's CPU once the state file stopped being rewritten."""
+        return self.items(self.resource_type(api_version, kind), namespace)
+
     @contextlib.asynccontextmanager
     async def subscribe(self) -> AsyncIterator[asyncio.Queue[WatchEvent | None]]:
         """A queue of every change from now on; `None` means the emulator is stopping."""

@@ -51,5 +51,5 @@ async def _reconcile(store: Store, api_version: str, hpa: JSON) -> None:
 async def reconcile_autoscalers(store: Store, namespace: str | None) -> None:
     """Bring every autoscaled workload in `namespace` within its HPA's bounds."""
     for api_version in HPA_VERSIONS:
-        for hpa in store.list_objects(api_version, "HorizontalPodAutoscaler", namespace):
+        for hpa in store.peek_objects(api_version, "HorizontalPodAutoscaler", namespace):  # read only
             await _reconcile(store, api_version, hpa)

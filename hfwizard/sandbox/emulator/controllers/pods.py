@@ -117,7 +117,7 @@ async def sync_pods(
     meta = owner["metadata"]
     namespace = meta.get("namespace")
     wanted = {plan.name for plan in plans}
-    for pod in store.list_objects("v1", "Pod", namespace):
+    for pod in store.peek_objects("v1", "Pod", namespace):  # read only; deletes go through the store
         refs = pod["metadata"].get("ownerReferences") or []
         if any(r.get("uid") == meta.get("uid") for r in refs) and pod["metadata"]["name"] not in wanted:
             await store.delete_object("v1", "Pod", namespace, pod["metadata"]["name"])
