@@ -142,3 +142,20 @@ def test_clickhouse_in_its_own_namespace() -> None:
         assert plan.step(sid).namespace == "clickhouse" and "namespace/clickhouse" in plan.step(sid).depends_on
     assert plan.step("helm/clickhouse-operator").namespace is None  # the operator runs beside the platform
     assert plan.step("clickhouse/server").objects[0].obj["metadata"]["namespace"] == "clickhouse"
+
+
+def test_a_free_slot_goes_to_the_longest_chain_first() -> None:
+    """With ClickHouse, the operator release heads the longest chain (operator, keeper, server, setup,
+    collector, observatory, verify): when it and the leaf releases are ready together it comes first, so
+    install.maxParallel never makes it queue behind a leaf."""
+    plan = build_plan(cloud_profile("aws"))
+    chains = plan.chains()
+    operator = f"helm/{OPERATOR_RELEASE}"
+    assert chains[operator] > chains["helm/highflame-studio"] >= chains["verify"] == 1
+    assert chains["charts"] == max(chains.values())
+    before_releases = {s.id for s in plan.steps if s.kind is not StepKind.RELEASE and not s.id.startswith("clickhouse/")
+                       and s.id != "verify"}
+    done = before_releases | {"helm/highflame-flag", "helm/highflame-authn"}
+    ready = [s.id for s in plan.ready(done, set(done))]
+    assert ready[0] == operator and "helm/highflame-studio" in ready
+    assert [chains[r] for r in ready] == sorted((chains[r] for r in ready), reverse=True)

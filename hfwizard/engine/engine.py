@@ -44,6 +44,7 @@ from hfwizard.store.status import InstallStatus, StepStatus
 __all__ = ["Engine", "EngineOptions", "install_signal_handlers", "make_backend",
            "values_hash"]
 
+HELM_KINDS = frozenset({StepKind.RELEASE, StepKind.UNINSTALL})  # steps bounded by install.maxParallel
 LEASE_ENV = "HFWIZARD_LEASE_SECONDS"  # the install Lease's duration (tests shorten it)
 
 
@@ -217,13 +218,21 @@ class Engine:
         started: set[str] = set(done)
         failed: str | None = None
         interrupted = False
-        slots = asyncio.Semaphore(self.profile.install.max_parallel)
+        helm_slots = self.profile.install.max_parallel
         while True:
             if not self._cancelled and failed is None and self._lost is None:
+                # Only Helm operations are bounded (each holds a Helm call and its memory); a step is
+                # started only when it can run, so the next free slot goes to whatever is then the
+                # critical path (plan.ready orders by it), not to whoever queued first.
+                running_helm = sum(self.plan.step(sid).kind in HELM_KINDS for sid in self._tasks)
                 for step in self.plan.ready(done, started):
+                    if step.kind in HELM_KINDS:
+                        if running_helm >= helm_slots:
+                            continue
+                        running_helm += 1
                     started.add(step.id)
                     attempt = previous.step(step.id).attempts + 1 if self.resumed else 1
-                    self._tasks[step.id] = asyncio.create_task(self._run_step(step, attempt, slots),
+                    self._tasks[step.id] = asyncio.create_task(self._run_step(step, attempt),
                                                                name=f"step {step.id}")
             if not self._tasks:
                 break
@@ -264,14 +273,13 @@ class Engine:
         where = " in the sandbox (a rehearsal on an emulated cluster)" if self.profile.is_sandbox else ""
         return ExitCode.OK, InstallStatus.OK, f"Highflame is installed{where}"
 
-    async def _run_step(self, step: Step, attempt: int, slots: asyncio.Semaphore) -> None:
+    async def _run_step(self, step: Step, attempt: int) -> None:
         assert self._ctx is not None
-        async with slots:
-            if self._lost is not None:
-                raise self._lost
-            runner = runner_for(step.kind)
-            async with self._ctx.child(step, attempt) as sc:
-                sc.finish(await runner.run(sc))
+        if self._lost is not None:
+            raise self._lost
+        runner = runner_for(step.kind)
+        async with self._ctx.child(step, attempt) as sc:
+            sc.finish(await runner.run(sc))
 
     # ---- resume: check what the journal says is done -----------------------------------------------
 

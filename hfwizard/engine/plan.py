@@ -83,9 +83,38 @@ class Plan:
         return [s.release for s in self.steps if s.release is not None]
 
     def ready(self, done: set[str], started: set[str]) -> list[Step]:
-        """Steps not yet started whose dependencies are all done, in plan order."""
-        return [s for s in self.steps if s.id not in started and s.id not in done
-                and all(d in done for d in s.depends_on)]
+        """Steps not yet started whose dependencies are all done, the longest chain behind them first
+        (then plan order): a free slot goes to the critical path, never to a leaf."""
+        ready = [s for s in self.steps if s.id not in started and s.id not in done
+                 and all(d in done for d in s.depends_on)]
+        chains = self.chains()
+        return sorted(ready, key=lambda s: -chains[s.id])
+
+    def chains(self) -> dict[str, int]:
+        """Per step, the number of steps in the longest chain that starts with it (itself included)."""
+        waiting: dict[str, list[str]] = {s.id: [] for s in self.steps}
+        for s in self.steps:
+            for d in s.depends_on:
+                waiting.setdefault(d, []).append(s.id)
+        length: dict[str, int] = {}
+        for s in reversed(self.topological()):
+            length[s.id] = 1 + max((length[w] for w in waiting[s.id] if w in length), default=0)
+        return length
+
+    def topological(self) -> list[Step]:
+        """The steps with each after everything it depends on (plan order where free)."""
+        placed: set[str] = set()
+        order: list[Step] = []
+        pending = list(self.steps)
+        while pending:
+            progress = [s for s in pending if all(d in placed or d not in self.ids for d in s.depends_on)]
+            if not progress:
+                raise ValueError(f"steps wait for each other in a circle: {[s.id for s in pending]}")
+            for s in progress:
+                placed.add(s.id)
+                order.append(s)
+            pending = [s for s in pending if s.id not in placed]
+        return order
 
     def dependents(self, step_id: str) -> set[str]:
         """Every step that needs `step_id`, directly or through another step."""
