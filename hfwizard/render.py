@@ -15,6 +15,7 @@ from hfwizard.state import atomic_write, ensure_dir
 def to_yaml(data: Any, header: str = "") -> str:
     y = YAML(typ="safe", pure=True)
     y.default_flow_style = False
+    y.width = 4096  # a reference or a purpose reads better on one line than folded at 80 columns
     y.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
     buf = io.StringIO()
     if header:
@@ -24,27 +25,38 @@ def to_yaml(data: Any, header: str = "") -> str:
 
 
 def render_values(profile: InstallProfile, out: Path) -> list[Path]:
-    """Write `values-<release>.yaml` per release and `secrets.yaml` (references only) into `out`."""
-    from hfwizard.engine.plan import values_profile
-    from hfwizard.platform.catalog import load_catalog
+    """What the install would do, from its plan, as files in `out`: `values-<release>.yaml` per Helm release
+    (the platform's services and the ClickHouse operator), `objects-<step>.yaml` per step that applies objects
+    itself (ClickHouse's installations, Jobs, CronJob), and `secrets.yaml`: every Secret it would make, by
+    namespace, each key with the reference it is read from (values are never written)."""
+    from hfwizard.engine.plan import StepKind, build_plan
     from hfwizard.platform.secretspec import describe
-    from hfwizard.platform.values import all_secrets, service_releases
 
     ensure_dir(out)
-    catalog = load_catalog(profile.platform.version)
-    vp = values_profile(profile)
+    plan = build_plan(profile)
     written: list[Path] = []
-    for rel in service_releases(vp, catalog):
-        path = out / f"values-{rel.release}.yaml"
-        header = (f"Helm values for release {rel.release} in namespace {profile.target.namespace}\n"
-                  f"chart: {rel.chart} {rel.version} (platform {catalog.platform})"
-                  + (f"\nafter: {', '.join(rel.depends_on)}" if rel.depends_on else ""))
-        atomic_write(path, to_yaml(rel.values, header))
-        written.append(path)
-    listing = [describe(s) for s in all_secrets(vp, catalog)]
+    secrets: dict[str, list[dict[str, object]]] = {}
+    for step in plan.steps:
+        namespace = step.namespace or plan.namespace
+        if step.kind is StepKind.RELEASE and step.release is not None:
+            rel = step.release
+            path = out / f"values-{rel.release}.yaml"
+            header = (f"Helm values for release {rel.release} in namespace {namespace}\n"
+                      f"chart: {rel.chart} {rel.version} (platform {profile.platform.version})"
+                      + (f"\nafter: {', '.join(rel.depends_on)}" if rel.depends_on else ""))
+            atomic_write(path, to_yaml(rel.values, header))
+            written.append(path)
+        elif step.kind is StepKind.OBJECTS and step.objects:
+            path = out / f"objects-{step.id.replace('/', '-')}.yaml"
+            header = (f"Objects the step {step.id} applies server-side in namespace {namespace}, in order\n"
+                      "(secret values are referenced, never inline)")
+            atomic_write(path, to_yaml([applied.obj for applied in step.objects], header))
+            written.append(path)
+        for spec in step.secrets:
+            secrets.setdefault(namespace, []).append(describe(spec))
     path = out / "secrets.yaml"
-    atomic_write(path, to_yaml({"namespace": profile.target.namespace, "secrets": listing},
-                               "Kubernetes Secrets the install creates. Values are never written here:\n"
-                               "each key names the reference the install reads it from."))
+    atomic_write(path, to_yaml({"namespaces": secrets},
+                               "Kubernetes Secrets the install creates, by namespace. Values are never written\n"
+                               "here: each key names the reference the install reads it from."))
     written.append(path)
     return written

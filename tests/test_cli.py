@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -85,16 +86,23 @@ def test_export_without_a_saved_install_says_what_to_do(tmp_path: Path) -> None:
 
 
 def test_render_json_lines(tmp_path: Path) -> None:
-    r = hfw("render", "--profile", "profiles/sandbox.yaml", "--out", str(tmp_path / "v"), "--json")
-    assert r.returncode == 0
+    """Every Helm release of the plan (the ClickHouse operator too), every step applying objects itself, and
+    every Secret by namespace (clickhouse-secrets too)."""
+    r = hfw("render", "--profile", "profiles/aws.yaml", "--out", str(tmp_path / "v"), "--json")
+    assert r.returncode == 0, r.stderr
     events = [json.loads(line) for line in r.stdout.splitlines()]
     assert events[-1] == {"event": "done", "status": "ok"}
-    from hfwizard.platform.catalog import load_catalog
+    from hfwizard.engine.plan import StepKind, build_plan
+    from hfwizard.profile_io import load_profile
 
-    catalog = load_catalog()
-    assert {Path(e["path"]).name for e in events[:-1]} == {
-        "secrets.yaml", *(f"values-{catalog.release_name(s)}.yaml" for s in catalog.services)}
+    plan = build_plan(load_profile(Path("profiles/aws.yaml")).profile)
+    releases = {f"values-{s.release.release}.yaml" for s in plan.steps if s.release is not None}
+    objects = {f"objects-{s.id.replace('/', '-')}.yaml" for s in plan.steps if s.kind is StepKind.OBJECTS}
+    assert "values-clickhouse-operator.yaml" in releases and "objects-clickhouse-server.yaml" in objects
+    assert {Path(e["path"]).name for e in events[:-1]} == {"secrets.yaml", *releases, *objects}
     assert (tmp_path / "v").stat().st_mode & 0o777 == 0o700
+    secrets = yaml.safe_load((tmp_path / "v" / "secrets.yaml").read_text())["namespaces"]
+    assert {"clickhouse-secrets", "highflame-platform-secrets"} <= {s["name"] for s in secrets[plan.namespace]}
 
 
 def test_resume_with_nothing_to_resume_names_what_works(tmp_path: Path) -> None:
