@@ -275,7 +275,15 @@ def status(
     service's ready replicas, image, chart and last warning, ClickHouse, ingress hosts, load balancer
     and whether the DNS records resolve there.
 
-    Examples: hfwizard status   |   hfwizard status prod --watch   |   hfwizard status prod --json
+    \b
+    Examples:
+      hfwizard status                                   the installs kept here
+      hfwizard status prod --watch                      refresh every 2 s until Ctrl-C
+      hfwizard status prod --json                       one JSON object
+      hfwizard status prod --nameserver 10.0.0.2        check the DNS records against that server
+
+    Exit 2 when there is no such install or its kubeconfig/context cannot be used, 1 when the cluster
+    does not answer (a --watch keeps looking).
     """
     opts = _opts(ctx, json=json_, state_dir=state_dir, kubeconfig=kubeconfig, context=context)
     if name is not None:
@@ -314,9 +322,16 @@ def support_bundle(
     context: ContextOpt = None,
     state_dir: StateDirOpt = None,
 ) -> None:
-    """Write a support archive (journal, logs, Helm history, pods, events) with every secret masked.
+    """Write a support archive (journal, logs, Helm history, pods, events, container log tails) with
+    every secret masked.
 
-    Example: hfwizard support-bundle prod --out prod-support.tar.gz
+    \b
+    Examples:
+      hfwizard support-bundle prod                      under the install's folder (support/)
+      hfwizard support-bundle prod --out prod-support.tar.gz
+
+    When the cluster does not answer, the archive still holds the install's own files, and the command
+    exits 1 saying what to do (2 for no such install or an unusable kubeconfig/context).
     """
     opts = _opts(ctx, state_dir=state_dir, kubeconfig=kubeconfig, context=context)
     from hfwizard.frontends.commands import finish
@@ -364,7 +379,8 @@ def upgrade(
     profile: Annotated[Path | None, typer.Option("--profile", "-p", help="Upgrade to this profile's answers.",
                                                  dir_okay=False)] = None,
     rollback_on_failure: Annotated[bool, typer.Option(
-        "--rollback-on-failure", help="On failure, roll back the releases and Secrets this upgrade changed.")] = False,
+        "--rollback-on-failure", help="On failure, put back the releases and Secrets this upgrade changed "
+        "and remove the ones it added.")] = False,
     yes: YesOpt = False,
     json_: JsonOpt = False,
     kubeconfig: KubeconfigOpt = None,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from hfwizard import operations
-from hfwizard.errors import BadInput, ExitCode
+from hfwizard.errors import BadInput, ExitCode, Failed
 
 
 def _install(state_root: Path, name: str) -> Any:
@@ -32,13 +32,29 @@ def cmd_status(state_root: Path, name: str, *, json: bool, watch: bool, interval
     ns = operations.nameservers(servers)
     try:
         while True:
-            report = asyncio.run(operations.platform_status(inst.path, target=target, servers=ns, check_dns=check_dns))
-            _show_status(report, json=json, watch=watch)
+            try:
+                report = asyncio.run(operations.platform_status(inst.path, target=target, servers=ns,
+                                                                check_dns=check_dns))
+            except Failed as exc:
+                if not watch:
+                    raise  # exit 1, naming the server and what to do
+                _show_unreached(exc, json=json)  # a watch rides out a dropped VPN: it looks again
+            else:
+                _show_status(report, json=json, watch=watch)
             if not watch:
                 return int(ExitCode.OK)
             time.sleep(interval)
     except KeyboardInterrupt:
         return int(ExitCode.OK)  # leaving a watch is how it ends
+
+
+def _show_unreached(exc: Failed, *, json: bool) -> None:
+    if json:
+        from hfwizard.frontends.jsonview import write
+
+        write({"event": "status_failed", "message": exc.message, "remedy": exc.remedy})
+        return
+    print(f"{time.strftime('%H:%M:%S')} {exc}", flush=True)
 
 
 def _show_status(report: operations.StatusReport, *, json: bool, watch: bool) -> None:
