@@ -59,7 +59,8 @@ class ContainerLogs:
         del found[:-_MAX_LINES]
 
     def plant(self, namespace: str | None, pod: str, container: str, text: list[str]) -> None:
-        """Lines written now by the latest instance of a container (tests plant what an app would log)."""
+        """Lines written now by the latest instance of a container (tests plant what an app would log).
+        Appending is one list operation, so a test thread may call it while the emulator's loop serves."""
         instances = self._logs.get((namespace, pod, container))
         if not instances:
             raise KeyError(f"container {container} of pod {namespace}/{pod} has not started")

@@ -160,8 +160,9 @@ def _pod(owner: JSON, index: int, plan: PodPlan, ready: bool, failure: Failure |
         phase, statuses = "Pending", None
     else:
         phase = "Succeeded" if succeeded else "Running" if ready or failure else "Pending"
+        revision = template_hash(owner)
         statuses = [
-            _container_status(c, container_id(owner, index, c.get("name", "main")), ready, failure, succeeded,
+            _container_status(c, container_id(revision, index, c.get("name", "main")), ready, failure, succeeded,
                               plan.blocked)
             for c in containers
         ]
@@ -256,10 +257,10 @@ async def event(store: Store, namespace: str | None, pod: str, reason: str, mess
     )
 
 
-def container_id(owner: JSON, index: int, container: str) -> str:
-    """A container's runtime id: new with each pod template (a rollout starts new containers), one per
-    container of a pod, as containerd's are."""
-    return hashlib.sha256(f"{template_hash(owner)}/{index}/{container}".encode()).hexdigest()
+def container_id(template: str, index: int, container: str) -> str:
+    """A container's runtime id: new with each pod template (its `template_hash`: a rollout starts new
+    containers), one per container of a pod, as containerd's are."""
+    return hashlib.sha256(f"{template}/{index}/{container}".encode()).hexdigest()
 
 
 def template_hash(obj: JSON) -> str:
