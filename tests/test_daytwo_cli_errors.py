@@ -40,7 +40,8 @@ contexts: [{{name: sandbox, context: {{cluster: sandbox, user: sandbox}}}}]
 """)
     inst = InstallDir.under(tmp_path / "state", "canary").create()
     inst.profile_path.write_text(write_profile(tmp_path, kc).read_text())
-    (inst.path / "journal.jsonl").write_text('{"event": "install_started"}\n')
+    (inst.path / "journal.jsonl").write_text('{"event": "install_started"}\n'
+                                             '{"event": "install_finished", "status": "ok", "exit_code": 0}\n')
     return {"state": tmp_path / "state", "server": f"http://127.0.0.1:{port}", "inst": inst, "tmp": tmp_path}
 
 
@@ -100,9 +101,34 @@ def test_support_bundle_of_an_unreachable_cluster_keeps_the_install_files_and_fa
     assert kube["outcome"] == "failed" and "connection refused" in kube["error"]
 
 
+def test_runs_that_change_the_cluster_refuse_an_unreachable_one_before_asking(stranded: dict[str, object]) -> None:
+    state, tmp, server = Path(str(stranded["state"])), Path(str(stranded["tmp"])), stranded["server"]
+    for args in (("uninstall", "canary", "--yes"), ("upgrade", "canary", "--yes")):
+        done = hfwizard(*args, state=state, cwd=tmp)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert f"cannot reach the API server {server}: connection refused" in done.stderr, done.stderr
+        assert "internal error" not in done.stdout + done.stderr and "Traceback" not in done.stderr
+        assert not (Path(str(stranded["inst"].path)) / "support").exists(), "nothing ran: no failure to bundle"  # type: ignore[attr-defined]
+    wrong = hfwizard("uninstall", "canary", "--yes", "--context", "elsewhere", state=state, cwd=tmp)
+    assert wrong.returncode == 2 and "context 'elsewhere' not found" in wrong.stderr, wrong.stderr
+
+
 def test_help_shows_examples() -> None:
     for command, example in (("status", "hfwizard status prod --watch"),
                              ("support-bundle", "hfwizard support-bundle prod --out")):
         done = subprocess.run([sys.executable, "-m", "hfwizard", command, "--help"], cwd=ROOT, env=env(),
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == 0 and example in done.stdout, done.stdout
+
+
+def test_a_day_two_run_ends_in_its_own_words() -> None:
+    from hfwizard.frontends.commands import Outcome, finish
+
+    finish(0, what="uninstall")  # nothing to say
+    with pytest.raises(Outcome) as ended:
+        finish(3, what="uninstall", carry_on="hfwizard uninstall canary")
+    assert ended.value.exit_code == 3
+    assert ended.value.message == "interrupted: run `hfwizard uninstall canary` to carry on"
+    with pytest.raises(Outcome) as failed:
+        finish(1, what="upgrade", carry_on="hfwizard upgrade canary")
+    assert failed.value.message == "the upgrade failed (see above)"

@@ -338,7 +338,7 @@ def support_bundle(
     from hfwizard.frontends.daytwo import cmd_support_bundle
 
     finish(cmd_support_bundle(opts.state_root, name, out=out, context=opts.context,
-                              kubeconfig=str(opts.kubeconfig) if opts.kubeconfig else None))
+                              kubeconfig=str(opts.kubeconfig) if opts.kubeconfig else None), what="support bundle")
 
 
 @app.command()
@@ -367,7 +367,7 @@ def uninstall(
 
     finish(cmd_uninstall(opts.state_root, name, json=opts.json, yes=opts.yes, delete_data=delete_data,
                          confirm=confirm, kubeconfig=str(opts.kubeconfig) if opts.kubeconfig else None,
-                         context=opts.context))
+                         context=opts.context), what="uninstall", carry_on=f"hfwizard uninstall {name}")
 
 
 @app.command()
@@ -399,7 +399,8 @@ def upgrade(
 
     finish(cmd_upgrade(opts.state_root, name, platform=platform, profile_path=profile, json=opts.json,
                        yes=opts.yes, rollback_on_failure=rollback_on_failure, context=opts.context,
-                       kubeconfig=str(opts.kubeconfig) if opts.kubeconfig else None))
+                       kubeconfig=str(opts.kubeconfig) if opts.kubeconfig else None),
+           what="upgrade", carry_on=f"hfwizard upgrade {name}")
 
 
 @app.command()

@@ -24,6 +24,15 @@ def _target(inst: Any, kubeconfig: str | None, context: str | None) -> tuple[Any
     return profile, operations.resolve_target(profile, kubeconfig=kubeconfig, context=context)
 
 
+def _reachable(profile: Any, target: operations.Target) -> None:
+    """Before a run that changes the cluster: its kubeconfig usable (else exit 2) and its API answering
+    (else exit 1), each named with what to do. A sandbox's emulator starts with the run itself."""
+    from hfwizard.daytwo.reach import reach
+
+    if not profile.is_sandbox:
+        asyncio.run(reach(target.kubeconfig, target.context))
+
+
 def cmd_status(state_root: Path, name: str, *, json: bool, watch: bool, interval: float, servers: Sequence[str],
                check_dns: bool, kubeconfig: str | None, context: str | None) -> int:
     """Live status of one install's platform; with `watch`, again every `interval` seconds until Ctrl-C."""
@@ -136,6 +145,7 @@ def cmd_uninstall(state_root: Path, name: str, *, json: bool, yes: bool, delete_
 
     inst = _install(state_root, name)
     profile, target = _target(inst, kubeconfig, context)
+    _reachable(profile, target)
     if delete_data:
         _typed_confirmation(inst.name, confirm)
     elif not (yes or json):
@@ -162,6 +172,7 @@ def cmd_upgrade(state_root: Path, name: str, *, platform: str | None, profile_pa
     if platform is not None:
         _set_platform(new, platform)
     target = operations.resolve_target(new, kubeconfig=kubeconfig, context=context)
+    _reachable(new, target)
     base = profile_path.expanduser().resolve().parent if profile_path is not None else None
     plan = build_plan(new)
     for line in ["Upgrade plan:", *operations.upgrade_changes(inst.path, new, plan, target=target,
