@@ -46,8 +46,10 @@ from hfwizard.profile_io import save_profile
 from hfwizard.sandbox.emulator import ClusterThread
 from hfwizard.store.install_dir import InstallDir
 
-HIGHFLAME = Path(os.environ.get("HFWIZARD_HIGHFLAME_DIR")
-                 or Path(__file__).resolve().parents[2] / "shared" / "highflame")
+# `shared/highflame` beside the checkout or above a worktree ($HFWIZARD_HIGHFLAME_DIR wins), as the tests find it.
+HIGHFLAME = Path(os.environ.get("HFWIZARD_HIGHFLAME_DIR") or next(
+    (up / "shared" / "highflame" for up in Path(__file__).resolve().parents if (up / "shared" / "highflame").is_dir()),
+    Path(__file__).resolve().parents[2] / "shared" / "highflame"))
 VALUES = HIGHFLAME / "iac" / "helm-values" / "EKS"
 NS = "highflame"
 
@@ -67,6 +69,8 @@ def _values(service: str) -> dict[str, Any]:
 def _plan() -> Plan:
     services = sorted(p.name.removeprefix("highflame-").removesuffix("-helm-values-tmpl.yml")
                       for p in VALUES.glob("highflame-*-helm-values-tmpl.yml"))
+    if not services:  # an empty platform would time nothing and print figures anyway
+        raise SystemExit(f"no values templates in {VALUES}: set HFWIZARD_HIGHFLAME_DIR")
     values = {svc: _values(svc) for svc in services}
     mounted = sorted({v["secret"]["secretName"] for vals in values.values() for v in vals.get("volumes") or []
                       if (v.get("secret") or {}).get("secretName")})
@@ -133,6 +137,19 @@ def _status(api: Any, expected: int) -> float:
     return took
 
 
+def _connect(kc: Path, *, probe: bool) -> float:
+    """What the status command does before its read: the kubeconfig loaded (`connect`), or loaded and the
+    API asked once for /version (`reach`, which turns an unreachable cluster into a clear exit 1)."""
+    from hfwizard.daytwo.reach import reach
+
+    start = time.perf_counter()
+    if probe:
+        asyncio.run(reach(str(kc), "sandbox"))
+    else:
+        connect(str(kc), "sandbox")
+    return time.perf_counter() - start
+
+
 def _command(state: Path) -> float:
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "hfwizard", "status", "bench", "--json", "--no-dns",
@@ -186,6 +203,7 @@ def main() -> None:
             _status(api, count)  # a first call each: connection pools and imports warm
             _baseline(kc, api, warm=True)
             rows: dict[str, list[float]] = {"status": [], "helm list + pod list": [], "same, Helm warm": [],
+                                            "connect (kubeconfig)": [], "reach (kubeconfig+/version)": [],
                                             "status command (process)": [], "baseline as a process": []}
             for i in range(args.rounds):
                 order = [("status", lambda: _status(api, count)),
@@ -193,6 +211,10 @@ def main() -> None:
                 for name, fn in (order if i % 2 == 0 else order[::-1]):
                     rows[name].append(fn())
                 rows["same, Helm warm"].append(_baseline(kc, api, warm=True))
+                pair = [("connect (kubeconfig)", lambda: _connect(kc, probe=False)),
+                        ("reach (kubeconfig+/version)", lambda: _connect(kc, probe=True))]
+                for name, fn in (pair if i % 2 == 0 else pair[::-1]):
+                    rows[name].append(fn())
                 pair = [("status command (process)", lambda: _command(state)),
                         ("baseline as a process", lambda: _baseline_process(kc))]
                 for name, fn in (pair if i % 2 == 0 else pair[::-1]):

@@ -545,13 +545,13 @@ async def platform_status(install: Path, *, target: Target | None = None, server
     """The saved install's platform as the cluster shows it now (see hfwizard.daytwo.status)."""
     import asyncio
 
+    from hfwizard.daytwo.reach import reach
     from hfwizard.daytwo.status import live_status
-    from hfwizard.engine.kube import connect
     from hfwizard.store.install_dir import InstallDir
 
     profile = InstallDir(install).load_profile().profile
     async with _cluster(profile, install, target or resolve_target(profile)) as reached:
-        api = await asyncio.to_thread(connect, reached.kubeconfig, reached.context)
+        api = await reach(reached.kubeconfig, reached.context)  # BadInput / Failed naming what to do
         st = await asyncio.to_thread(live_status, api, profile.target.namespace)
     lines, checks = await asyncio.to_thread(dns_handoff, profile, st.hosts, st.load_balancer, servers=servers,
                                             check=check_dns)
@@ -572,23 +572,26 @@ async def after_install_dns(install: Path, *, target: Target | None = None,
 async def support_bundle(install: Path, *, target: Target | None = None, reason: str = "",
                          out: Path | None = None, after_failure: bool = False) -> tuple[Path | None, str]:
     """Write the install's support bundle (secrets masked); returns its path and a line to print.
+    When the cluster cannot be reached (or its kubeconfig used) the bundle holds the install's own
+    files and the error is raised after it is written, naming its path and what to do.
     `after_failure`: never raises, so the failure it follows stays the one reported."""
     import asyncio
 
     from hfwizard.daytwo import support
-    from hfwizard.engine.kube import connect
+    from hfwizard.daytwo.reach import reach
     from hfwizard.store.install_dir import InstallDir
 
     loaded = InstallDir(install).load_profile()
     profile = loaded.profile
     kwargs: dict[str, Any] = {"profile_document": loaded.document, "namespace": profile.target.namespace,
                               "reason": reason, "out_path": out}
+    unreached: HfwizardError | None = None
     try:
         async with _cluster(profile, install, target or resolve_target(profile)) as reached:
             try:
-                kwargs["api_client"] = await asyncio.to_thread(connect, reached.kubeconfig, reached.context)
-            except Exception as exc:
-                kwargs["cluster_error"] = f"no connection to the cluster: {type(exc).__name__}"
+                kwargs["api_client"] = await reach(reached.kubeconfig, reached.context)
+            except HfwizardError as exc:
+                unreached, kwargs["cluster_error"] = exc, exc.message
             if after_failure:
                 return await asyncio.to_thread(lambda: support.support_bundle_after_failure(install, **kwargs))
             report = await asyncio.to_thread(lambda: support.support_bundle(install, **kwargs))
@@ -596,6 +599,10 @@ async def support_bundle(install: Path, *, target: Target | None = None, reason:
         if after_failure:
             return None, "no support bundle: the cluster could not be reached"
         raise
+    if unreached is not None:
+        raise type(unreached)(f"{unreached.message}; the support bundle {report.path} holds the install's own files "
+                              "only", remedy=f"{unreached.remedy}; then run `hfwizard support-bundle "
+                              f"{profile.metadata.name}` again for the cluster's part")
     missing = [r.name for r in report.failed]
     return report.path, f"support bundle: {report.path}" + (f" ({', '.join(missing)} not collected)" if missing else "")
 

@@ -122,8 +122,8 @@ def kube(kubeconfig: Path) -> Kube:
     return Kube(connect(str(kubeconfig), "sandbox"))
 
 
-def secret_text(k: Kube, name: str) -> dict[str, str]:
-    found = k.read_secret(NS, name) or {}
+def secret_text(k: Kube, name: str, namespace: str = NS) -> dict[str, str]:
+    found = k.read_secret(namespace, name) or {}
     return {key: base64.b64decode(v).decode() for key, v in (found.get("data") or {}).items()}
 
 
@@ -150,12 +150,28 @@ OLD = {"admin": ("highflame-generic", "1.0.2"), "authn": ("highflame-generic", "
        "redteam": ("highflame-redteam", "1.0.4")}
 NEW = {"admin": ("highflame-generic", "1.0.3"), "authn": ("highflame-generic", "1.0.3"),
        "redteam": ("highflame-redteam", "1.0.5")}
+# The guardrails module turned on by the upgrade: the two catalogs (2025.11, 2026.02) have the same
+# services, so a release the new version adds is one whose module was off before and is on after.
+ADDED = "guard-pii"
+NEW_WITH_MODULE = {"admin": NEW["admin"], ADDED: ("highflame-generic", "1.0.3"), "authn": NEW["authn"],
+                   "redteam": NEW["redteam"]}
+ENV_SERVICES = ("admin", "authn", ADDED)  # the generic services whose env Secret reads DB_ENV
 DB_ENV = "HFW_UPGRADE_DB_PASSWORD"  # the env Secrets' reference: its value changes between the versions
 FAIL = {"workloadAnnotations": {"sandbox.hfwizard.io/fail": "ImagePullBackOff"}}  # the emulated kubelet fails it
+# A Secret hfwizard writes in a namespace of its own, as ClickHouse's Secrets step does.
+OWN_NS, OWN_NS_SECRET = "clickhouse", "clickhouse-credentials"
 
 
 def versioned_plan(charts: dict[str, tuple[str, str]], tag: str, *, failing: str | None = None) -> Plan:
     services = [(svc, chart(name, version), service_values(svc, tag=tag, extra=FAIL if svc == failing else None))
                 for svc, (name, version) in charts.items()]
-    env = tuple(env_secret(f"highflame-{svc}", DB_PASSWORD=f"env:{DB_ENV}") for svc in ("admin", "authn"))
-    return plan(services, env)
+    env = tuple(env_secret(f"highflame-{svc}", DB_PASSWORD=f"env:{DB_ENV}") for svc in ENV_SERVICES if svc in charts)
+    base = plan(services, env)
+    own = SecretSpec(OWN_NS_SECRET, "in its own namespace (test)", {"password": SecretEntry(ref=f"env:{DB_ENV}")})
+    steps = list(base.steps)
+    at = base.ids.index("secrets") + 1
+    steps[at:at] = [Step(f"namespace/{OWN_NS}", f"Namespace {OWN_NS}", StepKind.NAMESPACE, (CHARTS_STEP,),
+                         namespace=OWN_NS),
+                    Step(f"secrets/{OWN_NS}", f"Secrets in {OWN_NS}", StepKind.SECRETS, (f"namespace/{OWN_NS}",),
+                         secrets=(own,), namespace=OWN_NS)]
+    return Plan(base.namespace, tuple(steps))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import datetime
-import io
 import json
 import secrets as pysecrets
 import stat
@@ -18,7 +17,6 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-import urllib3
 from kubernetes import client, config
 from ruamel.yaml import YAML
 
@@ -38,6 +36,7 @@ from hfwizard.daytwo.support import (
     support_bundle_after_failure,
 )
 from hfwizard.sandbox.emulator import ClusterThread
+from hfwizard.sandbox.emulator.controllers.logs import LOG_ANNOTATION
 from tests.daytwo_support import assert_no_leak
 from tests.engine_support import CANARIES, FILE_CANARY, write_profile
 
@@ -112,32 +111,23 @@ def _b64(data: dict[str, str]) -> dict[str, str]:
     return {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
 
 
-class LogServingApiClient(client.ApiClient):
-    """The emulator has no pod log endpoint (it answers /log with the Pod object), so log requests are
-    answered here, at the client's HTTP layer; every other request goes to the emulator."""
+class ObjectForLogApiClient(client.ApiClient):
+    """A server without log support answers a log request with the Pod object (kmock did): log requests
+    go to the pod's own URL here, so the emulator answers that way."""
 
-    def __init__(self, configuration: client.Configuration, logs: dict[tuple[str, str, bool], bytes]) -> None:
-        super().__init__(configuration)
-        self.logs = logs
-        self.asked: list[tuple[str, str, bool, str]] = []
-
-    def request(self, method: str, url: str, query_params: Any = None, *args: Any, **kwargs: Any) -> Any:
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         if method == "GET" and url.endswith("/log"):
-            params = dict(query_params or [])
-            pod = url.rsplit("/", 2)[-2]
-            previous = str(params.get("previous")).lower() == "true"
-            self.asked.append((pod, params["container"], previous, str(params.get("tailLines"))))
-            body = self.logs.get((pod, params["container"], previous), b"")
-            return urllib3.HTTPResponse(body=io.BytesIO(body), headers={"Content-Type": "text/plain"}, status=200,
-                                        preload_content=False)
-        return super().request(method, url, query_params, *args, **kwargs)
+            url = url.removesuffix("/log")
+            kwargs["query_params"] = []
+        return super().request(method, url, *args, **kwargs)
 
 
 @pytest.fixture
 def seeded(cluster: ClusterThread, kubeconfig: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         dict[str, Any]]:
     """The install's namespace with hfwizard's Secrets (one generated password), a customer Secret behind
-    a k8s: reference, a failing two-container Deployment, and an install folder with a profile."""
+    a k8s: reference, a failing two-container Deployment whose containers log every canary (planted through
+    the emulator), and an install folder with a profile."""
     for name, value in CANARIES.items():
         monkeypatch.setenv(name, value)
     generated = pysecrets.token_urlsafe(32)
@@ -167,14 +157,17 @@ def seeded(cluster: ClusterThread, kubeconfig: Path, tmp_path: Path, monkeypatch
                              message=f"dial postgres: password authentication failed ({CANARIES['HFW_CANARY_PG']})")
     container = {"envFrom": [{"secretRef": {"name": "highflame-clickhouse-auth"}}],
                  "env": [{"name": "DEBUG_FLAG", "value": ENV_LITERAL}]}
+    # What the services would print, planted in every container's log by the emulator's player.
+    planted = {LOG_ANNOTATION: "\n".join(_app_log_lines(generated))}
     client.AppsV1Api(api).create_namespaced_deployment(NS, {
         "metadata": {"name": "gateway"},
         "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "gateway"}},
-                 "template": {"metadata": {"labels": {"app": "gateway"}}, "spec": {"containers": [
+                 "template": {"metadata": {"labels": {"app": "gateway"}, "annotations": planted},
+                              "spec": {"containers": [
                      {"name": "gateway", "image": "ghcr.io/highflame/gateway:1.2.3", **container},
                      {"name": "proxy", "image": "ghcr.io/highflame/proxy:1.2.3", **container}]}}}})
     deadline = time.monotonic() + 10
-    while len(core.list_namespaced_pod(NS).items) < 2 and time.monotonic() < deadline:
+    while time.monotonic() < deadline and not _crashed(core.list_namespaced_pod(NS).items):
         time.sleep(0.05)
 
     install = tmp_path / "state" / "installs" / "canary"
@@ -192,27 +185,25 @@ def seeded(cluster: ClusterThread, kubeconfig: Path, tmp_path: Path, monkeypatch
     yield {"api": api, "install": install, "generated": generated, "kubeconfig": kubeconfig}
 
 
-def _fake_logs(generated: str) -> dict[tuple[str, str, bool], bytes]:
+def _app_log_lines(generated: str) -> list[str]:
+    """Log lines carrying every canary in the forms a service might print them."""
     pg, clerk = CANARIES["HFW_CANARY_PG"], CANARIES["HFW_CANARY_CLERK"]
     wrapped = base64.b64encode(json.dumps({"user": "hf", "password": pg, "n": 1}).encode()).decode()
-    lines = [
-        f"2026-11-30T04:00:00Z connecting to clickhouse with password={generated}",
-        f"2026-11-30T04:00:01Z config blob {wrapped}",
-        f"2026-11-30T04:00:02Z clerk callback ?key={quote(clerk, safe='')}&next=%2F",
-        "2026-11-30T04:00:03Z settings " + json.dumps({"openai": CANARIES["HFW_CANARY_OPENAI"], "s": "a/b\"c"}),
-        f"2026-11-30T04:00:04Z loaded key for {K8S_CANARY[:6]}... full={K8S_CANARY}",
-        "2026-11-30T04:00:05Z pull auth " + base64.urlsafe_b64encode(
-            f"robot:{CANARIES['HFW_CANARY_PULL']}".encode()).decode(),
-        "2026-11-30T04:00:06Z ready to serve",
+    return [
+        f"connecting to clickhouse with password={generated}",
+        f"config blob {wrapped}",
+        f"clerk callback ?key={quote(clerk, safe='')}&next=%2F",
+        "settings " + json.dumps({"openai": CANARIES["HFW_CANARY_OPENAI"], "s": "a/b\"c"}),
+        f"loaded key for {K8S_CANARY[:6]}... full={K8S_CANARY}",
+        "pull auth " + base64.urlsafe_b64encode(f"robot:{CANARIES['HFW_CANARY_PULL']}".encode()).decode(),
+        "ready to serve",
     ]
-    body = ("\n".join(lines) + "\n").encode()
-    return {(f"gateway-{i}", c, prev): body for i in range(2) for c in ("gateway", "proxy") for prev in (False, True)}
 
 
-def _client_with_logs(kubeconfig: Path, logs: dict[tuple[str, str, bool], bytes]) -> LogServingApiClient:
-    configuration = client.Configuration()
-    config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
-    return LogServingApiClient(configuration, logs)
+def _crashed(pods: list[Any]) -> bool:
+    """Both pods' containers have run and crashed once (their logs are written)."""
+    statuses = [cs for p in pods for cs in p.status.container_statuses or []]
+    return len(statuses) == 4 and all(cs.last_state and cs.last_state.terminated for cs in statuses)
 
 
 def test_bundle_of_an_emulated_cluster_holds_no_canary(seeded: dict[str, Any], tmp_path: Path) -> None:
@@ -225,7 +216,6 @@ def test_bundle_of_an_emulated_cluster_holds_no_canary(seeded: dict[str, Any], t
     assert {generated, K8S_CANARY, FILE_CANARY, *CANARIES.values()} <= values
     assert "acme-research" not in values, "a Secret's plain keys stay readable"
 
-    api = _client_with_logs(seeded["kubeconfig"], _fake_logs(generated))
     history = {"gateway": [{"revision": 1, "status": "failed",
                             "description": f"Upgrade failed: token={CANARIES['HFW_CANARY_OPENAI']}"}]}
     collectors = [
@@ -234,7 +224,8 @@ def test_bundle_of_an_emulated_cluster_holds_no_canary(seeded: dict[str, Any], t
             {"check": "postgres/auth", "status": "failed",
              "message": f"login refused for password {CANARIES['HFW_CANARY_PG']}"}]),
         helm_history_collector(["gateway", "missing"], lambda r: history[r]),
-        *kubernetes_collectors(api, NS, tail_lines=200),
+        # Each container's log has 10 lines: the tail of 9 leaves out the first ("starting ...").
+        *kubernetes_collectors(seeded["api"], NS, tail_lines=9),
     ]
     out = tmp_path / "out" / "hfwizard-support-canary.tar.gz"
     report = write_support_bundle(out, collectors, Redactor(values), timeout_per_collector=20,
@@ -268,19 +259,26 @@ def test_bundle_of_an_emulated_cluster_holds_no_canary(seeded: dict[str, Any], t
     logs = sorted(n.removeprefix(top + "kubernetes/logs/") for n in members if "/logs/" in n)
     assert logs == sorted(f"gateway-{i}/{c}{p}.log" for i in range(2) for c in ("gateway", "proxy")
                           for p in ("", ".previous"))
-    log = members[top + "kubernetes/logs/gateway-0/gateway.log"]
-    assert b"ready to serve" in log and log.count(b"[REDACTED]") >= 6
-    assert {a[3] for a in api.asked} == {"200"}, "log tails are asked for, not whole logs"
+    for name in logs:  # the emulator's player wrote them; the collector read them through the API
+        log = members[top + "kubernetes/logs/" + name].decode()
+        lines = log.splitlines()
+        assert len(lines) == 9 and not any("starting " in line for line in lines), "a tail, not the whole log"
+        assert lines[0].split(" ", 1)[1] == "environment: 1 variables, 1 sources", "timestamped, as asked"
+        assert lines[-2].endswith(" ready to serve")
+        assert lines[-1].endswith(" fatal: dial postgres: password authentication failed ([REDACTED]) (exit code 1)")
+        assert log.count("[REDACTED]") >= 7, log
     assert json.loads(members[top + "helm/gateway.json"])[0]["status"] == "failed"
     index = json.loads(members[top + INDEX_FILE])
     assert index["install"] == "canary"
     assert [c["problems"] for c in index["collectors"] if c["name"] == "helm"] == [["missing: KeyError: 'missing'"]]
 
 
-def test_the_emulator_serves_no_pod_logs_and_the_collector_says_so(seeded: dict[str, Any], tmp_path: Path) -> None:
-    """Without the test's log layer, the emulator answers a log request with the Pod object: the log
-    collector names each container as not read instead of filing the object as its log."""
-    logs = [c for c in kubernetes_collectors(seeded["api"], NS) if c.name == "kubernetes/logs"]
+def test_a_server_without_log_support_is_named_not_filed(seeded: dict[str, Any], tmp_path: Path) -> None:
+    """A server answering a log request with the Pod object (kmock did): the log collector names each
+    container as not read instead of filing the object as its log."""
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=str(seeded["kubeconfig"]), client_configuration=configuration)
+    logs = [c for c in kubernetes_collectors(ObjectForLogApiClient(configuration), NS) if c.name == "kubernetes/logs"]
     out = tmp_path / "b.tar.gz"
     report = write_support_bundle(out, logs, Redactor(), timeout_per_collector=20)
     assert report.results[0].outcome is Outcome.PARTIAL
@@ -309,7 +307,7 @@ def test_support_bundle_in_one_call(seeded: dict[str, Any]) -> None:
     document = YAML(typ="safe").load((install / "profile.yaml").read_text())
     helm = _AsyncHelm()
     report = support_bundle(install, profile_document=document,
-                            api_client=_client_with_logs(seeded["kubeconfig"], _fake_logs(generated)),
+                            api_client=seeded["api"],
                             namespace=NS, releases=["clickhouse"], history=history_from_backend(helm, NS),
                             preflight=lambda: {"checks": []}, reason="install failed",
                             now=datetime.datetime(2026, 11, 30, 4, 5, 6, tzinfo=datetime.UTC))

@@ -2,9 +2,9 @@
 printed), and by `hfwizard support-bundle NAME`; no planted secret readable in either archive.
 
 The Kubernetes API is emulated (kmock plus our shim on loopback: no real API server runs on these
-machines) and has no pod log endpoint, so the canaries sit behind every secret reference of the
-profile, in the Secrets the install wrote and in Warning events; the module tests
-(test_daytwo_bundle.py) cover container logs through a client that serves them.
+machines); the canaries sit behind every secret reference of the profile, in the Secrets the install
+wrote and in Warning events. The module tests (test_daytwo_bundle.py) plant them in container logs
+too, served by the emulator's pod log endpoint.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,15 +46,19 @@ def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[
                "generated": hp.secret_text(k, hp.GENERATED)}
 
 
-def _upgrade(ctx: dict[str, Any], *, failing: str | None, rollback: bool) -> tuple[int | None, list[Event]]:
+def _upgrade(ctx: dict[str, Any], *, failing: str | None, rollback: bool,
+             charts: dict[str, tuple[str, str]] = hp.NEW,
+             watch: Callable[[Event], None] | None = None) -> tuple[int | None, list[Event]]:
     prof = ctx["profile"]
-    run = operations.upgrade_run(prof, ctx["inst"].path, hp.versioned_plan(hp.NEW, "2.0.0", failing=failing),
+    run = operations.upgrade_run(prof, ctx["inst"].path, hp.versioned_plan(charts, "2.0.0", failing=failing),
                                  rollback_on_failure=rollback, target=operations.resolve_target(prof))
     seen: list[Event] = []
 
     async def go() -> None:
         async for event in run.events():
             seen.append(event)
+            if watch is not None:
+                await asyncio.to_thread(watch, event)
 
     asyncio.run(go())
     return run.exit_code, seen
@@ -79,9 +83,10 @@ def test_the_plan_shows_chart_image_and_values_changes_and_secrets_only_as_chang
 def test_a_failed_upgrade_uninstalls_nothing(installed: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(hp.DB_ENV, NEW_PASSWORD)
     k = installed["kube"]
-    code, seen = _upgrade(installed, failing="authn", rollback=False)
+    code, seen = _upgrade(installed, failing="authn", rollback=False, charts=hp.NEW_WITH_MODULE)
     assert code == 1, seen[-1]
     assert hp.chart_versions(k) == {"highflame-admin": (2, "deployed", "1.0.3"),
+                                    "highflame-guard-pii": (1, "deployed", "1.0.3"),
                                     "highflame-authn": (2, "failed", "1.0.3"),
                                     "highflame-redteam": (1, "deployed", "1.0.4")}
     assert hp.secret_text(k, "highflame-authn-env") == {"DB_PASSWORD": NEW_PASSWORD}
@@ -91,30 +96,50 @@ def test_a_failed_upgrade_uninstalls_nothing(installed: dict[str, Any], monkeypa
 
 def test_rollback_on_failure_puts_back_only_what_this_upgrade_changed(
         installed: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The upgrade turns a module on (a release and its env Secret new), changes a Secret hfwizard keeps
+    in another namespace, and fails at authn: the new release and Secret go, the changed ones come back."""
     monkeypatch.setenv(hp.DB_ENV, NEW_PASSWORD)
     k = installed["kube"]
     # A stale snapshot (a finished upgrade whose clean-up failed) must not become this upgrade's way back.
     import base64
 
-    from hfwizard.daytwo.upgrade import take_snapshot
+    from hfwizard.daytwo.upgrade import read_snapshot, take_snapshot
 
     take_snapshot(k, hp.NS, ["highflame-admin"])
     stale = base64.b64encode(b'{"highflame-admin": 7}').decode()
     k.core.patch_namespaced_secret(SNAPSHOT, hp.NS, {"data": {"revisions": stale}})
-    code, seen = _upgrade(installed, failing="authn", rollback=True)
+    added, added_env = f"highflame-{hp.ADDED}", f"highflame-{hp.ADDED}-env"
+    seen_snapshot: list[Any] = []
+
+    def watch(event: Event) -> None:
+        if getattr(event, "step_id", "") == "upgrade/snapshot" and type(event).__name__ == "StepFinished":
+            seen_snapshot.append(read_snapshot(k, hp.NS))
+
+    code, seen = _upgrade(installed, failing="authn", rollback=True, charts=hp.NEW_WITH_MODULE, watch=watch)
     assert code == 1
+    snap = seen_snapshot[0]
+    assert snap.added == [added] and f"{hp.NS}/{added_env}" in snap.created
+    assert f"{hp.OWN_NS}/{hp.OWN_NS_SECRET}" in snap.secrets, "owned in another namespace: in the snapshot too"
     finished = seen[-1]
     assert isinstance(finished, InstallFinished)
-    assert finished.message.endswith("rolled back: highflame-admin, highflame-authn"), finished.message
+    assert finished.message.endswith(f"rolled back: highflame-admin, highflame-authn; uninstalled: {added}"), (
+        finished.message)
     assert hp.chart_versions(k) == {"highflame-admin": (3, "deployed", "1.0.2"),
                                     "highflame-authn": (3, "deployed", "1.0.2"),
                                     "highflame-redteam": (1, "deployed", "1.0.4")}, "redteam was never changed"
+    assert k.read_secret(hp.NS, added_env) is None, "the Secret the upgrade created is gone with its release"
     for name in ("highflame-admin-env", "highflame-authn-env"):
         assert hp.secret_text(k, name) == {"DB_PASSWORD": OLD_PASSWORD}, name
+    assert hp.secret_text(k, hp.OWN_NS_SECRET, hp.OWN_NS) == {"password": OLD_PASSWORD}
+    assert (k.read_secret(hp.OWN_NS, hp.OWN_NS_SECRET) or {})["metadata"]["labels"] == {
+        "app.kubernetes.io/managed-by": "hfwizard"}
     assert hp.secret_text(k, hp.GENERATED) == installed["generated"]
     assert k.read_secret(hp.NS, SNAPSHOT) is None
     logged = [e.line for e in seen if isinstance(e, LogLine) and e.step_id == "rollback"]
-    assert any("Secret highflame-authn-env: previous content put back" in line for line in logged)
+    restored = logged.index(f"Secret {hp.NS}/highflame-authn-env: previous content put back")
+    assert restored < next(i for i, line in enumerate(logged) if line.startswith("rolling highflame-authn back")), (
+        "Secrets go back before the releases whose pods read them restart")
+    assert f"Secret {hp.NS}/{added_env}: removed (this upgrade created it)" in logged
     assert not any(OLD_PASSWORD in str(e) or NEW_PASSWORD in str(e) for e in seen)
 
 

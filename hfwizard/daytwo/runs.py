@@ -59,7 +59,8 @@ def uninstall_run(install: Path, *, delete_data: bool, target: Target | None = N
 class UpgradeRun(DayTwoRun):
     """`hfwizard upgrade NAME`: the install's plan for the new profile, run as an install (same journal,
     lock, resume and stall detection), after a snapshot step. A failure never uninstalls anything; with
-    `rollback_on_failure` the releases and owned Secrets this upgrade changed go back to the snapshot."""
+    `rollback_on_failure` the releases and owned Secrets this upgrade changed go back to the snapshot,
+    and the releases and Secrets it added are removed."""
 
     def __init__(self, profile: InstallProfile, state_dir: Path, plan: Any, *, rollback_on_failure: bool = False,
                  target: Target | None = None, signals: bool = False, secrets_base_dir: Path | None = None) -> None:
@@ -71,6 +72,7 @@ class UpgradeRun(DayTwoRun):
         self.secrets_base_dir = secrets_base_dir
         self.rollback = rollback_on_failure
         self.rolled_back: list[str] = []
+        self.removed: list[str] = []  # releases the upgrade installed, uninstalled by the rollback
 
     def _make_engine(self, reached: Target) -> Any:
         engine = super()._make_engine(reached)
@@ -93,8 +95,9 @@ class UpgradeRun(DayTwoRun):
         elif self.exit_code == ExitCode.FAILED and self.rollback:
             async for event in self._roll_back(reached):
                 yield event
-            finished = InstallFinished(finished.status, finished.exit_code,
-                                       f"{finished.message}; rolled back: {', '.join(self.rolled_back) or 'nothing'}")
+            removed = f"; uninstalled: {', '.join(self.removed)}" if self.removed else ""
+            finished = InstallFinished(finished.status, finished.exit_code, f"{finished.message}; rolled back: "
+                                       f"{', '.join(self.rolled_back) or 'nothing'}{removed}")
         yield finished
 
     async def _kube(self, reached: Target) -> Any:
@@ -133,9 +136,9 @@ class UpgradeRun(DayTwoRun):
         async with InstallLock(InstallDir(self.state_dir), self.profile.metadata.name, kube.api_client, ns,
                                lease_seconds=self._engine.options.lease_seconds):
             try:
-                self.rolled_back, failed = await roll_back(
-                    kube, helm, ns, snap, timeout_s=max(60.0, float(self.profile.install.timeout_seconds)),
-                    log=lines.append)
+                outcome = await roll_back(kube, helm, ns, snap, log=lines.append,
+                                          timeout_s=max(60.0, float(self.profile.install.timeout_seconds)))
+                self.rolled_back, self.removed, failed = outcome.rolled, outcome.removed, outcome.failed
             finally:
                 aclose = getattr(helm, "aclose", None)
                 if aclose is not None:

@@ -1,11 +1,14 @@
 """Upgrade support: what an upgrade changes per release, and the snapshot that lets a failed one go back.
 
-Before an upgrade changes anything, the revision of every release and the content of every Secret
-hfwizard owns are kept in one Secret in the namespace (`hfwizard-upgrade-snapshot`): secret values
-stay in Kubernetes, never on disk, and the snapshot survives a killed installer, so a resumed
-upgrade that then fails still goes back to where the first attempt started. With
---rollback-on-failure only the releases whose revision moved are rolled back, and the owned Secrets
-whose content moved get their old content back; nothing is ever uninstalled.
+Before an upgrade changes anything, the revision of every release (or that it is not installed yet)
+and the content of every Secret hfwizard owns (each Secret the plan writes or a release reads, in
+whichever namespace, whatever its labels; or that it does not exist yet) are kept in one Secret in
+the namespace (`hfwizard-upgrade-snapshot`): secret values stay in Kubernetes, never on disk, and the
+snapshot survives a killed installer, so a resumed upgrade that then fails still goes back to where
+the first attempt started. With --rollback-on-failure only what this upgrade changed goes back: the
+releases whose revision moved are rolled back, the ones it installed are uninstalled, the Secrets
+whose content moved get their old content back and the ones it created are removed. A failed
+upgrade without the option uninstalls nothing.
 """
 
 from __future__ import annotations
@@ -161,14 +164,37 @@ def secret_changes(kube: Kube, namespace: str, planned: Mapping[str, Mapping[str
 
 @dataclass
 class Snapshot:
+    """What the cluster held before the upgrade changed anything. Secrets are keyed `namespace/name`."""
+
     revisions: dict[str, int]  # release -> revision before the upgrade
-    secrets: dict[str, dict[str, Any]]  # Secret name -> {"type", "data" (base64, as the API has it)}
+    secrets: dict[str, dict[str, Any]]  # "ns/name" -> {"type", "data" (base64, as the API has it), "labels", ...}
+    added: list[str] = field(default_factory=list)  # releases of the plan that were not installed
+    created: list[str] = field(default_factory=list)  # "ns/name" of the plan's Secrets that did not exist
+
+
+def plan_secrets(plan: Plan) -> list[tuple[str, str]]:
+    """(namespace, name) of every Secret the plan's Secrets steps write, and of every env Secret its
+    releases read: what hfwizard owns, whatever labels the Secret carries now (a label anyone can edit
+    or strip is no record of ownership; the plan is)."""
+    out: dict[tuple[str, str], None] = {}
+    for step in plan.steps:
+        for spec in step.secrets:
+            out[(step.namespace or plan.namespace, spec.name)] = None
+        if step.release is not None and step.release.env_secret is not None:
+            out[(plan.namespace, step.release.env_secret.name)] = None
+    return list(out)
 
 
 def owned_secrets(kube: Kube, namespace: str) -> dict[str, dict[str, Any]]:
+    """Every Secret labelled as hfwizard's in `namespace`, keyed `namespace/name`."""
     listed = items(kube.core.list_namespaced_secret, namespace, label_selector=f"{MANAGED_BY_LABEL}={MANAGED_BY}")
-    return {s["metadata"]["name"]: {"type": s.get("type") or "Opaque", "data": dict(s.get("data") or {})}
-            for s in listed}
+    return {f"{namespace}/{s['metadata']['name']}": _kept(s) for s in listed}
+
+
+def _kept(secret: Mapping[str, Any]) -> dict[str, Any]:
+    meta = secret.get("metadata") or {}
+    return {"type": secret.get("type") or "Opaque", "data": dict(secret.get("data") or {}),
+            "labels": dict(meta.get("labels") or {}), "annotations": dict(meta.get("annotations") or {})}
 
 
 def read_snapshot(kube: Kube, namespace: str) -> Snapshot | None:
@@ -176,24 +202,39 @@ def read_snapshot(kube: Kube, namespace: str) -> Snapshot | None:
     if found is None:
         return None
     data = {k: json.loads(base64.b64decode(v)) for k, v in (found.get("data") or {}).items()}
-    return Snapshot(dict(data.get("revisions") or {}), dict(data.get("secrets") or {}))
+    return Snapshot(dict(data.get("revisions") or {}), dict(data.get("secrets") or {}),
+                    list(data.get("added") or []), list(data.get("created") or []))
 
 
-def take_snapshot(kube: Kube, namespace: str, releases: list[str]) -> tuple[Snapshot, bool]:
-    """The snapshot of this upgrade: the one an interrupted attempt already took, else a new one.
-    Returns it and whether it is new."""
+def take_snapshot(kube: Kube, namespace: str, releases: list[str],
+                  secrets: list[tuple[str, str]] | None = None) -> tuple[Snapshot, bool]:
+    """The snapshot of this upgrade: the one an interrupted attempt already took, else a new one of the
+    releases (their revision, or "added" for one not installed yet), every Secret `secrets` names
+    (namespace, name: its content, or "created" when it does not exist yet) and every Secret labelled
+    as hfwizard's in `namespace`. Returns it and whether it is new."""
     kept = read_snapshot(kube, namespace)
     if kept is not None:
         return kept, False
-    revisions = {}
+    snap = Snapshot({}, owned_secrets(kube, namespace))
     for name in releases:
         found = kube.release_record(namespace, name)
-        if found is not None:
-            revisions[name] = found[0]
-    snap = Snapshot(revisions, owned_secrets(kube, namespace))
+        if found is None:
+            snap.added.append(name)
+        else:
+            snap.revisions[name] = found[0]
+    for ns, name in secrets or []:
+        key = f"{ns}/{name}"
+        if key in snap.secrets:
+            continue
+        secret = kube.read_secret(ns, name)
+        if secret is None:
+            snap.created.append(key)
+        else:
+            snap.secrets[key] = _kept(secret)
     body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "metadata": {"name": SNAPSHOT, "namespace": namespace, "labels": {ROLE_LABEL: "upgrade-snapshot"}},
-            "data": {"revisions": _b64(snap.revisions), "secrets": _b64(snap.secrets)}}
+            "data": {"revisions": _b64(snap.revisions), "secrets": _b64(snap.secrets), "added": _b64(snap.added),
+                     "created": _b64(snap.created)}}
     kube.core.create_namespaced_secret(namespace, body)
     return snap, True
 
@@ -210,13 +251,36 @@ def _b64(value: Any) -> str:
     return base64.b64encode(json.dumps(value, sort_keys=True).encode()).decode()
 
 
+@dataclass
+class RollbackOutcome:
+    rolled: list[str] = field(default_factory=list)  # releases back at their snapshot revision
+    removed: list[str] = field(default_factory=list)  # releases this upgrade installed, uninstalled again
+    failed: list[str] = field(default_factory=list)  # what could not be put back, each naming what
+
+
 async def roll_back(kube: Kube, helm: HelmBackend, namespace: str, snap: Snapshot, *, timeout_s: float,
-                    log: Callable[[str], None]) -> tuple[list[str], list[str]]:
-    """Releases whose revision moved go back to their snapshot revision; owned Secrets whose content
-    moved get it back. Returns (releases rolled back, what failed)."""
+                    log: Callable[[str], None]) -> RollbackOutcome:
+    """Put the cluster back where the snapshot found it, touching only what this upgrade changed.
+
+    Order matters: the Secrets' old content goes back first, so the pods a release rollback restarts
+    read it (their checksum annotation goes back to the old content's); then the releases this upgrade
+    installed are uninstalled (newest first) and the ones it moved roll back; the Secrets it created go
+    last, once nothing that reads them is left."""
     import asyncio
 
-    rolled, failed = [], []
+    out = RollbackOutcome()
+    for key, old in snap.secrets.items():
+        ns, _, name = key.rpartition("/")
+        now = await asyncio.to_thread(kube.read_secret, ns or namespace, name)
+        if now is not None and _kept(now)["data"] == old["data"] and _kept(now)["type"] == old["type"]:
+            continue
+        log(f"Secret {key}: previous content put back")
+        try:
+            await asyncio.to_thread(_restore_secret, kube, ns or namespace, name, old, now)
+        except Exception as exc:
+            out.failed.append(f"Secret {key}: {type(exc).__name__}")
+    for name in reversed(snap.added):
+        await _remove_added(kube, helm, namespace, name, timeout_s, log, out)
     for name, revision in snap.revisions.items():
         found = await asyncio.to_thread(kube.release_record, namespace, name)
         if found is None or (found[0] == revision and found[1] == "deployed"):
@@ -224,22 +288,53 @@ async def roll_back(kube: Kube, helm: HelmBackend, namespace: str, snap: Snapsho
         log(f"rolling {name} back to revision {revision} (it was at {found[0]}, {found[1]})")
         try:
             await helm.rollback(name, namespace, revision, wait=True, timeout_s=timeout_s, on_log=log)
-            rolled.append(name)
+            out.rolled.append(name)
         except Exception as exc:
-            failed.append(f"release {name}: {getattr(exc, 'message', exc)}")
-    now = await asyncio.to_thread(owned_secrets, kube, namespace)
-    for name, old in snap.secrets.items():
-        if now.get(name, {}).get("data") == old["data"]:
-            continue
-        log(f"Secret {name}: previous content put back")
+            out.failed.append(f"release {name}: {getattr(exc, 'message', exc)}")
+    for key in snap.created:
+        ns, _, name = key.rpartition("/")
         try:
-            await asyncio.to_thread(_restore_secret, kube, namespace, name, old)
+            await asyncio.to_thread(kube.core.delete_namespaced_secret, name, ns or namespace)
+            log(f"Secret {key}: removed (this upgrade created it)")
         except Exception as exc:
-            failed.append(f"Secret {name}: {type(exc).__name__}")
-    return rolled, failed
+            if not not_found(exc):
+                out.failed.append(f"Secret {key}: {type(exc).__name__}")
+    return out
 
 
-def _restore_secret(kube: Kube, namespace: str, name: str, old: Mapping[str, Any]) -> None:
-    existing = kube.read_secret(namespace, name)
-    plain = {k: base64.b64decode(v).decode("utf-8") for k, v in old["data"].items()}
-    kube.write_secret(namespace, name, str(old["type"]), plain, existing)
+async def _remove_added(kube: Kube, helm: HelmBackend, namespace: str, name: str, timeout_s: float,
+                        log: Callable[[str], None], out: RollbackOutcome) -> None:
+    import asyncio
+
+    from hfwizard.engine.helm import ReleaseNotFound
+
+    found = await asyncio.to_thread(kube.release_record, namespace, name)
+    if found is None:
+        return
+    log(f"uninstalling {name}: this upgrade installed it (revision {found[0]}, {found[1]})")
+    try:
+        await helm.uninstall(name, namespace, wait=True, timeout_s=timeout_s, on_log=log)
+        out.removed.append(name)
+    except ReleaseNotFound:
+        out.removed.append(name)
+    except Exception as exc:
+        out.failed.append(f"release {name}: {getattr(exc, 'message', exc)}")
+
+
+def _restore_secret(kube: Kube, namespace: str, name: str, old: Mapping[str, Any],
+                    now: Mapping[str, Any] | None) -> None:
+    """The Secret exactly as snapshotted: type, data, labels and annotations (not hfwizard's label added)."""
+    body: dict[str, Any] = {
+        "apiVersion": "v1", "kind": "Secret", "type": str(old["type"]), "data": dict(old["data"]),
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(old.get("labels") or {}),
+                     "annotations": dict(old.get("annotations") or {})}}
+    if now is None:
+        kube.core.create_namespaced_secret(namespace, body)
+        return
+    if (now.get("type") or "Opaque") != body["type"]:
+        # A Secret's type cannot change in place: the one the upgrade left goes, the old one comes back.
+        kube.core.delete_namespaced_secret(name, namespace)
+        kube.core.create_namespaced_secret(namespace, body)
+        return
+    body["metadata"]["resourceVersion"] = (now.get("metadata") or {}).get("resourceVersion")
+    kube.core.replace_namespaced_secret(name, namespace, body)

@@ -275,7 +275,15 @@ def status(
     service's ready replicas, image, chart and last warning, ClickHouse, ingress hosts, load balancer
     and whether the DNS records resolve there.
 
-    Examples: hfwizard status   |   hfwizard status prod --watch   |   hfwizard status prod --json
+    \b
+    Examples:
+      hfwizard status                                   the installs kept here
+      hfwizard status prod --watch                      refresh every 2 s until Ctrl-C
+      hfwizard status prod --json                       one JSON object
+      hfwizard status prod --nameserver 10.0.0.2        check the DNS records against that server
+
+    Exit 2 when there is no such install or its kubeconfig/context cannot be used, 1 when the cluster
+    does not answer (a --watch keeps looking).
     """
     opts = _opts(ctx, json=json_, state_dir=state_dir, kubeconfig=kubeconfig, context=context)
     if name is not None:
@@ -314,16 +322,23 @@ def support_bundle(
     context: ContextOpt = None,
     state_dir: StateDirOpt = None,
 ) -> None:
-    """Write a support archive (journal, logs, Helm history, pods, events) with every secret masked.
+    """Write a support archive (journal, logs, Helm history, pods, events, container log tails) with
+    every secret masked.
 
-    Example: hfwizard support-bundle prod --out prod-support.tar.gz
+    \b
+    Examples:
+      hfwizard support-bundle prod                      under the install's folder (support/)
+      hfwizard support-bundle prod --out prod-support.tar.gz
+
+    When the cluster does not answer, the archive still holds the install's own files, and the command
+    exits 1 saying what to do (2 for no such install or an unusable kubeconfig/context).
     """
     opts = _opts(ctx, state_dir=state_dir, kubeconfig=kubeconfig, context=context)
     from hfwizard.frontends.commands import finish
     from hfwizard.frontends.daytwo import cmd_support_bundle
 
     finish(cmd_support_bundle(opts.state_root, name, out=out, context=opts.context,
-                              kubeconfig=str(opts.kubeconfig) if opts.kubeconfig else None))
+                              kubeconfig=str(opts.kubeconfig) if opts.kubeconfig else None), what="support bundle")
 
 
 @app.command()
@@ -352,7 +367,7 @@ def uninstall(
 
     finish(cmd_uninstall(opts.state_root, name, json=opts.json, yes=opts.yes, delete_data=delete_data,
                          confirm=confirm, kubeconfig=str(opts.kubeconfig) if opts.kubeconfig else None,
-                         context=opts.context))
+                         context=opts.context), what="uninstall", carry_on=f"hfwizard uninstall {name}")
 
 
 @app.command()
@@ -364,7 +379,8 @@ def upgrade(
     profile: Annotated[Path | None, typer.Option("--profile", "-p", help="Upgrade to this profile's answers.",
                                                  dir_okay=False)] = None,
     rollback_on_failure: Annotated[bool, typer.Option(
-        "--rollback-on-failure", help="On failure, roll back the releases and Secrets this upgrade changed.")] = False,
+        "--rollback-on-failure", help="On failure, put back the releases and Secrets this upgrade changed "
+        "and remove the ones it added.")] = False,
     yes: YesOpt = False,
     json_: JsonOpt = False,
     kubeconfig: KubeconfigOpt = None,
@@ -383,7 +399,8 @@ def upgrade(
 
     finish(cmd_upgrade(opts.state_root, name, platform=platform, profile_path=profile, json=opts.json,
                        yes=opts.yes, rollback_on_failure=rollback_on_failure, context=opts.context,
-                       kubeconfig=str(opts.kubeconfig) if opts.kubeconfig else None))
+                       kubeconfig=str(opts.kubeconfig) if opts.kubeconfig else None),
+           what="upgrade", carry_on=f"hfwizard upgrade {name}")
 
 
 @app.command()

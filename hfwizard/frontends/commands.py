@@ -188,9 +188,10 @@ class Outcome(HfwizardError):
         self.exit_code = ExitCode(code)
 
 
-def finish(code: int) -> None:
-    """Raise `Outcome` for a non-zero exit code (see Outcome for why)."""
+def finish(code: int, *, what: str = "install", carry_on: str = "hfwizard resume") -> None:
+    """Raise `Outcome` for a non-zero exit code (see Outcome for why), in the words of the run that
+    ended (`what`: install, uninstall, upgrade) and the command that carries it on."""
     if code:
-        messages = {1: "the install failed (see above)", 2: "the install was refused (see above)",
-                    3: "interrupted: run `hfwizard resume` to carry on", 4: "another install holds the lock"}
+        messages = {1: f"the {what} failed (see above)", 2: f"the {what} was refused (see above)",
+                    3: f"interrupted: run `{carry_on}` to carry on", 4: "another install holds the lock"}
         raise Outcome(code, messages.get(code, f"exit code {code}"))

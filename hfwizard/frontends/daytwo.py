@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from hfwizard import operations
-from hfwizard.errors import BadInput, ExitCode
+from hfwizard.errors import BadInput, ExitCode, Failed
 
 
 def _install(state_root: Path, name: str) -> Any:
@@ -24,6 +24,15 @@ def _target(inst: Any, kubeconfig: str | None, context: str | None) -> tuple[Any
     return profile, operations.resolve_target(profile, kubeconfig=kubeconfig, context=context)
 
 
+def _reachable(profile: Any, target: operations.Target) -> None:
+    """Before a run that changes the cluster: its kubeconfig usable (else exit 2) and its API answering
+    (else exit 1), each named with what to do. A sandbox's emulator starts with the run itself."""
+    from hfwizard.daytwo.reach import reach
+
+    if not profile.is_sandbox:
+        asyncio.run(reach(target.kubeconfig, target.context))
+
+
 def cmd_status(state_root: Path, name: str, *, json: bool, watch: bool, interval: float, servers: Sequence[str],
                check_dns: bool, kubeconfig: str | None, context: str | None) -> int:
     """Live status of one install's platform; with `watch`, again every `interval` seconds until Ctrl-C."""
@@ -32,13 +41,29 @@ def cmd_status(state_root: Path, name: str, *, json: bool, watch: bool, interval
     ns = operations.nameservers(servers)
     try:
         while True:
-            report = asyncio.run(operations.platform_status(inst.path, target=target, servers=ns, check_dns=check_dns))
-            _show_status(report, json=json, watch=watch)
+            try:
+                report = asyncio.run(operations.platform_status(inst.path, target=target, servers=ns,
+                                                                check_dns=check_dns))
+            except Failed as exc:
+                if not watch:
+                    raise  # exit 1, naming the server and what to do
+                _show_unreached(exc, json=json)  # a watch rides out a dropped VPN: it looks again
+            else:
+                _show_status(report, json=json, watch=watch)
             if not watch:
                 return int(ExitCode.OK)
             time.sleep(interval)
     except KeyboardInterrupt:
         return int(ExitCode.OK)  # leaving a watch is how it ends
+
+
+def _show_unreached(exc: Failed, *, json: bool) -> None:
+    if json:
+        from hfwizard.frontends.jsonview import write
+
+        write({"event": "status_failed", "message": exc.message, "remedy": exc.remedy})
+        return
+    print(f"{time.strftime('%H:%M:%S')} {exc}", flush=True)
 
 
 def _show_status(report: operations.StatusReport, *, json: bool, watch: bool) -> None:
@@ -120,6 +145,7 @@ def cmd_uninstall(state_root: Path, name: str, *, json: bool, yes: bool, delete_
 
     inst = _install(state_root, name)
     profile, target = _target(inst, kubeconfig, context)
+    _reachable(profile, target)
     if delete_data:
         _typed_confirmation(inst.name, confirm)
     elif not (yes or json):
@@ -146,6 +172,7 @@ def cmd_upgrade(state_root: Path, name: str, *, platform: str | None, profile_pa
     if platform is not None:
         _set_platform(new, platform)
     target = operations.resolve_target(new, kubeconfig=kubeconfig, context=context)
+    _reachable(new, target)
     base = profile_path.expanduser().resolve().parent if profile_path is not None else None
     plan = build_plan(new)
     for line in ["Upgrade plan:", *operations.upgrade_changes(inst.path, new, plan, target=target,

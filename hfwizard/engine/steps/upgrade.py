@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from hfwizard.daytwo.upgrade import SNAPSHOT, drop_snapshot, read_snapshot, take_snapshot
+from hfwizard.daytwo.upgrade import SNAPSHOT, drop_snapshot, plan_secrets, read_snapshot, take_snapshot
 from hfwizard.engine.context import StepContext, StepResult
 from hfwizard.engine.plan import Plan, Step, StepKind
 from hfwizard.engine.steps.base import StepRunner, register
@@ -25,12 +25,14 @@ class UpgradeSnapshotStep(StepRunner):
             # A new upgrade (not the resume of an unfinished one): a snapshot still here is stale (a
             # finished upgrade whose clean-up failed) and must not become this upgrade's way back.
             await asyncio.to_thread(drop_snapshot, ctx.kube, ctx.namespace)
-        snap, new = await asyncio.to_thread(take_snapshot, ctx.kube, ctx.namespace, releases)
+        snap, new = await asyncio.to_thread(take_snapshot, ctx.kube, ctx.namespace, releases,
+                                            plan_secrets(ctx.plan))
         where = ", ".join(f"{k}@{v}" for k, v in sorted(snap.revisions.items())) or "no release yet"
         taken = "snapshot taken" if new else "kept the snapshot the interrupted attempt took"
-        ctx.log(f"{taken}: {where}; {len(snap.secrets)} Secrets")
+        added = f"; new: {', '.join(snap.added)}" if snap.added else ""
+        ctx.log(f"{taken}: {where}{added}; {len(snap.secrets)} Secrets, {len(snap.created)} to be created")
         return StepResult(f"Secret {SNAPSHOT}: {len(snap.revisions)} releases, {len(snap.secrets)} Secrets",
-                          {"revisions": snap.revisions})
+                          {"revisions": snap.revisions, "added": snap.added})
 
     async def still_done(self, ctx: StepContext, record: StepState) -> tuple[bool, str]:
         found = await asyncio.to_thread(read_snapshot, ctx.kube, ctx.namespace)

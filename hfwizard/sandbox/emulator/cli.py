@@ -46,6 +46,7 @@ async def _serve(args: argparse.Namespace) -> None:
                 ready_delay=args.ready_delay,
                 step_delay=args.step_delay,
                 unreachable_registries=frozenset(args.unreachable_registry),
+                logs=cluster.logs,
             )
             await player.start()
             clickhouse = await start_clickhouse_operator(cluster)

@@ -12,6 +12,7 @@ import yaml
 
 from hfwizard.sandbox.emulator import seeding
 from hfwizard.sandbox.emulator.api import JSON
+from hfwizard.sandbox.emulator.controllers.logs import ContainerLogs
 from hfwizard.sandbox.emulator.server import SandboxEmulator
 from hfwizard.sandbox.emulator.state import StateFile, kill_point, load_state
 from hfwizard.sandbox.emulator.store import Store
@@ -46,6 +47,11 @@ class EmulatedCluster:
     def emulator(self) -> Store:
         """The direct in-process API (get_object, list_objects, upsert, patch_status, delete_object)."""
         return self.store
+
+    @property
+    def logs(self) -> ContainerLogs:
+        """The containers' logs: the controller player writes them, `GET .../pods/{name}/log` serves them."""
+        return self.server.logs
 
     @property
     def url(self) -> str:

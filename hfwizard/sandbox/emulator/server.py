@@ -19,6 +19,7 @@ import yaml
 from hfwizard.sandbox.emulator.api import JSON, ApiError, ResourceType, WatchEvent, conflict, not_found
 from hfwizard.sandbox.emulator.apply import apply, record_update
 from hfwizard.sandbox.emulator.catalogue import Catalogue
+from hfwizard.sandbox.emulator.controllers.logs import ContainerLogs, pod_log
 from hfwizard.sandbox.emulator.patches import json_patch, merge_patch, strategic_merge
 from hfwizard.sandbox.emulator.protocol import PROTOBUF, decode_protobuf
 from hfwizard.sandbox.emulator.selectors import field_matcher, label_matcher
@@ -87,6 +88,7 @@ class SandboxEmulator(kmock.KubernetesEmulator):
     store: Store = attrs.field(factory=Store)
     git_version: str = "v1.32.3"
     denied: set[tuple[str, str]] = attrs.field(factory=set)
+    logs: ContainerLogs = attrs.field(factory=ContainerLogs)  # written by the controller player
     protobuf_kinds: collections.Counter[str] = attrs.field(factory=collections.Counter, init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -116,7 +118,10 @@ class SandboxEmulator(kmock.KubernetesEmulator):
         parsed = self._parse_path(segments)
         if parsed is None:
             raise ApiError(404, "NotFound", _NOT_FOUND)
-        info, namespace, name, _ = parsed
+        info, namespace, name, subresource = parsed
+        if method == "GET" and subresource == "log" and name is not None and info.key == "/v1/pods":
+            data = pod_log(self.store, self.logs, namespace, name, raw.query)
+            return aiohttp.web.Response(body=data, content_type="text/plain")
         body = self._body(raw, raw_body)
         params = raw.query
         if method == "GET" and params.get("watch") in ("true", "1"):

@@ -73,6 +73,7 @@ class ClusterThread:
                         ready_delay=self._ready_delay,
                         step_delay=self._step_delay,
                         unreachable_registries=self._unreachable,
+                        logs=cluster.logs,
                     )
                     await player.start()
                     self.controllers = player

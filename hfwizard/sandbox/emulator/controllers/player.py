@@ -12,6 +12,7 @@ import attrs
 
 from hfwizard.sandbox.emulator.api import JSON, WatchEvent
 from hfwizard.sandbox.emulator.controllers.autoscaler import HPA_VERSIONS, reconcile_autoscalers
+from hfwizard.sandbox.emulator.controllers.logs import ContainerLogs
 from hfwizard.sandbox.emulator.controllers.pods import (
     Failure,
     PodPlan,
@@ -61,6 +62,8 @@ class ControllerPlayer:
     ready_delay: float = 0.0  # seconds before the first replica turns ready
     step_delay: float = 0.0  # seconds between replicas turning ready (0: all at once)
     unreachable_registries: frozenset[str] = frozenset()  # image pulls from these fail (ErrImagePull)
+    # What the containers write; the HTTP layer serves it (pass the emulator's own: `EmulatedCluster.logs`).
+    logs: ContainerLogs = attrs.field(factory=ContainerLogs)
     _held: set[tuple[str | None, str]] = attrs.field(factory=set, init=False)
     _failing: dict[tuple[str | None, str], Failure] = attrs.field(factory=dict, init=False)
     _tasks: dict[tuple[str, str | None, str], tuple[int, asyncio.Task[None]]] = attrs.field(
@@ -156,6 +159,9 @@ class ControllerPlayer:
 
     def _on_event(self, event: WatchEvent) -> None:
         key = (event.resource.group_version, event.resource.kind)
+        if key == ("v1", "Pod") and event.type == "DELETED":
+            self.logs.forget_pod(event.object["metadata"].get("namespace"), event.object["metadata"]["name"])
+            return
         if key in _RETRY_ON:
             # A node, Secret or ConfigMap changed: blocked pods may now run (the scheduler re-queues,
             # the kubelet retries), and DaemonSets follow the nodes. Running workloads are left alone.
@@ -163,8 +169,6 @@ class ControllerPlayer:
             return
         if key in _SCALED:
             self._autoscale(event.object["metadata"].get("namespace"))
-        if key not in _WORKLOADS:
-            return
         if key not in _WORKLOADS:
             return
         if event.type == "DELETED":
@@ -249,7 +253,7 @@ class ControllerPlayer:
         runnable = sum(plan.runnable for plan in plans)
         self._note_blocked(kind, obj, runnable < len(plans))
         ready = min(previous_ready, runnable) if same_generation else 0
-        await sync_pods(self.emulator, obj, plans, ready, failure)
+        await self._sync(obj, plans, ready, failure)
         await self._write(kind, obj, desired, ready, updated=desired if same_generation else 0)
         if held or failure is not None:
             return  # observed, never ready: Helm's wait runs into its timeout (or sees the failure)
@@ -262,10 +266,21 @@ class ControllerPlayer:
                 await asyncio.sleep(self.step_delay if ready > 1 else 0)
             else:
                 ready = runnable
-            await sync_pods(self.emulator, obj, plans, ready, None)
+            await self._sync(obj, plans, ready, None)
             await self._write(kind, obj, desired, ready, updated=desired)
-        await sync_pods(self.emulator, obj, plans, ready, None)
+        await self._sync(obj, plans, ready, None)
         await self._write(kind, obj, desired, ready, updated=desired)
+
+    async def _sync(
+        self, obj: JSON, plans: list[PodPlan], ready: int, failure: Failure | None, *, succeeded: bool = False
+    ) -> None:
+        """Write the pods (sync_pods), then the log of each container instance that has just run."""
+        await sync_pods(self.emulator, obj, plans, ready, failure, succeeded=succeeded)
+        namespace = obj["metadata"].get("namespace")
+        for plan in plans:
+            pod = self.emulator.get_object("v1", "Pod", namespace, plan.name)
+            if pod is not None:
+                self.logs.record_starts(pod)
 
     def _note_blocked(self, kind: str, obj: JSON, blocked: bool) -> None:
         key = (kind, obj["metadata"].get("namespace"), obj["metadata"]["name"])
@@ -379,7 +394,7 @@ class ControllerPlayer:
         )
         plans = self._plan("Job", obj, completions)
         self._note_blocked("Job", obj, not all(plan.runnable for plan in plans))
-        await sync_pods(self.emulator, obj, plans, 0, failure)
+        await self._sync(obj, plans, 0, failure)
         if held or not all(plan.runnable for plan in plans):
             return  # unschedulable or blocked pods: the Job stays active, as on a cluster
         if failure is not None:
@@ -412,7 +427,7 @@ class ControllerPlayer:
             )
             return
         await asyncio.sleep(self.ready_delay)
-        await sync_pods(self.emulator, obj, plans, completions, None, succeeded=True)
+        await self._sync(obj, plans, completions, None, succeeded=True)
         await self.emulator.patch_status(
             "batch/v1",
             "Job",

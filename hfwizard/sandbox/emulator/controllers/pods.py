@@ -25,12 +25,22 @@ def now() -> str:
     return datetime.datetime.now(tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_NEVER_STARTED = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
+                            "CreateContainerConfigError", "CreateContainerError", "RunContainerError"})
+
+
 @attrs.frozen
 class Failure:
     """A crash the player was told to play (hold/fail steering): reason and message of the container."""
 
     reason: str
     message: str
+
+    @property
+    def ran(self) -> bool:
+        """The container started before it failed (a crash), unlike an image it never pulled or a
+        configuration it could not be created from: only then is there a log and a last state."""
+        return self.reason not in _NEVER_STARTED
 
 
 @attrs.frozen
@@ -150,8 +160,10 @@ def _pod(owner: JSON, index: int, plan: PodPlan, ready: bool, failure: Failure |
         phase, statuses = "Pending", None
     else:
         phase = "Succeeded" if succeeded else "Running" if ready or failure else "Pending"
+        revision = template_hash(owner)
         statuses = [
-            _container_status(c, f"{template_hash(owner)}{index}", ready, failure, succeeded, plan.blocked)
+            _container_status(c, container_id(revision, index, c.get("name", "main")), ready, failure, succeeded,
+                              plan.blocked)
             for c in containers
         ]
     scheduled: JSON = {"type": "PodScheduled", "status": "True"}
@@ -194,12 +206,17 @@ def _container_status(
     blocked: Blocked | None,
 ) -> JSON:
     state: JSON
+    last: JSON | None = None
+    cid = f"containerd://{container_id}"
     if blocked is not None:
         state = {"waiting": {"reason": blocked.waiting_reason, "message": blocked.waiting_message}}
     elif failure is not None:
         state = {"waiting": {"reason": failure.reason, "message": failure.message}}
+        if failure.ran:
+            # It started and exited: the kubelet keeps that run as the last state (its log is `--previous`).
+            last = {"terminated": {"exitCode": 1, "reason": "Error", "containerID": cid}}
     elif succeeded:
-        state = {"terminated": {"exitCode": 0, "reason": "Completed"}}
+        state = {"terminated": {"exitCode": 0, "reason": "Completed", "containerID": cid}}
     elif ready:
         state = {"running": {"startedAt": now()}}
     else:
@@ -208,11 +225,12 @@ def _container_status(
         "name": container.get("name", "main"),
         "image": container.get("image", ""),
         "imageID": f"sandbox://{container.get('image', '')}",
-        "containerID": f"containerd://{container_id}",
+        "containerID": cid,
         "ready": ready,
         "started": ready,
-        "restartCount": 5 if failure else 0,
+        "restartCount": 5 if failure is not None and failure.ran else 0,
         "state": state,
+        "lastState": last,
     }
 
 
@@ -237,6 +255,12 @@ async def event(store: Store, namespace: str | None, pod: str, reason: str, mess
             "lastTimestamp": now(),
         }
     )
+
+
+def container_id(template: str, index: int, container: str) -> str:
+    """A container's runtime id: new with each pod template (its `template_hash`: a rollout starts new
+    containers), one per container of a pod, as containerd's are."""
+    return hashlib.sha256(f"{template}/{index}/{container}".encode()).hexdigest()
 
 
 def template_hash(obj: JSON) -> str:
