@@ -57,7 +57,8 @@ _FAULTS: tuple[tuple[tuple[str, ...], str], ...] = (
 
 
 def answer_at_fault(*texts: str) -> str | None:
-    """The profile path a failure (error, remedy) points at, for "Edit answer"; None when it names none."""
+    """The profile path a failure (error, remedy, the causes the engine found) points at, for "Edit answer";
+    None when it names none."""
     from hfwizard.questions import all_questions
 
     joined = " ".join(texts)

@@ -137,13 +137,13 @@ def install_with_recovery(draft: Draft) -> int:
         if code != ExitCode.FAILED:
             return code
         failed = next((e for e in events if isinstance(e, StepFailed) and not e.interrupted), None)
-        texts = (failed.error, failed.remedy or "") if failed else (end.message if end else "",)
+        texts = (failed.error, failed.remedy or "", *failed.pod_events) if failed else (end.message if end else "",)
         path = operations.answer_at_fault(*texts)
         if path is None or not questionary.confirm(
                 f"Change an answer ({by_path(path).label}) and retry with the changes?", default=True).unsafe_ask():
             print("the install failed and is resumable: fix the cause, then run `hfwizard resume`")
             return code
-        if not change_answers(draft, by_path(path).step):
+        if not change_answers(draft, by_path(path)):
             return code
         changes = operations.pending_changes(draft.profile(), draft.dir)
         for line in changes:
@@ -153,13 +153,15 @@ def install_with_recovery(draft: Draft) -> int:
         replan = bool(changes)
 
 
-def change_answers(draft: Draft, step: str) -> bool:
-    """Ask one step's questions again until its answers pass; the profile is saved. False: given up."""
+def change_answers(draft: Draft, at_fault: Question) -> bool:
+    """Ask the answer at fault again, then its whole step while the step's rules still fail (a rule
+    across fields may need another answer); the profile is saved. False: given up."""
+    asked = [at_fault] if at_fault.applies(draft.data) else list(for_step(at_fault.step))
     while True:
-        for q in for_step(step):
+        for q in asked:
             if q.applies(draft.data):
                 ask(draft, q)
-        left = step_problems(draft.data, step)
+        left = step_problems(draft.data, at_fault.step)
         for p in left:
             print(f"  ✗ {p.line}")
         if not left:
@@ -167,6 +169,7 @@ def change_answers(draft: Draft, step: str) -> bool:
             return True
         if not questionary.confirm("Answer again?", default=True).unsafe_ask():
             return False
+        asked = list(for_step(at_fault.step))
 
 
 def run_plain(state_root: Path, name: str | None = None) -> int:
