@@ -51,6 +51,7 @@ is installed.
             yield OptionList(id="found", classes="found")
         yield from self.compose_questions()
         yield Static("", id="host-check", classes="note", markup=False)
+        yield Static("", id="redis-check", classes="note", markup=False)
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -79,6 +80,8 @@ is installed.
         super().answer(path, value)
         if path == "postgres.host" and value != before and isinstance(value, str) and not self.problems_at(path):
             self.check_host(value)
+        if path == "redis.endpoints" and value != before and value and not self.problems_at(path):
+            self.check_endpoints(list(value))
 
     def problems_at(self, path: str) -> bool:
         return any(p.path == path for p in self.problems())
@@ -92,6 +95,18 @@ is installed.
         ok, text = await asyncio.to_thread(operations.resolves, host)
         if self.draft.get("postgres.host") == host:
             self.query_one("#host-check", Static).update(("✓ " if ok else "! ") + text)
+
+    @work(exclusive=True, group="redis-check", exit_on_error=False)
+    async def check_endpoints(self, endpoints: list[str]) -> None:
+        """Each Redis endpoint takes a connection? Said under the fields, in the background, all at once (a
+        warning, as for the PostgreSQL host: the cluster may reach what this machine cannot)."""
+        await asyncio.sleep(0.5)  # resolve once the typing stops (a new key cancels this)
+        self.start_busy("redis-check", f"trying {len(endpoints)} Redis endpoint(s)")
+        found = await asyncio.gather(*(asyncio.to_thread(operations.port_answers, host, int(port))
+                                       for host, _, port in (e.rpartition(":") for e in endpoints)))
+        if self.draft.get("redis.endpoints") == endpoints:
+            self.query_one("#redis-check", Static).update(
+                "\n".join(("✓ " if ok else "! ") + text for ok, text in found))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         kind, item = self.choices[int(event.option.id or 0)]

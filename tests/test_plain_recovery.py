@@ -29,7 +29,7 @@ def test_plain_failed_install_fixed_and_retried_with_changes(tmp_path) -> None: 
     child.send("y")
     child.expect(r"Install now\?")
     child.send("y")
-    child.expect("registry.corp.invalid: no such host")
+    child.expect(r"registry\.corp\.invalid:\s+no\s+such\s+host")  # wrapped at 80 columns, never cut
     child.expect(r"Change an answer \(Registry mirror\) and retry with the changes\?")
     failed_out = child.before
     child.send("y")
