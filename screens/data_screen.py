@@ -36,6 +36,7 @@ is installed.
     def __init__(self) -> None:
         super().__init__()
         self.choices: list[tuple[str, Any]] = []
+        self.live: dict[str, str] = {}  # what each live check found, shown together under the fields
 
     @property
     def cloud(self) -> str:
@@ -51,7 +52,6 @@ is installed.
             yield OptionList(id="found", classes="found")
         yield from self.compose_questions()
         yield Static("", id="host-check", classes="note", markup=False)
-        yield Static("", id="redis-check", classes="note", markup=False)
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -94,7 +94,7 @@ is installed.
         self.start_busy("resolve", f"resolving {host}")
         ok, text = await asyncio.to_thread(operations.resolves, host)
         if self.draft.get("postgres.host") == host:
-            self.query_one("#host-check", Static).update(("✓ " if ok else "! ") + text)
+            self.show_live("postgres", ("✓ " if ok else "! ") + text)
 
     @work(exclusive=True, group="redis-check", exit_on_error=False)
     async def check_endpoints(self, endpoints: list[str]) -> None:
@@ -105,8 +105,12 @@ is installed.
         found = await asyncio.gather(*(asyncio.to_thread(operations.port_answers, host, int(port))
                                        for host, _, port in (e.rpartition(":") for e in endpoints)))
         if self.draft.get("redis.endpoints") == endpoints:
-            self.query_one("#redis-check", Static).update(
-                "\n".join(("✓ " if ok else "! ") + text for ok, text in found))
+            self.show_live("redis", "\n".join(("✓ " if ok else "! ") + text for ok, text in found))
+
+    def show_live(self, service: str, text: str) -> None:
+        self.live[service] = text
+        self.query_one("#host-check", Static).update("\n".join(self.live[s] for s in ("postgres", "redis")
+                                                               if s in self.live))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         kind, item = self.choices[int(event.option.id or 0)]

@@ -281,7 +281,7 @@ async def test_redis_endpoints_are_tried_in_place(root: Path) -> None:
             await type_into(pilot, "#f-redis-endpoints", f"{up}, {down}")
             await app.workers.wait_for_complete()
             await pilot.pause()
-            shown = text_of(app, "#redis-check")
+            shown = text_of(app, "#host-check")
             assert f"✓ {up} answers" in shown, shown
             assert f"! {down} refused the connection" in shown, shown
             assert not next_disabled(app)  # a warning: the cluster may reach what this machine cannot
