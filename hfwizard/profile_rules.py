@@ -16,14 +16,16 @@ _SECRET_SOURCES = {
 }
 
 
-def unusable_tls_source(class_name: str | None, tls: Tls) -> str | None:
+def unusable_tls_source(class_name: str | None, tls: Tls, cloud: str | None = None) -> str | None:
     """"tls.<field>: why" when the TLS source given is one the ingress class cannot serve, else None.
 
     An ALB (class alb) terminates TLS only with an ACM certificate and never reads a Kubernetes Secret,
     which an existing Secret, a certificate and key, and cert-manager all come down to; every other class
-    serves a Secret and cannot use ACM.
+    serves a Secret and cannot use ACM. On AWS (`cloud` "aws") the platform's Ingress is an ALB whatever
+    the class says (hfwizard.platform.ingress makes it one).
     """
-    cls = class_name or ""
+    forced = cloud == "aws" and (class_name or "") != "alb"
+    cls = "alb" if cloud == "aws" else class_name or ""
     if tls.acm_certificate_arn and cls != "alb":
         return (f"tls.acmCertificateArn: an ACM certificate is served only by an AWS load balancer: set "
                 f"the ingress class to alb (it is {cls or 'empty'}), or choose another certificate source")
@@ -34,6 +36,7 @@ def unusable_tls_source(class_name: str | None, tls: Tls) -> str | None:
     field = next((f for f, v in given.items() if v), None)
     if field is None:
         return None
+    where = " (on AWS the platform's Ingress is an ALB, whatever ingress.className says)" if forced else ""
     return (f"tls.{field}: the alb ingress class (AWS Load Balancer Controller) takes TLS only from an ACM "
-            f"certificate and cannot use {_SECRET_SOURCES[field]}: give an ACM certificate ARN instead, or "
-            f"choose another ingress class")
+            f"certificate and cannot use {_SECRET_SOURCES[field]}{where}: give an ACM certificate ARN instead"
+            + ("" if forced else ", or choose another ingress class"))

@@ -90,6 +90,13 @@ async def test_a_tls_secret_is_refused_with_the_alb_class(root: Path) -> None:
         assert "takes TLS only from an ACM certificate" in shown and "Kubernetes TLS Secret" in shown, shown
         await type_into(pilot, "#f-ingress-classname", "nginx")
         assert not next_disabled(app)
+        # On AWS the platform's Ingress is an ALB whatever the class says: the Secret is refused there too.
+        assert app.draft is not None
+        app.draft.set("target.cloud", "aws")
+        app.screen.revalidate()  # type: ignore[attr-defined]
+        await pilot.pause()
+        assert next_disabled(app)
+        assert "on AWS the platform's Ingress is an ALB" in text_of(app, "#e-ingress-tls-existingsecret")
 
 
 async def test_clerk_publishable_key_is_required(root: Path) -> None:
