@@ -36,7 +36,7 @@ OWNED: dict[str, tuple[str, ...]] = {
     "cluster": ("target.region", "target.cluster", "target.kubeconfig", "target.context", "=target"),
     "data": ("postgres", "redis", "clickhouse"),
     "sizing": ("sizing",),
-    "modules": ("modules",),
+    "modules": ("modules", "images"),
     "clerk": ("clerk",),
     "ingress": ("ingress",),
     "review": ("",),

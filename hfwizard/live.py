@@ -43,6 +43,25 @@ def answers_https(host: str, timeout: float = 5.0) -> tuple[bool, str]:
     return True, f"https://{host}/ answers (HTTP {status})"
 
 
+def port_answers(host: str, port: int, timeout: float = 3.0) -> tuple[bool, str]:
+    """A cheap live check: does `host`:`port` take a TCP connection from here (a Redis node)? Never raises."""
+    import socket
+
+    where = f"{host}:{port}"
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except socket.gaierror:
+        return False, f"{host} does not resolve from here; check the name, or the VPN"
+    except ConnectionRefusedError:
+        return False, f"{where} refused the connection (nothing listens on that port); check the port"
+    except TimeoutError:
+        return False, f"{where} did not answer within {timeout:g} s (a firewall, or not reachable from here)"
+    except OSError as exc:
+        return False, f"{where} cannot be reached from here ({exc.strerror or exc})"
+    return True, f"{where} answers"
+
+
 # Words in a failure that name what the operator answered, in the order they are tried, with the field
 # to edit (Edit answer / plain mode's "change an answer"). The first profile path the message names wins.
 _FAULTS: tuple[tuple[tuple[str, ...], str], ...] = (
@@ -57,7 +76,8 @@ _FAULTS: tuple[tuple[tuple[str, ...], str], ...] = (
 
 
 def answer_at_fault(*texts: str) -> str | None:
-    """The profile path a failure (error, remedy) points at, for "Edit answer"; None when it names none."""
+    """The profile path a failure (error, remedy, the causes the engine found) points at, for "Edit answer";
+    None when it names none."""
     from hfwizard.questions import all_questions
 
     joined = " ".join(texts)

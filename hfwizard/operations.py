@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from hfwizard.cloud import CLOUDS, provider_for
 from hfwizard.draft import get_path
 from hfwizard.errors import CheckFailed, ExitCode, HfwizardError
-from hfwizard.live import answer_at_fault, answers_https, resolves
+from hfwizard.live import answer_at_fault, answers_https, port_answers, resolves
 
 if TYPE_CHECKING:
     from hfwizard.cloud.base import (
@@ -54,6 +54,7 @@ __all__ = [
     "last_installed_profile",
     "list_clusters",
     "load",
+    "port_answers",
     "preflight",
     "preflight_settings",
     "resolve_target",

@@ -560,10 +560,10 @@ class Ingress(Section):
         if not self.enabled:
             return self
         tls = self.tls
-        if tls.enabled and tls.acm_certificate_arn and (self.class_name or "") != "alb":
-            raise ValueError(f"tls.acmCertificateArn: an ACM certificate is served only by an AWS load "
-                             f"balancer: set the ingress class to alb (it is {self.class_name or 'empty'}), "
-                             f"or choose another certificate source")
+        cloud = (info.context or {}).get("cloud") if _complete(info) else None
+        unusable = self.unusable_tls_source(cloud) if tls.enabled else None
+        if unusable:
+            raise ValueError(unusable)
         if not _complete(info):
             return self
         if self.domain is None:
@@ -573,6 +573,12 @@ class Ingress(Section):
             raise ValueError("tls: \"Serve TLS\" is on: choose exactly one certificate source (an existing "
                              "TLS Secret, a certificate and key, an ACM certificate or a cert-manager issuer)")
         return self
+
+    def unusable_tls_source(self, cloud: str | None = None) -> str | None:
+        """"tls.<field>: why" when the TLS source given is one the ingress class (on `cloud`) cannot serve."""
+        from hfwizard.profile_rules import unusable_tls_source
+
+        return unusable_tls_source(self.class_name, self.tls, cloud)
 
 
 class Images(Section):
@@ -688,6 +694,10 @@ class InstallProfile(Section):
                 and cloud not in (Cloud.AWS, Cloud.EXISTING):
             raise ValueError("ingress.tls.acmCertificateArn: an ACM certificate works only with an AWS "
                              "load balancer (target.cloud aws or existing)")
+        unusable = self.ingress.unusable_tls_source(cloud.value) if self.ingress.enabled and \
+            self.ingress.tls.enabled else None
+        if unusable:
+            raise ValueError(f"ingress.{unusable}")
         return self
 
     @property

@@ -229,6 +229,24 @@ def _access() -> tuple[Question, ...]:
     )
 
 
+# Where the TLS certificate comes from: (key, label, the profile paths that source fills). Both front ends
+# ask the source as one choice and then only its fields, so "exactly one source" holds by construction
+# (the model still judges it: ingress.tls in hfwizard.profile).
+TLS_SOURCES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("secret", "An existing TLS Secret", ("ingress.tls.existingSecret",)),
+    ("files", "Certificate and key files", ("ingress.tls.certificate", "ingress.tls.privateKey")),
+    ("acm", "AWS ACM certificate (ALB)", ("ingress.tls.acmCertificateArn",)),
+    ("issuer", "cert-manager ClusterIssuer", ("ingress.tls.issuer",)),
+)
+TLS_SOURCE_PROMPT = "Where does the TLS certificate come from?"
+TLS_SOURCE_OF = {path: key for key, _, paths in TLS_SOURCES for path in paths}
+
+
+def tls_source(data: dict[str, Any]) -> str | None:
+    """The TLS source the answers name (the first one, when several were given by hand), else None."""
+    return next((key for key, _, paths in TLS_SOURCES if any(effective(data, p) for p in paths)), None)
+
+
 @functools.cache
 def all_questions() -> tuple[Question, ...]:
     """Every question, in the order the steps ask them (built on first use: it reads the profile model)."""

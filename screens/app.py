@@ -122,10 +122,12 @@ class WizardApp(App[int]):
         """Open the step that asks `path` (Review when no answer is named) with that field focused;
         until the install runs again, that step's Next goes straight back to Review."""
         from hfwizard.draft import OWNED
+        from hfwizard.questions import all_questions
 
         step = "review"
         if path is not None:
-            step = next((s for s, prefixes in OWNED.items() if s != "review" and any(
+            asked = next((q.step for q in all_questions() if q.path == path), None)
+            step = asked or next((s for s, prefixes in OWNED.items() if s != "review" and any(
                 path == p or path.startswith(p + ".") for p in prefixes if not p.startswith("="))), "review")
         self.focus_path = path
         self.edit_step(step)

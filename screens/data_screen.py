@@ -36,6 +36,7 @@ is installed.
     def __init__(self) -> None:
         super().__init__()
         self.choices: list[tuple[str, Any]] = []
+        self.live: dict[str, str] = {}  # what each live check found, shown together under the fields
 
     @property
     def cloud(self) -> str:
@@ -79,6 +80,8 @@ is installed.
         super().answer(path, value)
         if path == "postgres.host" and value != before and isinstance(value, str) and not self.problems_at(path):
             self.check_host(value)
+        if path == "redis.endpoints" and value != before and value and not self.problems_at(path):
+            self.check_endpoints(list(value))
 
     def problems_at(self, path: str) -> bool:
         return any(p.path == path for p in self.problems())
@@ -91,7 +94,23 @@ is installed.
         self.start_busy("resolve", f"resolving {host}")
         ok, text = await asyncio.to_thread(operations.resolves, host)
         if self.draft.get("postgres.host") == host:
-            self.query_one("#host-check", Static).update(("✓ " if ok else "! ") + text)
+            self.show_live("postgres", ("✓ " if ok else "! ") + text)
+
+    @work(exclusive=True, group="redis-check", exit_on_error=False)
+    async def check_endpoints(self, endpoints: list[str]) -> None:
+        """Each Redis endpoint takes a connection? Said under the fields, in the background, all at once (a
+        warning, as for the PostgreSQL host: the cluster may reach what this machine cannot)."""
+        await asyncio.sleep(0.5)  # resolve once the typing stops (a new key cancels this)
+        self.start_busy("redis-check", f"trying {len(endpoints)} Redis endpoint(s)")
+        found = await asyncio.gather(*(asyncio.to_thread(operations.port_answers, host, int(port))
+                                       for host, _, port in (e.rpartition(":") for e in endpoints)))
+        if self.draft.get("redis.endpoints") == endpoints:
+            self.show_live("redis", "\n".join(("✓ " if ok else "! ") + text for ok, text in found))
+
+    def show_live(self, service: str, text: str) -> None:
+        self.live[service] = text
+        self.query_one("#host-check", Static).update("\n".join(self.live[s] for s in ("postgres", "redis")
+                                                               if s in self.live))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         kind, item = self.choices[int(event.option.id or 0)]

@@ -7,17 +7,9 @@ from typing import Any
 
 from textual.widgets import RadioSet
 
-from .base import Choice, ErrorLine, FieldRow, StepScreen
+from hfwizard.questions import TLS_SOURCES, tls_source
 
-# The TLS certificate's sources: (radio id, label, the profile paths that source fills). The radio shows
-# only the chosen source's fields and clears the others', so "exactly one source" holds by construction
-# (the model still judges it: ingress.tls in hfwizard.profile).
-SOURCES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("secret", "An existing TLS Secret", ("ingress.tls.existingSecret",)),
-    ("files", "Certificate and key files", ("ingress.tls.certificate", "ingress.tls.privateKey")),
-    ("acm", "AWS ACM certificate (ALB)", ("ingress.tls.acmCertificateArn",)),
-    ("issuer", "cert-manager ClusterIssuer", ("ingress.tls.issuer",)),
-)
+from .base import Choice, ErrorLine, FieldRow, StepScreen
 
 
 class IngressScreen(StepScreen):
@@ -41,20 +33,20 @@ The platform is reached at one host name through an Ingress.
         # "Exactly one TLS source" is a rule over the section: the choice and its problem sit under the heading.
         chosen = self.source()
         with RadioSet(id="tls-source"):
-            for key, label, _ in SOURCES:
+            for key, label, _ in TLS_SOURCES:
                 yield Choice(label, value=key == chosen, id=f"source-{key}")
         yield ErrorLine("ingress.tls")
 
     def source(self) -> str | None:
         """The source the answers name (the first one, when several were given by hand)."""
-        return next((key for key, _, paths in SOURCES if any(self.value(p) for p in paths)), None)
+        return tls_source(self.draft.data)
 
     def on_mount(self) -> None:
         super().on_mount()
         self.show_source(self.source())
 
     def show_source(self, chosen: str | None) -> None:
-        for key, _, paths in SOURCES:
+        for key, _, paths in TLS_SOURCES:
             for row in self.query(FieldRow):
                 if row.path in paths:
                     row.display = key == chosen
@@ -63,7 +55,7 @@ The platform is reached at one host name through an Ingress.
         if event.radio_set.id != "tls-source" or event.pressed is None:
             return
         chosen = (event.pressed.id or "").removeprefix("source-")
-        for key, _, paths in SOURCES:
+        for key, _, paths in TLS_SOURCES:
             if key != chosen:
                 for path in paths:
                     self.draft.set(path, None)

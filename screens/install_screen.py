@@ -400,7 +400,7 @@ fault, **Retry with changes** shows what your changes do and carries on with the
     def edit_answer(self) -> None:
         """Open the question the failure points at; its step's Next then comes back by way of Review."""
         f = self.failure
-        texts = (f.error, f.remedy or "") if f is not None else (self.stopped or "",)
+        texts = (f.error, f.remedy or "", *f.pod_events) if f is not None else (self.stopped or "",)
         self.wizard.edit_answer(operations.answer_at_fault(*texts))
 
     def action_cancel(self) -> None:

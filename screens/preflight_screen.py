@@ -11,15 +11,13 @@ from textual.containers import Vertical
 from textual.widgets import Checkbox, Collapsible, Static
 
 from hfwizard import operations
-from hfwizard.checks.base import CheckResult, Status
+from hfwizard.checks.base import CheckResult, Status, by_urgency
 from hfwizard.errors import HfwizardError
 from hfwizard.events import CheckFinished, CheckStarted, Event, PreflightFinished
 
 from .base import StepScreen, slug
 
 ICON = {Status.PASS: "✓", Status.WARN: "!", Status.FAIL: "✗", Status.SKIPPED: "-"}
-# The order results are listed in once every check has answered: what needs the operator first.
-RANK = {Status.FAIL: 0, Status.WARN: 1, Status.PASS: 2, Status.SKIPPED: 3}
 
 # Remedies are written for the command line; on this screen the same fix has another handle.
 _WIZARD_WORDS: tuple[tuple[str, str], ...] = (
@@ -127,14 +125,12 @@ the image registry. Each line opens (Enter) to show what was found and how to fi
         """Failures first, then warnings, then passes; the skipped checks folded into one line."""
         box = self.query_one("#checks", Vertical)
         rows = {c.id: c for c in box.query(Collapsible) if c.parent is box}
-        ordered = sorted(self.results.values(), key=lambda r: RANK[r.status])
-        shown = [rows[f"check-{slug(r.id)}"] for r in ordered
-                 if r.status is not Status.SKIPPED and f"check-{slug(r.id)}" in rows]
+        listed, skipped = by_urgency(self.results.values())
+        shown = [rows[f"check-{slug(r.id)}"] for r in listed if f"check-{slug(r.id)}" in rows]
         if shown:
             box.move_child(shown[0], before=0)
             for before, row in pairwise(shown):
                 box.move_child(row, after=before)
-        skipped = [r for r in ordered if r.status is Status.SKIPPED]
         for r in skipped:
             gone = rows.get(f"check-{slug(r.id)}")
             if gone is not None:

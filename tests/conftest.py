@@ -85,7 +85,7 @@ def _live_checks_stay_here(monkeypatch: pytest.MonkeyPatch) -> None:
     any other name is answered "not checked" rather than looked up, so a screen test stays on this machine."""
     from hfwizard import operations
 
-    for name in ("resolves", "answers_https"):
+    for name in ("resolves", "answers_https", "port_answers"):
         real = getattr(operations, name)
 
         def local_only(host: str, *args: Any, _real: Any = real, **kwargs: Any) -> tuple[bool, str]:

@@ -17,6 +17,14 @@ SANDBOX_ANSWERS: dict[str, Any] = {
     "ingress.tls.enabled": False,
 }
 
+# The on-purpose failure of the recovery tests: a registry mirror (images.mirror, on the Modules step) at a
+# host the nodes cannot resolve, as an operator's typo would give. Preflight cannot see it (the nodes pull,
+# not this machine); the emulated nodes try the operator's registry for real, pulls fail (ErrImagePull),
+# the releases stall after install.stallSeconds (10 s: short, yet long enough for the good run on a loaded
+# machine), and clearing the mirror fixes it. `.invalid` never resolves.
+BAD_MIRROR = "registry.corp.invalid:5000/ghcr"
+BROKEN_MIRROR: dict[str, Any] = {**SANDBOX_ANSWERS, "images.mirror": BAD_MIRROR, "install.stallSeconds": 10}
+
 
 async def open_step(app: WizardApp, pilot: Pilot[Any], step: str, answers: dict[str, Any] | None = None,
                     name: str = "highflame") -> None:

@@ -7,24 +7,15 @@ import pexpect
 import pytest
 
 from hfwizard.draft import Draft
-from tests.screens_helpers import SANDBOX_ANSWERS
+from tests.screens_helpers import BROKEN_MIRROR
 from tests.test_plain import ENTER, spawn
 
-BROKEN_TLS = {**SANDBOX_ANSWERS, "ingress.tls.enabled": True, "ingress.tls.existingSecret": "hf-missing-tls",
-              "install.stallSeconds": 5}
 
-
-ON_PURPOSE = ("the on-purpose failure (ingress.tls.existingSecret naming a Secret nobody made) no longer fails: "
-              "the sandbox rehearses AWS values, whose ALB takes TLS from ACM and never names that Secret; "
-              "this test needs a new on-purpose failure (issue 14 stays open for it)")
-
-
-@pytest.mark.skip(reason=ON_PURPOSE)
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(400)
 def test_plain_failed_install_fixed_and_retried_with_changes(tmp_path) -> None:  # type: ignore[no-untyped-def]
     state = tmp_path / "state"
     draft = Draft(state, "plain-fix")
-    for path, value in BROKEN_TLS.items():
+    for path, value in BROKEN_MIRROR.items():
         draft.set(path, value)
     draft.save()
     draft.save_step("review")
@@ -38,19 +29,13 @@ def test_plain_failed_install_fixed_and_retried_with_changes(tmp_path) -> None: 
     child.send("y")
     child.expect(r"Install now\?")
     child.send("y")
-    child.expect("TLS Secret hf-missing-tls is missing")
-    child.expect(r"Change an answer \(Existing TLS Secret\) and retry with the changes\?")
+    child.expect(r"registry\.corp\.invalid:\s+no\s+such\s+host")  # wrapped at 80 columns, never cut
+    child.expect(r"Change an answer \(Registry mirror\) and retry with the changes\?")
     failed_out = child.before
     child.send("y")
-    child.expect(r"Create an Ingress\?")
-    child.send("y")
-    child.expect("Public domain")
-    child.send(ENTER)
-    child.expect("Ingress class")
-    child.send(ENTER)
-    child.expect(r"Serve TLS\?")
-    child.send("n")
-    child.expect("change: ingress.tls.enabled")
+    child.expect("Registry mirror for every image")  # only the answer at fault is asked again
+    child.send("\x15" + ENTER)  # cleared: the platform's own registry
+    child.expect("change: images.mirror")
     child.expect(r"Retry with these changes\?")
     child.send("y")
     child.expect("install ok")

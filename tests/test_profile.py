@@ -115,6 +115,15 @@ def test_cloud_targets_need_region_and_cluster() -> None:
     assert "target" in text and "region" in text and "cluster" in text
 
 
+def test_a_tls_source_the_ingress_class_cannot_serve_is_refused_in_a_file() -> None:
+    aws = "target: {cloud: aws, region: us-east-1, cluster: prod}\n"
+    text = problems(f"{HEAD}{aws}ingress:\n  domain: hf.example.com\n  tls: {{issuer: letsencrypt}}\n")
+    assert "ingress.tls.issuer" in text and "takes TLS only from an ACM certificate" in text
+    text = problems(f"{HEAD}ingress:\n  className: alb\n  tls: {{existingSecret: hf-tls}}\n")
+    assert "tls.existingSecret" in text and "Kubernetes TLS Secret" in text
+    parse_profile(f"{HEAD}ingress:\n  className: nginx\n  tls: {{existingSecret: hf-tls}}\n")
+
+
 def test_pdb_that_would_block_drains_is_refused() -> None:
     text = problems(f"{HEAD}modules:\n  policy:\n    hpa: {{minReplicas: 2}}\n    pdb: {{minAvailable: 2}}\n")
     assert "modules.policy" in text and "minAvailable" in text

@@ -14,7 +14,7 @@ from hfwizard import operations
 from hfwizard.draft import STEPS, Draft
 from hfwizard.frontends import plain
 from hfwizard.profile_io import parse_yaml, to_plain
-from hfwizard.questions import all_questions
+from hfwizard.questions import TLS_SOURCE_OF, TLS_SOURCE_PROMPT, all_questions, tls_source
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ("aws", "gcp", "azure", "existing", "sandbox")
@@ -70,8 +70,15 @@ def test_plain_mode_asks_every_question_that_applies(target: str, tmp_path: Path
     monkeypatch.setattr(plain, "questionary", fake)
     draft = Draft(tmp_path, "walk")
     draft.data = example(target)
+    source = tls_source(draft.data)
     plain.run_questions(draft)
-    expected = [q.question for q in all_questions() if q.applies(draft.data)]
+    # The TLS certificate's sources are one choice, then only the chosen source's fields.
+    expected = [q.question for q in all_questions() if q.applies(draft.data)
+                and TLS_SOURCE_OF.get(q.path, source) == source]
+    first = next(i for i, q in enumerate(all_questions()) if q.path in TLS_SOURCE_OF)
+    if all_questions()[first].applies(draft.data):  # TLS is on
+        assert source is not None, "each example with TLS on names its source"
+        expected.insert(sum(q.applies(draft.data) for q in all_questions()[:first]), TLS_SOURCE_PROMPT)
     assert fake.asked == expected
 
 

@@ -11,16 +11,9 @@ from pathlib import Path
 import pytest
 
 from hfwizard.draft import Draft
-from tests.screens_helpers import SANDBOX_ANSWERS
+from tests.screens_helpers import BROKEN_MIRROR
 
 ROOT = Path(__file__).resolve().parent.parent
-BROKEN_TLS = {**SANDBOX_ANSWERS, "ingress.tls.enabled": True, "ingress.tls.existingSecret": "hf-missing-tls",
-              "install.stallSeconds": 5}
-
-
-ON_PURPOSE = ("the on-purpose failure (ingress.tls.existingSecret naming a Secret nobody made) no longer fails: "
-              "the sandbox rehearses AWS values, whose ALB takes TLS from ACM and never names that Secret; "
-              "this test needs a new on-purpose failure (issue 14 stays open for it)")
 
 
 def hfwizard(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -31,20 +24,19 @@ def hfwizard(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, timeout=240)
 
 
-@pytest.mark.skip(reason=ON_PURPOSE)
 @pytest.mark.timeout(600)
 def test_resume_replan_carries_on_a_changed_sandbox(tmp_path: Path) -> None:
     state = tmp_path / "state"
     draft = Draft(state, "sb")
-    for path, value in BROKEN_TLS.items():
+    for path, value in BROKEN_MIRROR.items():
         draft.set(path, value)
     draft.finish()
     first = hfwizard(state, "resume", "--yes", "--install", "sb")
     assert first.returncode == 1, first.stdout + first.stderr
-    assert "hf-missing-tls" in first.stdout + first.stderr
+    assert "registry.corp.invalid" in first.stdout and "ErrImagePull" in first.stdout, first.stdout
 
     draft = Draft.load(state, "sb")
-    draft.set("ingress.tls.enabled", False)
+    draft.set("images.mirror", None)
     draft.finish()
     refused = hfwizard(state, "resume", "--yes", "--install", "sb")
     assert refused.returncode == 2, refused.stdout + refused.stderr

@@ -79,6 +79,26 @@ async def test_acm_certificate_needs_the_alb_class(root: Path) -> None:
         assert not next_disabled(app)
 
 
+async def test_a_tls_secret_is_refused_with_the_alb_class(root: Path) -> None:
+    app = WizardApp(root)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_step(app, pilot, "ingress", {"target.cloud": "existing", **INGRESS})
+        assert not next_disabled(app)  # nginx serves a TLS Secret
+        await type_into(pilot, "#f-ingress-classname", "alb")
+        assert next_disabled(app)
+        shown = text_of(app, "#e-ingress-tls-existingsecret")
+        assert "takes TLS only from an ACM certificate" in shown and "Kubernetes TLS Secret" in shown, shown
+        await type_into(pilot, "#f-ingress-classname", "nginx")
+        assert not next_disabled(app)
+        # On AWS the platform's Ingress is an ALB whatever the class says: the Secret is refused there too.
+        assert app.draft is not None
+        app.draft.set("target.cloud", "aws")
+        app.screen.revalidate()  # type: ignore[attr-defined]
+        await pilot.pause()
+        assert next_disabled(app)
+        assert "on AWS the platform's Ingress is an ALB" in text_of(app, "#e-ingress-tls-existingsecret")
+
+
 async def test_clerk_publishable_key_is_required(root: Path) -> None:
     app = WizardApp(root)
     async with app.run_test(size=SIZE) as pilot:
@@ -252,3 +272,23 @@ async def test_data_host_is_resolved_in_place(root: Path, monkeypatch: pytest.Mo
         await pilot.pause()
         assert "! localhostx does not resolve from here" in text_of(app, "#host-check")
         assert not next_disabled(app)  # a warning: the cluster may resolve names this machine cannot
+
+
+async def test_redis_endpoints_are_tried_in_place(root: Path) -> None:
+    import socket
+
+    with socket.socket() as server, socket.socket() as closed:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: connections to it are refused
+        up, down = (f"127.0.0.1:{s.getsockname()[1]}" for s in (server, closed))
+        app = WizardApp(root)
+        async with app.run_test(size=SIZE) as pilot:
+            await open_step(app, pilot, "data", DATA)
+            await type_into(pilot, "#f-redis-endpoints", f"{up}, {down}")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            shown = text_of(app, "#host-check")
+            assert f"✓ {up} answers" in shown, shown
+            assert f"! {down} refused the connection" in shown, shown
+            assert not next_disabled(app)  # a warning: the cluster may reach what this machine cannot

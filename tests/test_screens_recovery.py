@@ -10,21 +10,12 @@ from typing import Any
 import pytest
 from hfwizard.screens.app import WizardApp
 from textual.pilot import Pilot
-from textual.widgets import Button, Checkbox
+from textual.widgets import Button, Input
 
 from hfwizard.draft import Draft
-from tests.screens_helpers import SANDBOX_ANSWERS, open_step
+from tests.screens_helpers import BAD_MIRROR, BROKEN_MIRROR, SANDBOX_ANSWERS, open_step
 
 SIZE = (80, 24)
-# Something the profile controls that fails the install itself and survives a change of charts: the
-# Ingress asks for a TLS Secret nobody created, so verification finds it missing (after a short stall).
-BROKEN_TLS = {**SANDBOX_ANSWERS, "ingress.tls.enabled": True, "ingress.tls.existingSecret": "hf-missing-tls",
-              "install.stallSeconds": 5}
-
-
-ON_PURPOSE = ("the on-purpose failure (ingress.tls.existingSecret naming a Secret nobody made) no longer fails: "
-              "the sandbox rehearses AWS values, whose ALB takes TLS from ACM and never names that Secret; "
-              "this test needs a new on-purpose failure (issue 14 stays open for it)")
 
 
 @pytest.fixture
@@ -48,12 +39,11 @@ def shown(app: WizardApp, selector: str) -> str:
     return str(w.render()) if w.display else ""
 
 
-@pytest.mark.skip(reason=ON_PURPOSE)
 @pytest.mark.timeout(300)
 async def test_failed_install_fixed_from_the_banner_and_retried_with_changes(root: Path) -> None:
     app = WizardApp(root)
     async with app.run_test(size=SIZE) as pilot:
-        await open_step(app, pilot, "review", BROKEN_TLS)
+        await open_step(app, pilot, "review", BROKEN_MIRROR)
         await pilot.press("ctrl+n")
         await until(pilot, lambda: app.screen.id == "preflight-screen", "preflight")
         await until(pilot, lambda: getattr(app.screen, "finished", False), "the checks")
@@ -63,16 +53,18 @@ async def test_failed_install_fixed_from_the_banner_and_retried_with_changes(roo
         await until(pilot, lambda: screen.outcome is not None, "the install to fail")
         assert screen.outcome.status == "failed" and screen.outcome.exit_code == 1
         banner = shown(app, "#banner")
-        assert "TLS Secret hf-missing-tls is missing" in banner, banner
+        assert "stalled" in banner and "registry.corp.invalid" in banner and "images.mirror" in banner, banner
         assert not screen.query_one("#cancel", Button).display  # nothing left to cancel
         assert screen.query_one("#next", Button).disabled
         assert "running" not in shown(app, "#problems")
 
         screen.query_one("#edit-answer", Button).press()
-        await until(pilot, lambda: app.screen.id == "ingress-screen", "Edit answer")
-        await until(pilot, lambda: getattr(app.focused, "path", None) == "ingress.tls.existingSecret",
+        await until(pilot, lambda: app.screen.id == "modules-screen", "Edit answer")
+        await until(pilot, lambda: getattr(app.focused, "path", None) == "images.mirror",
                     "the field at fault to take focus", timeout=5)
-        app.screen.query_one("#tls-enabled", Checkbox).value = False
+        mirror = app.screen.query_one("#f-images-mirror", Input)
+        assert mirror.value == BAD_MIRROR
+        mirror.value = ""  # back to the platform's own registry
         await pilot.pause()
         await pilot.press("ctrl+n")  # back to Review, not on to the next step
         await until(pilot, lambda: app.screen.id == "review-screen", "Review")
@@ -82,7 +74,7 @@ async def test_failed_install_fixed_from_the_banner_and_retried_with_changes(roo
         await pilot.press("ctrl+n")
         await until(pilot, lambda: app.screen.id == "confirm-modal", "the diff to confirm")
         diff = shown(app, "#confirm-text")
-        assert "ingress.tls.enabled" in diff, diff
+        assert "images.mirror" in diff, diff
         app.screen.query_one("#confirm-yes", Button).press()
         await until(pilot, lambda: app.screen.id == "install-screen", "the install screen")
         screen = app.screen

@@ -1,5 +1,6 @@
-"""The real `hfwizard` in tmux (80×24): a sandbox install fails on an answer (a TLS Secret nobody made),
-the answer is fixed from the failure banner, the install is retried with the changes and reaches Done."""
+"""The real `hfwizard` in tmux (80×24): a sandbox install fails on an answer (a registry mirror the nodes
+cannot resolve), the answer is fixed from the failure banner, the install is retried with the changes and
+reaches Done."""
 
 from __future__ import annotations
 
@@ -9,26 +10,17 @@ from pathlib import Path
 import pytest
 
 from hfwizard.draft import Draft
-from tests.screens_helpers import SANDBOX_ANSWERS
+from tests.screens_helpers import BROKEN_MIRROR
 from tests.test_screens_e2e import Terminal
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
-BROKEN_TLS = {**SANDBOX_ANSWERS, "ingress.tls.enabled": True, "ingress.tls.existingSecret": "hf-missing-tls",
-              "install.stallSeconds": 5}
 
-
-ON_PURPOSE = ("the on-purpose failure (ingress.tls.existingSecret naming a Secret nobody made) no longer fails: "
-              "the sandbox rehearses AWS values, whose ALB takes TLS from ACM and never names that Secret; "
-              "this test needs a new on-purpose failure (issue 14 stays open for it)")
-
-
-@pytest.mark.skip(reason=ON_PURPOSE)
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(400)
 def test_fail_fix_from_the_banner_retry_reach_done(tmp_path: Path) -> None:
     state = tmp_path / "state"
     draft = Draft(state, "highflame")
-    for path, value in BROKEN_TLS.items():
+    for path, value in BROKEN_MIRROR.items():
         draft.set(path, value)
     draft.save()
     draft.save_step("review")
@@ -41,18 +33,20 @@ def test_fail_fix_from_the_banner_retry_reach_done(tmp_path: Path) -> None:
         term.keys("C-n")
         term.wait_for("· Preflight", "0 failed")
         term.keys("C-n")
-        screen = term.wait_for("TLS Secret hf-missing-tls is missing", "Edit answer", timeout=120)
+        screen = term.wait_for("registry.corp.invalid", "Edit answer", timeout=180)
         assert "Install failed" in screen
-        term.keys("e")  # Edit answer: the Ingress step, the TLS Secret field focused
-        term.wait_for("· Ingress and TLS")
+        term.keys("e")  # Edit answer: the Modules step, the registry mirror field focused
+        # The field at the foot of the step is scrolled into view once it has the focus.
+        term.wait_for("· Modules", "Registry mirror", "registry.corp.invalid")
         term.settle()
-        term.keys("BTab", "BTab", "Space")  # back past the source radio to "Serve TLS": off
+        term.keys("Home", "C-k")  # clear it: images come from the platform's own registry again
+        term.wait_for("· Modules", "Registry mirror", "mirror.example.com")  # the empty field's placeholder
         term.keys("C-n")
         term.wait_for("· Review")
         term.keys("C-n")
         term.wait_for("· Preflight", "0 failed")
         term.keys("C-n")
-        screen = term.wait_for("Retry with these changes?", "ingress.tls.enabled")
+        screen = term.wait_for("Retry with these changes?", "images.mirror")
         term.keys("Tab", "Enter")  # from Cancel (the safe default) to "Retry with changes"
         term.wait_for("✓ Installed.", timeout=120)
         term.keys("C-n")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -36,6 +36,17 @@ class CheckResult:
 
 
 CheckFn = Callable[[], Awaitable[CheckResult]]
+
+# What needs the operator first: the order every front end lists finished checks in.
+URGENCY = {Status.FAIL: 0, Status.WARN: 1, Status.PASS: 2, Status.SKIPPED: 3}
+
+
+def by_urgency(results: Iterable[CheckResult]) -> tuple[list[CheckResult], list[CheckResult]]:
+    """(failures, then warnings, then passes; the skipped): how a front end lists finished checks, the
+    skipped ones folded into one line. Within a status the given order is kept."""
+    ordered = sorted(results, key=lambda r: URGENCY[r.status])
+    return ([r for r in ordered if r.status is not Status.SKIPPED],
+            [r for r in ordered if r.status is Status.SKIPPED])
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import textwrap
 from pathlib import Path
 from typing import Any
 
 import questionary
 
 from hfwizard import operations
+from hfwizard.checks.base import CheckResult, Status, by_urgency
 from hfwizard.draft import STEPS, Draft, effective, from_text, problems, step_problems
 from hfwizard.errors import ExitCode, HfwizardError
 from hfwizard.events import (
@@ -22,7 +25,17 @@ from hfwizard.events import (
     StepStarted,
 )
 from hfwizard.profile_io import dump_profile
-from hfwizard.questions import Question, by_path, for_step
+from hfwizard.questions import TLS_SOURCE_OF, TLS_SOURCE_PROMPT, TLS_SOURCES, Question, by_path, for_step, tls_source
+
+
+def say(text: str, first: str = "", rest: str | None = None) -> None:
+    """Print `text` wrapped to the terminal's width (never cut): `first` leads its first line, `rest` (default:
+    as many spaces) the lines after it."""
+    width = max(shutil.get_terminal_size((100, 24)).columns - 1, 40)
+    rest = " " * len(first) if rest is None else rest
+    for n, line in enumerate(text.splitlines() or [""]):
+        print(textwrap.fill(line, width, initial_indent=first if n == 0 else rest, subsequent_indent=rest,
+                            break_on_hyphens=False) or first.rstrip())
 
 
 def _show(value: Any) -> str:
@@ -73,6 +86,32 @@ def ask(draft: Draft, q: Question) -> None:
     draft.save()
 
 
+def ask_tls_source(draft: Draft) -> str:
+    """One choice of where the TLS certificate comes from; the other sources' answers are cleared."""
+    labels = {label: key for key, label, _ in TLS_SOURCES}
+    current = tls_source(draft.data) or ("acm" if effective(draft.data, "ingress.className") == "alb" else "secret")
+    default = next(label for label, key in labels.items() if key == current)
+    chosen = labels[questionary.select(TLS_SOURCE_PROMPT, choices=list(labels), default=default).unsafe_ask()]
+    for key, _, paths in TLS_SOURCES:
+        for path in paths if key != chosen else ():
+            draft.set(path, None)
+    draft.save()
+    return chosen
+
+
+def ask_questions(draft: Draft, questions: list[Question] | tuple[Question, ...]) -> None:
+    """Ask each question that applies, in order; the TLS sources as one choice, then only its fields."""
+    chosen: str | None = None
+    for q in questions:
+        if not q.applies(draft.data):
+            continue
+        if q.path in TLS_SOURCE_OF:
+            chosen = chosen or ask_tls_source(draft)
+            if TLS_SOURCE_OF[q.path] != chosen:
+                continue
+        ask(draft, q)
+
+
 def run_questions(draft: Draft) -> None:
     # A wizard left on Preflight has every answer: only the review's check of the whole is left.
     step = "review" if draft.step == "preflight" else draft.step
@@ -81,44 +120,72 @@ def run_questions(draft: Draft) -> None:
         draft.save_step(step)
         # In the list's order: the sizing preset comes first, so the sizes it sets become the defaults
         # of the questions after it; a switch comes before the questions that need it.
-        for q in for_step(step):
-            if q.applies(draft.data):
-                ask(draft, q)
+        ask_questions(draft, for_step(step))
         left = step_problems(draft.data, step)
         for p in left:  # a rule across fields (e.g. TLS sources): say it, then ask the step again
-            print(f"  ✗ {p.line}")
+            say(p.line, "  ✗ ")
         if left and step != "review":
             return run_questions(draft)
 
 
+MARK = {Status.PASS: "ok  ", Status.WARN: "warn", Status.FAIL: "FAIL", Status.SKIPPED: "skip"}
+
+
+class Printer:
+    """Events as wrapped lines. Check results are held until preflight ends, then listed as the screens list
+    them: failures, warnings, passes (hfwizard.checks.base.by_urgency), the skipped folded into one line."""
+
+    def __init__(self) -> None:
+        self.checks: list[CheckResult] = []
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, CheckFinished):
+            self.checks.append(event.result)
+        elif isinstance(event, PreflightFinished):
+            self.list_checks()
+            print(f"preflight: {event.passed} passed, {event.warned} warnings, {event.failed} failed, "
+                  f"{event.skipped} skipped")
+        elif isinstance(event, StepStarted):
+            say(f"{event.step_id}: {event.title}", "==> ")
+        elif isinstance(event, LogLine):
+            if not operations.is_debug(event):  # Helm's DEBUG chatter stays in the install's log file
+                say(event.line, "    ")
+        elif isinstance(event, StepFinished):
+            say(f"{event.step_id} {event.detail}".rstrip(), "ok  ")
+        elif isinstance(event, StepFailed):
+            say(f"{event.step_id}: {event.error}", "FAIL ", "     ")
+            if event.remedy:
+                say(event.remedy, "     -> ", "        ")
+            for line in event.pod_events:  # the causes the engine found, then the pods' last warnings
+                say(line, "     ")
+        elif isinstance(event, InstallFinished):
+            say(f"{event.status}: {event.message}".rstrip(), "install ")
+
+    def list_checks(self) -> None:
+        listed, skipped = by_urgency(self.checks)
+        self.checks = []
+        for r in listed:
+            say(f"{r.id}: {r.finding}", f"[{MARK[r.status]}] ", "       ")
+            if r.remedy and r.status in (Status.FAIL, Status.WARN):
+                say(r.remedy, "       -> ", "          ")
+        if skipped:
+            reasons = sorted({r.finding for r in skipped})
+            say(f"{len(skipped)} skipped ({'; '.join(reasons)}): {', '.join(r.id for r in skipped)}",
+                "[skip] ", "       ")
+
+
 def print_event(event: Event) -> None:
-    if isinstance(event, CheckFinished):
-        r = event.result
-        mark = {"pass": "ok  ", "warn": "warn", "fail": "FAIL", "skipped": "skip"}[r.status.value]
-        print(f"[{mark}] {r.id}: {r.finding}" + (f"\n       -> {r.remedy}" if r.remedy and mark == "FAIL" else ""))
-    elif isinstance(event, PreflightFinished):
-        print(f"preflight: {event.passed} passed, {event.warned} warnings, {event.failed} failed, "
-              f"{event.skipped} skipped")
-    elif isinstance(event, StepStarted):
-        print(f"==> {event.step_id}: {event.title}")
-    elif isinstance(event, LogLine):
-        if not operations.is_debug(event):  # Helm's DEBUG chatter stays in the install's log file
-            print(f"    {event.line}")
-    elif isinstance(event, StepFinished):
-        print(f"ok  {event.step_id} {event.detail}".rstrip())
-    elif isinstance(event, StepFailed):
-        print(f"FAIL {event.step_id}: {event.error}" + (f"\n     -> {event.remedy}" if event.remedy else ""))
-        for line in event.pod_events:  # the causes the engine found, then the pods' last warnings
-            print(f"     {line}")
-    elif isinstance(event, InstallFinished):
-        print(f"install {event.status}: {event.message}".rstrip())
+    """One event as wrapped lines (a check result waits for its preflight's end: see Printer)."""
+    Printer()(event)
 
 
 async def _consume(stream: Any) -> list[Event]:
     seen: list[Event] = []
+    printer = Printer()
     async for event in stream:
-        print_event(event)
+        printer(event)
         seen.append(event)
+    printer.list_checks()  # a preflight cut short still shows what it found
     return seen
 
 
@@ -137,36 +204,41 @@ def install_with_recovery(draft: Draft) -> int:
         if code != ExitCode.FAILED:
             return code
         failed = next((e for e in events if isinstance(e, StepFailed) and not e.interrupted), None)
-        texts = (failed.error, failed.remedy or "") if failed else (end.message if end else "",)
+        texts = (failed.error, failed.remedy or "", *failed.pod_events) if failed else (end.message if end else "",)
         path = operations.answer_at_fault(*texts)
         if path is None or not questionary.confirm(
                 f"Change an answer ({by_path(path).label}) and retry with the changes?", default=True).unsafe_ask():
             print("the install failed and is resumable: fix the cause, then run `hfwizard resume`")
             return code
-        if not change_answers(draft, by_path(path).step):
+        if not change_answers(draft, by_path(path)):
             return code
         changes = operations.pending_changes(draft.profile(), draft.dir)
         for line in changes:
-            print(f"  change: {line}")
+            say(line, "  change: ")
         if changes and not questionary.confirm("Retry with these changes?", default=True).unsafe_ask():
             return code
         replan = bool(changes)
 
 
-def change_answers(draft: Draft, step: str) -> bool:
-    """Ask one step's questions again until its answers pass; the profile is saved. False: given up."""
+def change_answers(draft: Draft, at_fault: Question) -> bool:
+    """Ask the answer at fault again, then its whole step while the step's rules still fail (a rule
+    across fields may need another answer); the profile is saved. False: given up."""
+    step = for_step(at_fault.step)
+    # A TLS source is asked with its choice (the fix may be another source); any other answer alone.
+    asked = [q for q in step if q.path in TLS_SOURCE_OF] if at_fault.path in TLS_SOURCE_OF else [at_fault]
+    if not at_fault.applies(draft.data):
+        asked = list(step)
     while True:
-        for q in for_step(step):
-            if q.applies(draft.data):
-                ask(draft, q)
-        left = step_problems(draft.data, step)
+        ask_questions(draft, asked)
+        left = step_problems(draft.data, at_fault.step)
         for p in left:
-            print(f"  ✗ {p.line}")
+            say(p.line, "  ✗ ")
         if not left:
             draft.finish()
             return True
         if not questionary.confirm("Answer again?", default=True).unsafe_ask():
             return False
+        asked = list(step)
 
 
 def run_plain(state_root: Path, name: str | None = None) -> int:
@@ -186,7 +258,7 @@ def run_plain(state_root: Path, name: str | None = None) -> int:
         left = problems(draft.data)
         if left:
             for p in left:
-                print(f"✗ {p.line}")
+                say(p.line, "✗ ")
             return ExitCode.BAD_INPUT
         profile = draft.profile()
         print(dump_profile(profile))

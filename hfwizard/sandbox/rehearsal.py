@@ -82,9 +82,10 @@ _EMULATED_CLOUD = {Cloud.AWS: "eks", Cloud.GCP: "gke", Cloud.AZURE: "aks"}
 
 def emulator_seed(profile: InstallProfile | None) -> list[str]:
     """Emulator arguments for a cluster that can run the profile's platform: the cloud's node labels, the
-    profile's IngressClass, and enough 16-core / 32 GiB nodes in each node group (general, and tainted gpu
-    nodes for the guardrail models) for the services' requests at minimum scale plus one node of room for
-    a rolling upgrade's surge pods. Sized from sizing.nodeGroups via the same sums preflight uses."""
+    profile's IngressClass and own registries (see operator_registries), and enough 16-core / 32 GiB nodes
+    in each node group (general, and tainted gpu nodes for the guardrail models) for the services'
+    requests at minimum scale plus one node of room for a rolling upgrade's surge pods. Sized from
+    sizing.nodeGroups via the same sums preflight uses."""
     if profile is None:
         return ["--ingress-class", "nginx"]
     from hfwizard.engine.plan import values_profile
@@ -104,7 +105,16 @@ def emulator_seed(profile: InstallProfile | None) -> list[str]:
             "--cpu", str(_NODE_CPU_MILLIS // 1000), "--memory", f"{_NODE_MEMORY // 2**30}Gi"]
     if profile.ingress.enabled and profile.ingress.class_name:
         args += ["--ingress-class", profile.ingress.class_name]
+    for registry in operator_registries(profile):
+        args += ["--operator-registry", registry]
     return args
+
+
+def operator_registries(profile: InstallProfile) -> list[str]:
+    """The registries (host[:port]) the operator runs for this profile's images: a rehearsal cannot stand in
+    for them, so the emulated nodes try them for real (images.mirror, clickhouse.imageRegistry)."""
+    found = [m.split("/", 1)[0] for m in (profile.images.mirror, profile.clickhouse.image_registry) if m]
+    return list(dict.fromkeys(found))
 
 
 def start_emulator(idir: Path, *, ready_delay: float, step_delay: float,

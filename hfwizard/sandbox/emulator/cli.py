@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hfwizard.sandbox.emulator.cluster import EmulatedCluster
-from hfwizard.sandbox.emulator.controllers import ControllerPlayer
+from hfwizard.sandbox.emulator.controllers import ControllerPlayer, kubelet
 from hfwizard.sandbox.emulator.seeding import CLOUDS
 from hfwizard.sandbox.emulator.thread import start_clickhouse_operator
 
@@ -45,7 +45,7 @@ async def _serve(args: argparse.Namespace) -> None:
                 cluster.store,
                 ready_delay=args.ready_delay,
                 step_delay=args.step_delay,
-                unreachable_registries=frozenset(args.unreachable_registry),
+                unreachable_registries=await _unreachable(args),
                 logs=cluster.logs,
             )
             await player.start()
@@ -66,6 +66,15 @@ async def _serve(args: argparse.Namespace) -> None:
             await clickhouse.stop()
         if player is not None:
             await player.stop()
+
+
+async def _unreachable(args: argparse.Namespace) -> dict[str, str]:
+    """The registries pulls fail from: the steered ones, and the operator's own that this machine (where
+    the emulated nodes live) cannot reach now. Tried once per start, in parallel, off the loop."""
+    causes = dict(kubelet.unreachable_causes(args.unreachable_registry))
+    tried = await asyncio.gather(*(asyncio.to_thread(kubelet.reach, r) for r in args.operator_registry))
+    causes.update({r: cause for r, cause in zip(args.operator_registry, tried, strict=True) if cause is not None})
+    return causes
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -95,6 +104,14 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         help="image pulls from this registry host fail with ErrImagePull (repeatable)",
+    )
+    parser.add_argument(
+        "--operator-registry",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="a registry the operator runs (a mirror): reached for real from this machine at start; when it "
+        "does not resolve or answer, pulls from it fail as a node's would (repeatable)",
     )
     parser.add_argument(
         "--hold-clickhouse",

@@ -6,11 +6,13 @@ import asyncio
 import contextlib
 import datetime
 import fnmatch
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
 from hfwizard.sandbox.emulator.api import JSON, WatchEvent
+from hfwizard.sandbox.emulator.controllers import kubelet
 from hfwizard.sandbox.emulator.controllers.autoscaler import HPA_VERSIONS, reconcile_autoscalers
 from hfwizard.sandbox.emulator.controllers.logs import ContainerLogs
 from hfwizard.sandbox.emulator.controllers.pods import (
@@ -61,7 +63,8 @@ class ControllerPlayer:
     emulator: Store  # the direct API: controllers never reach the HTTP layer
     ready_delay: float = 0.0  # seconds before the first replica turns ready
     step_delay: float = 0.0  # seconds between replicas turning ready (0: all at once)
-    unreachable_registries: frozenset[str] = frozenset()  # image pulls from these fail (ErrImagePull)
+    # Image pulls from these registries fail (ErrImagePull): names, or registry -> the cause in containerd's words.
+    unreachable_registries: Mapping[str, str] = attrs.field(factory=dict, converter=kubelet.unreachable_causes)
     # What the containers write; the HTTP layer serves it (pass the emulator's own: `EmulatedCluster.logs`).
     logs: ContainerLogs = attrs.field(factory=ContainerLogs)
     _held: set[tuple[str | None, str]] = attrs.field(factory=set, init=False)

@@ -8,7 +8,7 @@ import copy
 import datetime
 import hashlib
 import json
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -86,7 +86,7 @@ def plan_pods(
     desired: int,
     *,
     pinned: list[str] | None = None,
-    unreachable: Collection[str] = (),
+    unreachable: Mapping[str, str] | None = None,
 ) -> list[PodPlan]:
     """Place the owner's `desired` pods on nodes (DaemonSets pass `pinned`, one node per pod) and ask
     the kubelet whether each can start."""
