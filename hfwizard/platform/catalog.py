@@ -31,7 +31,9 @@ class CatalogError(BadInput):
 
 
 class _Data(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+    # Built on first use: validating the profile lists the shipped releases without loading one.
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True,
+                              defer_build=True)
 
 
 class ChartPin(_Data):
