@@ -185,7 +185,8 @@ def test_every_field_keeps_its_docstring_as_description() -> None:
     assert InstallOptions.model_fields["max_parallel"].description.startswith("At most this many")  # type: ignore[union-attr]
     assert "short-lived pod" in (PreflightOptions.model_fields["cluster_outbound"].description or "")
     schema = InstallProfile.model_json_schema(by_alias=True)
-    assert schema["$defs"]["Nodes"]["properties"]["count"]["description"] == "Worker nodes; the platform needs at least 6."
+    count = schema["$defs"]["Nodes"]["properties"]["count"]
+    assert count["description"] == "Worker nodes; the platform needs at least 6."
 
 
 @pytest.mark.parametrize("tag", ["-bad", "a" * 129, "two words", "é" * 129])

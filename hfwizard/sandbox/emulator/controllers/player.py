@@ -12,6 +12,7 @@ import attrs
 
 from hfwizard.sandbox.emulator.api import JSON, WatchEvent
 from hfwizard.sandbox.emulator.controllers.autoscaler import HPA_VERSIONS, reconcile_autoscalers
+from hfwizard.sandbox.emulator.controllers.bare_pods import BarePods, parse_egress
 from hfwizard.sandbox.emulator.controllers.pods import (
     Failure,
     PodPlan,
@@ -61,6 +62,8 @@ class ControllerPlayer:
     ready_delay: float = 0.0  # seconds before the first replica turns ready
     step_delay: float = 0.0  # seconds between replicas turning ready (0: all at once)
     unreachable_registries: frozenset[str] = frozenset()  # image pulls from these fail (ErrImagePull)
+    egress: dict[str, str] = attrs.field(factory=dict)  # host -> how a bare pod's request to it fails
+    _bare: BarePods | None = attrs.field(default=None, init=False)
     _held: set[tuple[str | None, str]] = attrs.field(factory=set, init=False)
     _failing: dict[tuple[str | None, str], Failure] = attrs.field(factory=dict, init=False)
     _tasks: dict[tuple[str, str | None, str], tuple[int, asyncio.Task[None]]] = attrs.field(
@@ -101,6 +104,13 @@ class ControllerPlayer:
         self._failing.pop((namespace, name), None)
         self._request_kick()
 
+    def block_egress(self, host: str, how: str = "refused") -> None:
+        """Bare pods' requests to `host` (or host:port) fail: how is dns, refused or timeout."""
+        self.egress.update(parse_egress([f"{host}={how}"]))
+
+    def allow_egress(self, host: str) -> None:
+        self.egress.pop(host.lower(), None)
+
     def _request_kick(self) -> None:
         call_on_loop(self._loop, self._kick)
 
@@ -117,6 +127,8 @@ class ControllerPlayer:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        # Shares `egress` with the player: steering one steers both.
+        self._bare = BarePods(self.emulator, self.unreachable_registries, self.egress)
         self._main = asyncio.create_task(self._run(), name="controller-player")
         await self._started.wait()
 
@@ -131,6 +143,8 @@ class ControllerPlayer:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self._bare is not None:
+            await self._bare.stop()
 
     async def _run(self) -> None:
         async with self.emulator.subscribe() as queue:
@@ -163,7 +177,8 @@ class ControllerPlayer:
             return
         if key in _SCALED:
             self._autoscale(event.object["metadata"].get("namespace"))
-        if key not in _WORKLOADS:
+        if key == ("v1", "Pod") and self._bare is not None:
+            self._bare.on_event(event)  # pods nobody owns; a workload's own pods are written here
             return
         if key not in _WORKLOADS:
             return
