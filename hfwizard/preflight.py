@@ -190,14 +190,11 @@ def build_checks(profile: InstallProfile, settings: PreflightSettings) -> list[C
     if pk_host is None:
         outbound[1] = _fixed(outbound[1], Status.SKIPPED, "not checked: no usable clerk.publishableKey "
                              "names the frontend host (see clerk/keys)")
-    checks += outbound
-    checks += _cluster_outbound(profile, settings, kube, destinations, skip_frontend=pk_host is None,
-                                timeout_for=timeout_for)
-    return checks
+    return [*checks, *outbound, *_cluster_outbound(profile, settings, kube, destinations, pk_host, timeout_for)]
 
 
 def _cluster_outbound(profile: InstallProfile, settings: PreflightSettings, kube: KubeTarget,
-                      local: list[Destination], *, skip_frontend: bool,
+                      local: list[Destination], pk_host: str | None,
                       timeout_for: Callable[[str], float]) -> list[Check]:
     """The same destinations tried from a probe pod inside the cluster, when the operator allows it;
     the registry is the one the nodes pull from (images.mirror when set)."""
@@ -218,7 +215,7 @@ def _cluster_outbound(profile: InstallProfile, settings: PreflightSettings, kube
     checks = co.cluster_outbound_checks(kube, wanted, image=image, timeout_for=probe_timeout)
     if not profile.preflight.cluster_outbound:
         return [_fixed(c, Status.SKIPPED, co.NOT_ALLOWED) for c in checks]
-    if skip_frontend:
+    if pk_host is None:
         checks[1] = _fixed(checks[1], Status.SKIPPED, "not checked: no usable clerk.publishableKey names the "
                            "frontend host (see clerk/keys)")
     return checks
@@ -273,12 +270,12 @@ def _postgres(profile: InstallProfile, settings: PreflightSettings,
     from hfwizard.checks.postgres import PostgresSpec, postgres_checks
 
     pg = profile.postgres
-    wanted = _service_databases(profile)
 
     def build(password: str) -> list[Check]:
         spec = PostgresSpec(host=pg.host or "", port=pg.port, database=pg.database, user=pg.user,
                             password=password, sslmode=pg.sslmode.value, sslrootcert=pg.ca_cert,
-                            min_version=pg.min_version, timeout_s=default, databases=wanted)
+                            min_version=pg.min_version, timeout_s=default,
+                            databases_from=lambda: _service_databases(profile))
         return [_timed(c, settings) for c in postgres_checks(spec)]
 
     shapes = build("")

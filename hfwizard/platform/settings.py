@@ -12,7 +12,7 @@ from typing import Annotated, Any, Final
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
-from hfwizard.docstrings import describe_fields
+from hfwizard.model_support import describe_fields
 from hfwizard.secrets import Ref
 
 HIGHFLAME_CHARTS: Final = "https://highflame-ai.github.io/charts"
