@@ -541,17 +541,21 @@ def dns_handoff(profile: InstallProfile, hosts: Sequence[str], lb: Sequence[str]
 
 
 async def platform_status(install: Path, *, target: Target | None = None, servers: Sequence[str] | None = None,
-                          check_dns: bool = True) -> StatusReport:
-    """The saved install's platform as the cluster shows it now (see hfwizard.daytwo.status)."""
+                          check_dns: bool = True, profile: InstallProfile | None = None) -> StatusReport:
+    """The saved install's platform as the cluster shows it now (see hfwizard.daytwo.status); `profile`:
+    the install's, when the caller has loaded it already."""
     import asyncio
 
+    from hfwizard.daytwo.kube_read import reader_for
     from hfwizard.daytwo.status import live_status
     from hfwizard.engine.kube import connect
     from hfwizard.store.install_dir import InstallDir
 
-    profile = InstallDir(install).load_profile().profile
+    profile = profile or InstallDir(install).load_profile().profile
     async with _cluster(profile, install, target or resolve_target(profile)) as reached:
-        api = await asyncio.to_thread(connect, reached.kubeconfig, reached.context)
+        # Static credentials: plain HTTPS, without the kubernetes client's 0.5 s import.
+        api = reader_for(reached.kubeconfig, reached.context) or await asyncio.to_thread(
+            connect, reached.kubeconfig, reached.context)
         st = await asyncio.to_thread(live_status, api, profile.target.namespace)
     lines, checks = await asyncio.to_thread(dns_handoff, profile, st.hosts, st.load_balancer, servers=servers,
                                             check=check_dns)
