@@ -413,6 +413,9 @@ async def _check_storage_class(s: KubeSession, cid: str, title: str, started: fl
 
 async def _check_permissions(s: KubeSession, cid: str, title: str, started: float) -> CheckResult:
     ns = s.target.namespace
+    # The client is imported on the checks' pool first: `from kubernetes import client` on the event loop
+    # while that import runs waits for it under the import lock, and holds every check for 0.5-3 s.
+    await s.client()
 
     async def review(verb: str, group: str, resource: str) -> bool:
         from kubernetes import client

@@ -8,6 +8,7 @@ default resources and autoscaling, seed module, environment (as sources, never v
 from __future__ import annotations
 
 import re
+import threading
 from functools import cache
 from importlib import resources
 from typing import Any, Literal
@@ -230,7 +231,11 @@ def latest() -> str:
 
 def load_catalog(version: str | None = None) -> Catalog:
     """The catalog of one platform release (default: the newest); a clear error names what is shipped."""
-    return _load(version or latest())
+    with _loading:  # several preflight checks ask at once from their threads: parse it once
+        return _load(version or latest())
+
+
+_loading = threading.Lock()
 
 
 @cache
