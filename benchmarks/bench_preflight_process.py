@@ -59,6 +59,12 @@ def env_for(home: Path, ca_file: str) -> dict[str, str]:
     env.update({"HOME": str(home), "SSL_CERT_FILE": ca_file, "NO_PROXY": "*", "AWS_EC2_METADATA_DISABLED": "true",
                 "BENCH_AWS_ID": "AKIDBENCH", "BENCH_AWS_SECRET": "bench-secret", "BENCH_PG": "pg-pw",
                 "BENCH_REDIS": "redis-pw", "BENCH_CLERK": GOOD_SK})
+    if os.environ.get("BENCH_NO_BYTECODE") != "1":
+        # As installed from a wheel: hfwizard's modules from bytecode, not compiled at every start (this
+        # machine sets PYTHONDONTWRITEBYTECODE, which costs each process 0.1 s). The cache goes to a
+        # temporary folder (filled by the warm-up run), never into the checkout.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(home.parent / "pycache")
     return env
 
 
