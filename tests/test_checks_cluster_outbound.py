@@ -156,3 +156,18 @@ def test_the_cli_flag_turns_it_on_and_a_blocked_host_fails_the_run(cluster: Clus
     assert "allow outbound 443" in reg["remedy"]
     assert events["outbound/cluster-clerk-frontend"]["status"] == "pass"
     assert _probe_pods(cluster) == []
+
+
+def test_a_probe_left_behind_is_deleted_at_exit(cluster: ClusterThread, kubeconfig: Path) -> None:
+    # A timeout or Ctrl-C can end the process before the check's own deletion ran: the atexit handler
+    # deletes every probe still registered.
+    from hfwizard.checks import cluster_outbound as co
+    from hfwizard.engine.kube import connect
+
+    body = co.probe_pod("hfwizard-egress-left", PROBE_IMAGE, [], 5)
+    body["spec"]["containers"] = [{"name": "x", "image": PROBE_IMAGE, "command": ["sleep", "60"]}]
+    cluster.call(lambda c: c.store.upsert({**body, "metadata": {**body["metadata"], "namespace": "default"}}))
+    assert len(_probe_pods(cluster)) == 1
+    co._PENDING[("default", "hfwizard-egress-left")] = connect(str(kubeconfig), "sandbox")
+    co._delete_leftovers()
+    assert _probe_pods(cluster) == [] and co._PENDING == {}

@@ -80,15 +80,17 @@ class _Probe:
         namespace = await self._namespace()
         name = f"hfwizard-egress-{secrets.token_hex(3)}"
         body = probe_pod(name, self.image, self.destinations, self.timeout)
+        # Registered before it exists: a cancel between the create and the wait must not lose it.
+        _PENDING[(namespace, name)] = await self.session.client()
         try:
             await self.session.call("CoreV1Api", "create_namespaced_pod", namespace, body)
         except KubeUnavailable:
             raise
         except Exception as exc:
+            _PENDING.pop((namespace, name), None)
             return ProbeOutcome(namespace, name, problem=f"the probe pod was not created: {_api_error(exc)}",
                                 remedy="let the installer create and delete pods in the namespace, or leave "
                                        "preflight.clusterOutbound off")
-        _PENDING[(namespace, name)] = await self.session.client()
         try:
             return await self._wait(namespace, name, started + self.timeout * 0.8)
         finally:
