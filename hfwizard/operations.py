@@ -542,17 +542,21 @@ def dns_handoff(profile: InstallProfile, hosts: Sequence[str], lb: Sequence[str]
 
 
 async def platform_status(install: Path, *, target: Target | None = None, servers: Sequence[str] | None = None,
-                          check_dns: bool = True) -> StatusReport:
-    """The saved install's platform as the cluster shows it now (see hfwizard.daytwo.status)."""
+                          check_dns: bool = True, profile: InstallProfile | None = None) -> StatusReport:
+    """The saved install's platform as the cluster shows it now (see hfwizard.daytwo.status); `profile`:
+    the install's, when the caller has loaded it already."""
     import asyncio
 
-    from hfwizard.daytwo.reach import reach
+    from hfwizard.daytwo.reach import reach, reach_static
     from hfwizard.daytwo.status import live_status
     from hfwizard.store.install_dir import InstallDir
 
-    profile = InstallDir(install).load_profile().profile
+    profile = profile or InstallDir(install).load_profile().profile
     async with _cluster(profile, install, target or resolve_target(profile)) as reached:
-        api = await reach(reached.kubeconfig, reached.context)  # BadInput / Failed naming what to do
+        # Static credentials: plain HTTPS, without the kubernetes client's 0.5 s import. Either way the API
+        # is asked once first: BadInput / Failed naming the kubeconfig or server and what to do.
+        api = (await reach_static(reached.kubeconfig, reached.context)
+               or await reach(reached.kubeconfig, reached.context))
         st = await asyncio.to_thread(live_status, api, profile.target.namespace)
     lines, checks = await asyncio.to_thread(dns_handoff, profile, st.hosts, st.load_balancer, servers=servers,
                                             check=check_dns)

@@ -18,6 +18,8 @@ from hfwizard.profile import Cloud, InstallProfile
 
 if TYPE_CHECKING:
     from hfwizard.checks.cloud import CloudAccess
+    from hfwizard.checks.kubernetes import KubeTarget
+    from hfwizard.checks.outbound import Destination
     from hfwizard.cloud.aws import AwsOptions
     from hfwizard.cloud.azure import AzureOptions
     from hfwizard.cloud.gcp import GcpOptions
@@ -188,7 +190,34 @@ def build_checks(profile: InstallProfile, settings: PreflightSettings) -> list[C
     if pk_host is None:
         outbound[1] = _fixed(outbound[1], Status.SKIPPED, "not checked: no usable clerk.publishableKey "
                              "names the frontend host (see clerk/keys)")
-    checks += outbound
+    return [*checks, *outbound, *_cluster_outbound(profile, settings, kube, destinations, pk_host, timeout_for)]
+
+
+def _cluster_outbound(profile: InstallProfile, settings: PreflightSettings, kube: KubeTarget,
+                      local: list[Destination], pk_host: str | None,
+                      timeout_for: Callable[[str], float]) -> list[Check]:
+    """The same destinations tried from a probe pod inside the cluster, when the operator allows it;
+    the registry is the one the nodes pull from (images.mirror when set)."""
+    from hfwizard.checks import cluster_outbound as co
+    from hfwizard.checks.outbound import registry_destination
+
+    images = profile.images
+    registry = registry_destination(f"https://{images.mirror.split('/')[0] if images.mirror else images.registry}")
+    wanted = [co.cluster_destination(d) for d in [registry, *local[1:]]]
+    image = profile.preflight.probe_image or (f"{images.mirror}/{co.PROBE_IMAGE}" if images.mirror
+                                               else co.PROBE_IMAGE)
+
+    def probe_timeout(check_id: str) -> float:
+        # A pod is scheduled and its image pulled first: the per-check default is too short for that.
+        return float(settings.timeouts[check_id]) if check_id in settings.timeouts \
+            else max(timeout_for(check_id), co.MIN_TIMEOUT)
+
+    checks = co.cluster_outbound_checks(kube, wanted, image=image, timeout_for=probe_timeout)
+    if not profile.preflight.cluster_outbound:
+        return [_fixed(c, Status.SKIPPED, co.NOT_ALLOWED) for c in checks]
+    if pk_host is None:
+        checks[1] = _fixed(checks[1], Status.SKIPPED, "not checked: no usable clerk.publishableKey names the "
+                           "frontend host (see clerk/keys)")
     return checks
 
 
@@ -241,12 +270,12 @@ def _postgres(profile: InstallProfile, settings: PreflightSettings,
     from hfwizard.checks.postgres import PostgresSpec, postgres_checks
 
     pg = profile.postgres
-    wanted = _service_databases(profile)
 
     def build(password: str) -> list[Check]:
         spec = PostgresSpec(host=pg.host or "", port=pg.port, database=pg.database, user=pg.user,
                             password=password, sslmode=pg.sslmode.value, sslrootcert=pg.ca_cert,
-                            min_version=pg.min_version, timeout_s=default, databases=wanted)
+                            min_version=pg.min_version, timeout_s=default,
+                            databases_from=lambda: _service_databases(profile))
         return [_timed(c, settings) for c in postgres_checks(spec)]
 
     shapes = build("")

@@ -13,17 +13,20 @@ from enum import StrEnum
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 
 from hfwizard import requirements as req
+from hfwizard.model_support import describe_fields, late_pattern
 from hfwizard.platform.settings import (
     HIGHFLAME_CHARTS,
     AwsIngress,
@@ -35,6 +38,7 @@ from hfwizard.platform.settings import (
     ServiceName,
     ServiceOverride,
     WorkloadIdentity,
+    default_of,
 )
 from hfwizard.secrets import Ref
 
@@ -69,16 +73,20 @@ Hostname = Annotated[str, StringConstraints(
 Quantity = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$")]
 Version = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+){0,2}$")]
 
+_TAG: Final = r"^[\w][\w.-]{0,127}$"  # compiled on first use: at class creation it costs 0.15 s (late_pattern)
+ImageTag = Annotated[str, AfterValidator(late_pattern(_TAG)), WithJsonSchema({"pattern": _TAG, "type": "string"})]
+
 
 class Section(BaseModel):
-    """Base of every profile section: camelCase keys in YAML, unknown keys refused."""
+    """Base of every profile section: camelCase keys in YAML, unknown keys refused; the docstring under
+    a field is its description (hfwizard.model_support, at the end of this module)."""
 
     model_config = ConfigDict(
         alias_generator=to_camel,
         populate_by_name=True,
         extra="forbid",
-        use_attribute_docstrings=True,
         validate_assignment=True,
+        defer_build=True,  # built on first use: importing the model costs no validator (see default_of)
     )
 
 
@@ -239,10 +247,10 @@ class PostgresSizing(Section):
 class Sizing(Section):
     preset: Literal["small", "medium", "large"] | None = None
     """A sizing preset from profiles/presets; explicit fields win over it."""
-    nodes: Nodes = Nodes()
-    redis: RedisSizing = RedisSizing()
-    postgres: PostgresSizing = PostgresSizing()
-    node_groups: NodeGroups = NodeGroups()
+    nodes: Nodes = default_of(Nodes)
+    redis: RedisSizing = default_of(RedisSizing)
+    postgres: PostgresSizing = default_of(PostgresSizing)
+    node_groups: NodeGroups = default_of(NodeGroups)
     """Node groups the platform's services select (general, and gpu for the guardrail models)."""
 
 
@@ -269,8 +277,8 @@ class Module(Section):
     enabled: bool = True
     replicas: int = Field(default=2, ge=1, le=100)
     """Replicas when the HPA is off, and the starting count when it is on."""
-    hpa: Hpa = Hpa()
-    pdb: Pdb = Pdb()
+    hpa: Hpa = default_of(Hpa)
+    pdb: Pdb = default_of(Pdb)
 
     @model_validator(mode="after")
     def _pdb_below_replicas(self) -> Module:
@@ -282,13 +290,13 @@ class Module(Section):
 
 
 class Modules(Section):
-    guardrails: Module = Module()
-    policy: Module = Module()
-    agent_identity: Module = Module()
-    mcp_gateway: Module = Module()
-    model_scanning: Module = Module()
-    red_teaming: Module = Module()
-    observability: Module = Module()
+    guardrails: Module = default_of(Module)
+    policy: Module = default_of(Module)
+    agent_identity: Module = default_of(Module)
+    mcp_gateway: Module = default_of(Module)
+    model_scanning: Module = default_of(Module)
+    red_teaming: Module = default_of(Module)
+    observability: Module = default_of(Module)
 
     def items(self) -> list[tuple[ModuleName, Module]]:
         return [(name, getattr(self, _snake(name.value))) for name in ModuleName]
@@ -437,7 +445,7 @@ class ClickHouse(Section):
     storage_class: DnsLabel | None = None
     """StorageClass for ClickHouse volumes; default: the cluster's default class."""
     replicas: int = Field(default=2, ge=1, le=9)
-    backup: Backup = Backup()
+    backup: Backup = default_of(Backup)
     shards: int = Field(default=1, ge=1, le=64)
     """Shards of the ClickHouse cluster (each with `replicas` replicas)."""
     cpu: Quantity | None = None
@@ -536,14 +544,14 @@ class Ingress(Section):
     """Public host name of the platform (app.highflame.example.com)."""
     class_name: str | None = "nginx"
     """IngressClass (nginx, alb, gce, azure-application-gateway ...)."""
-    tls: Tls = Tls()
+    tls: Tls = default_of(Tls)
     annotations: dict[str, str] = {}
     """Extra annotations, e.g. for the cloud's load balancer."""
-    aws: AwsIngress = AwsIngress()
+    aws: AwsIngress = default_of(AwsIngress)
     """EKS: the ALB's subnets and security groups (the certificate is tls.acmCertificateArn)."""
-    azure: AzureIngress = AzureIngress()
+    azure: AzureIngress = default_of(AzureIngress)
     """AKS: the application gateway's settings."""
-    gcp: GcpIngress = GcpIngress()
+    gcp: GcpIngress = default_of(GcpIngress)
     """GKE: static IP, SSL policy and Cloud Armor policy of the shared ingress."""
 
     @field_validator("domain")
@@ -584,7 +592,7 @@ class Ingress(Section):
 class Images(Section):
     registry: Hostname = "ghcr.io"
     repository: str = Field(default="highflame", pattern=r"^[a-z0-9]+([._/-][a-z0-9]+)*$")
-    tag: str | None = Field(default=None, pattern=r"^[\w][\w.-]{0,127}$")
+    tag: ImageTag | None = None
     """Image tag; default: the chart's appVersion."""
     pull_username: str | None = None
     pull_secret: Ref | None = None
@@ -610,9 +618,9 @@ class Platform(Section):
     log_level: Literal["debug", "info", "warn", "error"] = "info"
     version: str | None = Field(default=None, pattern=r"^[0-9]{4}\.[0-9]{2}(\.[0-9]+)?$")
     """Highflame platform release to install (a catalog shipped with hfwizard); default: the newest."""
-    license: License = License()
+    license: License = default_of(License)
     """The license Highflame issues (two files), as references."""
-    model: ModelProvider = ModelProvider()
+    model: ModelProvider = default_of(ModelProvider)
     """The LLM provider red teaming and Ramparts call."""
     models_secret: Ref | None = None
     """Highflame's model-download secret (HIGHFLAME_MODELS_SECRET) for the guardrail models."""
@@ -659,29 +667,35 @@ class PreflightOptions(Section):
     """Check ids the operator chose to skip."""
     registry_url: str = Field(default="https://ghcr.io", pattern=r"^https?://\S+$")
     """Image registry to test reachability against."""
+    cluster_outbound: bool = False
+    """Also check outbound from inside the cluster: a short-lived pod in the install's namespace curls the
+    image registry (images.mirror when set) and Clerk, then is deleted. Off by default: it changes the
+    cluster (a pod for a few seconds). --cluster-outbound turns it on for one run."""
+    probe_image: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/@-]*$", max_length=255)
+    """Image of that pod (curl 8.3 or newer); default: curlimages/curl, through images.mirror when set."""
 
 
 class InstallProfile(Section):
     api_version: Literal["hfwizard/v1"] = Field(default="hfwizard/v1", alias="apiVersion")
     kind: Literal["InstallProfile"] = "InstallProfile"
-    metadata: Metadata = Metadata()
-    target: Target = Target()
-    credentials: Credentials = Credentials()
-    sizing: Sizing = Sizing()
-    modules: Modules = Modules()
-    postgres: Postgres = Postgres()
-    redis: Redis = Redis()
-    clickhouse: ClickHouse = ClickHouse()
-    clerk: Clerk = Clerk()
-    ingress: Ingress = Ingress()
-    images: Images = Images()
-    charts: Charts = Charts()
-    platform: Platform = Platform()
-    install: InstallOptions = InstallOptions()
-    preflight: PreflightOptions = PreflightOptions()
+    metadata: Metadata = default_of(Metadata)
+    target: Target = default_of(Target)
+    credentials: Credentials = default_of(Credentials)
+    sizing: Sizing = default_of(Sizing)
+    modules: Modules = default_of(Modules)
+    postgres: Postgres = default_of(Postgres)
+    redis: Redis = default_of(Redis)
+    clickhouse: ClickHouse = default_of(ClickHouse)
+    clerk: Clerk = default_of(Clerk)
+    ingress: Ingress = default_of(Ingress)
+    images: Images = default_of(Images)
+    charts: Charts = default_of(Charts)
+    platform: Platform = default_of(Platform)
+    install: InstallOptions = default_of(InstallOptions)
+    preflight: PreflightOptions = default_of(PreflightOptions)
     services: dict[ServiceName, ServiceOverride] = {}
     """Per platform service (admin, shield, ...): Helm values laid over hfwizard's, the escape hatch."""
-    identity: WorkloadIdentity = WorkloadIdentity()
+    identity: WorkloadIdentity = default_of(WorkloadIdentity)
     """Workload identity for the services that call the cloud (IRSA role, GCP service account, Azure id)."""
 
     @model_validator(mode="after")
@@ -741,3 +755,6 @@ def secret_paths(model: type[BaseModel] = InstallProfile, prefix: str = "") -> s
             if isinstance(sub, type) and issubclass(sub, BaseModel):
                 out |= secret_paths(sub, key + ".")
     return out
+
+
+describe_fields(__name__)

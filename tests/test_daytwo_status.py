@@ -54,6 +54,22 @@ def test_status_reads_each_release_live(installed: dict[str, Any]) -> None:
     assert st.problems == []
 
 
+def test_the_plain_reader_reads_what_the_client_reads(installed: dict[str, Any]) -> None:
+    """`status` reads through plain HTTP when the kubeconfig's credentials are static (no client import)."""
+    from dataclasses import replace
+
+    from hfwizard.daytwo.kube_read import KubeReader, reader_for
+
+    reader = reader_for(str(installed["kc"]), "sandbox")
+    assert isinstance(reader, KubeReader)
+    by_reader = live_status(reader, hp.NS)
+    by_client = live_status(installed["kube"].api_client, hp.NS)
+    assert len(by_reader.releases) == 3 and by_reader.problems == []
+    assert replace(by_reader, seconds=0) == replace(by_client, seconds=0)
+    missing = live_status(reader, "no-such-namespace")
+    assert missing.releases == [] and missing.problems == []
+
+
 def test_a_warning_event_is_shown_on_its_release(installed: dict[str, Any]) -> None:
     """The emulated kubelet's own warnings (no pull secret in these tests) show, and a newer one wins."""
     import datetime

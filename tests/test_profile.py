@@ -164,3 +164,56 @@ def test_hash_and_diff_name_changed_answers() -> None:
     b.sizing.nodes.count = 9
     assert profile_hash(a) != profile_hash(b)
     assert diff_profiles(profile_data(a), profile_data(b)) == ["sizing.nodes.count: 6 -> 9"]
+
+
+def _sections() -> list[type]:
+    from pydantic import BaseModel
+
+    from hfwizard import profile
+    from hfwizard.platform import settings
+
+    found = {obj for mod in (profile, settings) for obj in vars(mod).values()
+             if isinstance(obj, type) and issubclass(obj, BaseModel) and obj.__module__ == mod.__name__
+             and obj.__pydantic_fields__}
+    return sorted(found, key=lambda c: c.__name__)
+
+
+@pytest.mark.parametrize("section", _sections(), ids=lambda c: c.__name__)
+def test_a_sections_unvalidated_default_equals_its_validated_one(section: type) -> None:
+    # Fields default to `default_of(Section)`, made without validation so importing builds no validator.
+    from hfwizard.platform.settings import default_of
+
+    made = default_of(section)  # type: ignore[type-var]
+    assert made == section() == section.model_validate(made.model_dump(by_alias=True))  # type: ignore[attr-defined]
+
+
+def test_every_field_keeps_its_docstring_as_description() -> None:
+    from hfwizard.profile import Images, InstallOptions, PreflightOptions
+
+    assert Images.model_fields["tag"].description == "Image tag; default: the chart's appVersion."
+    assert InstallOptions.model_fields["max_parallel"].description.startswith("At most this many")  # type: ignore[union-attr]
+    assert "short-lived pod" in (PreflightOptions.model_fields["cluster_outbound"].description or "")
+    schema = InstallProfile.model_json_schema(by_alias=True)
+    count = schema["$defs"]["Nodes"]["properties"]["count"]
+    assert count["description"] == "Worker nodes; the platform needs at least 6."
+
+
+@pytest.mark.parametrize("tag", ["-bad", "a" * 129, "two words", "é" * 129])
+def test_a_bad_image_tag_fails_as_a_pattern_mismatch(tag: str) -> None:
+    # The tag's pattern is compiled on first use, with the same engine and the same error as `pattern=`.
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as info:
+        InstallProfile.model_validate({"images": {"tag": tag}})
+    (err,) = info.value.errors()
+    assert (err["type"], err["msg"], err["loc"]) == (
+        "string_pattern_mismatch", "String should match pattern '^[\\w][\\w.-]{0,127}$'", ("images", "tag"))
+    assert "images.tag: must be an image tag: letters, digits" in problems(HEAD + f"images: {{tag: '{tag}'}}\n")
+    assert InstallProfile.model_validate({"images": {"tag": "é" + "1.2-rc_3" * 15}}).images.tag
+
+
+def test_the_json_schema_keeps_the_tag_pattern_and_the_section_defaults() -> None:
+    schema = InstallProfile.model_json_schema(by_alias=True, mode="validation")
+    assert schema["$defs"]["Images"]["properties"]["tag"]["anyOf"][0] == {"pattern": "^[\\w][\\w.-]{0,127}$",
+                                                                           "type": "string"}
+    assert schema["properties"]["sizing"]["default"]["nodes"] == {"count": 6, "cores": 8, "memoryGiB": 32}

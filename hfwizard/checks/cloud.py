@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from hfwizard.checks.base import Check, CheckResult, Status, result
 from hfwizard.checks.inputs import SecretGetter
-from hfwizard.checks.threads import in_thread
+from hfwizard.checks.threads import imported, in_thread
 from hfwizard.errors import SecretError
 
 if TYPE_CHECKING:
@@ -69,6 +69,9 @@ class Signed:
 
 async def sign_in(access: CloudAccess) -> Signed:
     """The provider and credential for `access`; raises CredentialProblem (or SecretError)."""
+    # The provider's modules are imported on the checks' pool: on the event loop their import would
+    # hold every other check back (several checks sign in at once).
+    await imported(f"hfwizard.cloud.{access.cloud}" if access.cloud in ("aws", "gcp", "azure") else "hfwizard.cloud")
     if access.cloud == "aws":
         return await _aws(access)
     if access.cloud == "gcp":

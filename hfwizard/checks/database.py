@@ -6,7 +6,7 @@ import time
 
 from hfwizard.checks.base import Check, CheckResult, Status, result
 from hfwizard.checks.cloud import CloudAccess, CredentialProblem, sign_in
-from hfwizard.checks.threads import in_thread
+from hfwizard.checks.threads import imported, in_thread
 from hfwizard.errors import SecretError
 
 CHECK_ID = "postgres/size"
@@ -20,10 +20,11 @@ def title(vcpu: int, memory_gib: int) -> str:
 
 
 async def check_postgres_size(access: CloudAccess, host: str, vcpu: int, memory_gib: int) -> CheckResult:
+    started = time.monotonic()
+    await imported("hfwizard.cloud.databases")  # on the checks' pool, not the event loop
     from hfwizard.cloud.base import CloudError
     from hfwizard.cloud.databases import find_postgres
 
-    started = time.monotonic()
     name = title(vcpu, memory_gib)
     try:
         signed = await sign_in(access)

@@ -78,11 +78,11 @@ def platform_inputs_check(profile: InstallProfile, timeout_s: float = 10.0) -> C
         from hfwizard.platform.secretsets import missing_inputs
 
         started = time.monotonic()
-        try:
-            catalog = load_catalog(profile.platform.version)
+        try:  # in a thread: parsing the catalog would hold the event loop, and every other check
+            catalog = await in_thread(load_catalog, profile.platform.version)
         except HfwizardError as exc:
             return result(cid, title, Status.FAIL, exc.message, exc.remedy or "set platform.version", started)
-        missing = missing_inputs(profile, catalog)
+        missing = await in_thread(missing_inputs, profile, catalog)
         if missing:
             return result(cid, title, Status.FAIL, f"{len(missing)} missing: " + "; ".join(missing),
                           "set these fields in the profile (secrets as references: env:, file:, keyring:, k8s:)",

@@ -158,22 +158,29 @@ class KubeSession:
                                        "refresh them: aws eks update-kubeconfig / gcloud container clusters "
                                        "get-credentials / az aks get-credentials, or log in again")
             return exc
-        text = f"{type(exc).__name__}: {getattr(exc, 'reason', '') or exc}"
-        low = text.lower()
-        if "certificate" in low or "ssl" in low:
-            return KubeUnavailable(f"TLS with the API server {self.server} failed (certificate not trusted)",
-                                   "check certificate-authority-data in the kubeconfig")
-        if "refused" in low:
-            why = "connection refused"
-        elif "timed out" in low or "timeout" in low:
-            why = f"no answer within {self.target.request_timeout:g} s"
-        elif "name or service not known" in low or "nodename nor servname" in low or "resolution" in low:
-            why = "its host name does not resolve"
-        else:
-            why = type(exc).__name__
-        return KubeUnavailable(f"cannot reach the API server {self.server}: {why}",
-                               "check the VPN or network path to the cluster, and that the kubeconfig "
-                               "points at the right endpoint")
+        return unreachable(self.server, exc, self.target.request_timeout)
+
+
+REACH_REMEDY = "check the VPN or network path to the cluster, and that the kubeconfig points at the right endpoint"
+
+
+def unreachable(server: str, exc: Exception, timeout: float) -> KubeUnavailable:
+    """What a failed connection to the API server means, in words (no kubernetes import: the status
+    command's plain reader uses it too)."""
+    text = f"{type(exc).__name__}: {getattr(exc, 'reason', '') or exc}"
+    low = text.lower()
+    if "certificate" in low or "ssl" in low:
+        return KubeUnavailable(f"TLS with the API server {server} failed (certificate not trusted)",
+                               "check certificate-authority-data in the kubeconfig")
+    if "refused" in low:
+        why = "connection refused"
+    elif "timed out" in low or "timeout" in low:
+        why = f"no answer within {timeout:g} s"
+    elif "name or service not known" in low or "nodename nor servname" in low or "resolution" in low:
+        why = "its host name does not resolve"
+    else:
+        why = type(exc).__name__
+    return KubeUnavailable(f"cannot reach the API server {server}: {why}", REACH_REMEDY)
 
 
 def kubernetes_checks(target: KubeTarget, *, prefix: str = "kubernetes", profile: Any = None) -> list[Check]:
@@ -413,6 +420,9 @@ async def _check_storage_class(s: KubeSession, cid: str, title: str, started: fl
 
 async def _check_permissions(s: KubeSession, cid: str, title: str, started: float) -> CheckResult:
     ns = s.target.namespace
+    # The client is imported on the checks' pool first: `from kubernetes import client` on the event loop
+    # while that import runs waits for it under the import lock, and holds every check for 0.5-3 s.
+    await s.client()
 
     async def review(verb: str, group: str, resource: str) -> bool:
         from kubernetes import client

@@ -14,6 +14,7 @@ from typing import Any
 
 from hfwizard.checks.base import CheckResult, Status, result
 from hfwizard.checks.kubernetes import GIB, KubeSession, node_view
+from hfwizard.checks.threads import in_thread
 from hfwizard.profile import InstallProfile
 
 NEAR_FULL = Decimal("0.85")  # above this share of allocatable, daemons and rollouts may not fit
@@ -55,7 +56,9 @@ async def check_node_groups(s: KubeSession, profile: InstallProfile, cid: str, t
         profile = profile.model_copy(update={"ingress": profile.ingress.model_copy(
             update={"domain": "node-groups.invalid"})})
     try:
-        groups = node_group_requests(profile)
+        # In a thread: planning every service's values (and parsing the catalog) would hold the event
+        # loop for 0.1-0.3 s, and every check after this one would start that much later.
+        groups = await in_thread(node_group_requests, profile)
     except HfwizardError as exc:
         return result(cid, title, Status.SKIPPED, f"not checked: the services cannot be planned yet ({exc.message})",
                       None, started)

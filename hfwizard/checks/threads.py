@@ -31,6 +31,9 @@ async def in_thread[T](fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """
     loop = asyncio.get_running_loop()
     call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+    # One turn of the loop first: the checks started together all take their first step (open their
+    # sockets, send their requests) before threads importing client libraries compete for the GIL.
+    await asyncio.sleep(0)
     return await loop.run_in_executor(_executor(), call)
 
 
@@ -47,6 +50,7 @@ async def imported(*modules: str) -> None:
     import importlib
 
     loop = asyncio.get_running_loop()
+    await asyncio.sleep(0)  # as in in_thread: let the other checks take their first step first
     waits = []
     for name in modules:
         fut = _imports.get(name)

@@ -14,14 +14,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
-
-import dns.exception
-import dns.nameserver
-import dns.rdatatype
-import dns.resolver
+from typing import TYPE_CHECKING, Any
 
 from hfwizard.errors import BadInput
+
+if TYPE_CHECKING:
+    import dns.resolver
+
+# dnspython (about 0.1 s to import) is imported where DNS is asked: `hfwizard status --no-dns` and the
+# records' lines never ask.
 
 PREFIXES = ("control", "api", "gateway", "auth", "discovery", "studio")
 DEFAULT_TIMEOUT = 5.0
@@ -140,6 +141,8 @@ def check_records(records: Sequence[DnsRecord], nameservers: Sequence[str | tupl
                   timeout: float = DEFAULT_TIMEOUT) -> list[RecordCheck]:
     """Ask DNS about each record, hosts side by side; `nameservers` ("IP", "IP:PORT", "[IPv6]:PORT" or
     (IP, PORT)) replaces the machine's resolver configuration. Each host gets `timeout` seconds."""
+    import dns.resolver
+
     try:
         resolver = _resolver(nameservers, timeout)
     except dns.resolver.NoResolverConfiguration:
@@ -162,6 +165,9 @@ class _Lookup:
 
 
 def _resolver(nameservers: Sequence[str | tuple[str, int]] | None, timeout: float) -> dns.resolver.Resolver:
+    import dns.nameserver
+    import dns.resolver
+
     if nameservers is None:
         resolver = dns.resolver.Resolver()
     else:
@@ -190,6 +196,10 @@ def _nameserver(spec: str | tuple[str, int]) -> tuple[str, int]:
 
 
 def _lookup(resolver: dns.resolver.Resolver, host: str, timeout: float) -> _Lookup:
+    import dns.exception
+    import dns.rdatatype
+    import dns.resolver
+
     deadline = time.monotonic() + timeout
     out = _Lookup([], [])
     try:

@@ -31,3 +31,24 @@ async def reach(kubeconfig: str | None, context: str | None, *, timeout: float =
     except ApiException:
         pass  # an HTTP status (403 on /version ...): the server answered, the reads say what they may see
     return api
+
+
+async def reach_static(kubeconfig: str | None, context: str | None, *, timeout: float = PROBE_TIMEOUT) -> Any:
+    """As `reach`, through the plain reader (hfwizard.daytwo.kube_read) when the kubeconfig's credentials
+    are static, so the kubernetes client is never imported; None when they are not (use `reach`)."""
+    import asyncio
+
+    from hfwizard.checks.kubernetes import unreachable
+    from hfwizard.daytwo.kube_read import ApiError, reader_for
+
+    reader = reader_for(kubeconfig, context, timeout=timeout)
+    if reader is None:
+        return None
+    try:
+        await asyncio.to_thread(reader.items, "/version")
+    except ApiError:
+        pass  # the server answered (403 on /version ...): the reads say what they may see
+    except OSError as exc:  # refused, no such host, timed out, TLS
+        why = unreachable(f"{reader.scheme}://{reader.host}:{reader.port}{reader.prefix}", exc, timeout)
+        raise Failed(why.message, remedy=f"{why.remedy}; {OTHER_CLUSTER}" if why.remedy else OTHER_CLUSTER) from None
+    return reader

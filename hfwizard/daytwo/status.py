@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ from hfwizard.daytwo.dns import lb_from_ingress
 
 RELEASE_ANNOTATION = "meta.helm.sh/release-name"
 CHI_GROUP, CHI_VERSION = "clickhouse.altinity.com", "v1"
+CHK_GROUP = "clickhouse-keeper.altinity.com"
 REQUEST_TIMEOUT = 10.0
 
 
@@ -72,32 +74,20 @@ class PlatformStatus:
 
 
 def live_status(api_client: Any, namespace: str) -> PlatformStatus:
-    """Read the platform in `namespace` now (through a `kubernetes.client.ApiClient`)."""
-    from kubernetes import client
+    """Read the platform in `namespace` now, through a `kubernetes.client.ApiClient` or a KubeReader
+    (hfwizard.daytwo.kube_read: the same lists without the client's import)."""
+    from hfwizard.daytwo.kube_read import KubeReader
 
     start = time.monotonic()
-    core, apps = client.CoreV1Api(api_client), client.AppsV1Api(api_client)
-    net, custom = client.NetworkingV1Api(api_client), client.CustomObjectsApi(api_client)
-    # Raw JSON, not the client's models: building models costs more than the request itself.
-    kw = {"_request_timeout": REQUEST_TIMEOUT, "_preload_content": False}
-    calls = {
-        "records": lambda: core.list_namespaced_secret(namespace, label_selector="owner=helm", **kw),
-        "deployments": lambda: apps.list_namespaced_deployment(namespace, **kw),
-        "statefulsets": lambda: apps.list_namespaced_stateful_set(namespace, **kw),
-        "events": lambda: core.list_namespaced_event(namespace, field_selector="type=Warning", **kw),
-        "ingresses": lambda: net.list_namespaced_ingress(namespace, **kw),
-        "chi": lambda: custom.list_namespaced_custom_object(CHI_GROUP, CHI_VERSION, namespace,
-                                                           "clickhouseinstallations", **kw),
-        "chk": lambda: custom.list_namespaced_custom_object("clickhouse-keeper.altinity.com", "v1", namespace,
-                                                           "clickhousekeeperinstallations", **kw),
-    }
+    calls = (_reader_calls(api_client, namespace) if isinstance(api_client, KubeReader)
+             else _client_calls(api_client, namespace))
     got: dict[str, list[dict[str, Any]]] = {}
     problems: list[str] = []
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
         futures = {name: pool.submit(call) for name, call in calls.items()}
         for name, fut in futures.items():
             try:
-                got[name] = list(json.loads(fut.result().data).get("items") or [])
+                got[name] = fut.result()
             except Exception as exc:
                 got[name] = []
                 if getattr(exc, "status", None) != 404 or name not in ("chi", "chk"):
@@ -108,6 +98,50 @@ def live_status(api_client: Any, namespace: str) -> PlatformStatus:
     clickhouse = [_clickhouse_line(obj) for obj in got["chk"] + got["chi"]]
     return PlatformStatus(namespace, sorted(releases.values(), key=lambda r: r.release), clickhouse, hosts, lb,
                           problems, round(time.monotonic() - start, 3))
+
+
+_Calls = dict[str, Callable[[], list[dict[str, Any]]]]
+
+
+def _client_calls(api_client: Any, namespace: str) -> _Calls:
+    from kubernetes import client
+
+    core, apps = client.CoreV1Api(api_client), client.AppsV1Api(api_client)
+    net, custom = client.NetworkingV1Api(api_client), client.CustomObjectsApi(api_client)
+    # Raw JSON, not the client's models: building models costs more than the request itself.
+    kw = {"_request_timeout": REQUEST_TIMEOUT, "_preload_content": False}
+
+    def items(call: Callable[..., Any], *args: Any, **more: Any) -> Callable[[], list[dict[str, Any]]]:
+        return lambda: list(json.loads(call(*args, **more, **kw).data).get("items") or [])
+
+    return {
+        "records": items(core.list_namespaced_secret, namespace, label_selector="owner=helm"),
+        "deployments": items(apps.list_namespaced_deployment, namespace),
+        "statefulsets": items(apps.list_namespaced_stateful_set, namespace),
+        "events": items(core.list_namespaced_event, namespace, field_selector="type=Warning"),
+        "ingresses": items(net.list_namespaced_ingress, namespace),
+        "chi": items(custom.list_namespaced_custom_object, CHI_GROUP, CHI_VERSION, namespace,
+                     "clickhouseinstallations"),
+        "chk": items(custom.list_namespaced_custom_object, CHK_GROUP, CHI_VERSION, namespace,
+                     "clickhousekeeperinstallations"),
+    }
+
+
+def _reader_calls(reader: Any, namespace: str) -> _Calls:
+    ns = f"namespaces/{namespace}"
+    paths: dict[str, tuple[str, dict[str, str]]] = {
+        "records": (f"/api/v1/{ns}/secrets", {"labelSelector": "owner=helm"}),
+        "deployments": (f"/apis/apps/v1/{ns}/deployments", {}),
+        "statefulsets": (f"/apis/apps/v1/{ns}/statefulsets", {}),
+        "events": (f"/api/v1/{ns}/events", {"fieldSelector": "type=Warning"}),
+        "ingresses": (f"/apis/networking.k8s.io/v1/{ns}/ingresses", {}),
+        "chi": (f"/apis/{CHI_GROUP}/{CHI_VERSION}/{ns}/clickhouseinstallations", {}),
+        "chk": (f"/apis/{CHK_GROUP}/{CHI_VERSION}/{ns}/clickhousekeeperinstallations", {}),
+    }
+    def items(path: str, query: dict[str, str]) -> Callable[[], list[dict[str, Any]]]:
+        return lambda: reader.items(path, **query)
+
+    return {name: items(path, query) for name, (path, query) in paths.items()}
 
 
 def _releases(records: list[dict[str, Any]]) -> dict[str, ReleaseStatus]:

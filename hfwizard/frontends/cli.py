@@ -185,10 +185,16 @@ def preflight(
         "--skip-check", metavar="ID", help="Skip a check (or a group: postgres); repeatable.")] = None,
     timeout: Annotated[float | None, typer.Option(
         "--timeout", min=0.1, max=600, help="Seconds each check may take (default: the profile's).")] = None,
+    cluster_outbound: Annotated[bool | None, typer.Option(
+        "--cluster-outbound/--no-cluster-outbound", show_default=False,
+        help="Also check outbound to the registry and Clerk from inside the cluster: starts one short-lived "
+             "pod (curl) in the install's namespace, deleted afterwards. Default: the profile's "
+             "preflight.clusterOutbound, off unless set.")] = None,
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
 ) -> None:
-    """Check every requirement of a profile against the real cluster and services; change nothing.
+    """Check every requirement of a profile against the real cluster and services; change nothing
+    (unless --cluster-outbound: one probe pod, deleted afterwards).
 
     Exit 0 when nothing failed (warnings allowed), 1 when a check failed, 2 for bad input.
 
@@ -196,6 +202,8 @@ def preflight(
     """
     opts = _opts(ctx, json=json_, kubeconfig=kubeconfig, context=context)
     loaded = _load(profile, quiet=opts.json)
+    if cluster_outbound is not None:
+        loaded.profile.preflight.cluster_outbound = cluster_outbound  # this run only; nothing is written
     from hfwizard.frontends.commands import cmd_preflight
 
     # A failed check raises CheckFailed, not typer.Exit: run() maps it to exit 1 (click swallows Exit

@@ -37,13 +37,13 @@ def cmd_status(state_root: Path, name: str, *, json: bool, watch: bool, interval
                check_dns: bool, kubeconfig: str | None, context: str | None) -> int:
     """Live status of one install's platform; with `watch`, again every `interval` seconds until Ctrl-C."""
     inst = _install(state_root, name)
-    _, target = _target(inst, kubeconfig, context)
+    profile, target = _target(inst, kubeconfig, context)
     ns = operations.nameservers(servers)
     try:
         while True:
             try:
                 report = asyncio.run(operations.platform_status(inst.path, target=target, servers=ns,
-                                                                check_dns=check_dns))
+                                                                check_dns=check_dns, profile=profile))
             except Failed as exc:
                 if not watch:
                     raise  # exit 1, naming the server and what to do

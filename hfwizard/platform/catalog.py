@@ -8,6 +8,7 @@ default resources and autoscaling, seed module, environment (as sources, never v
 from __future__ import annotations
 
 import re
+import threading
 from functools import cache
 from importlib import resources
 from typing import Any, Literal
@@ -31,7 +32,9 @@ class CatalogError(BadInput):
 
 
 class _Data(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+    # Built on first use: validating the profile lists the shipped releases without loading one.
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True,
+                              defer_build=True)
 
 
 class ChartPin(_Data):
@@ -228,7 +231,11 @@ def latest() -> str:
 
 def load_catalog(version: str | None = None) -> Catalog:
     """The catalog of one platform release (default: the newest); a clear error names what is shipped."""
-    return _load(version or latest())
+    with _loading:  # several preflight checks ask at once from their threads: parse it once
+        return _load(version or latest())
+
+
+_loading = threading.Lock()
 
 
 @cache

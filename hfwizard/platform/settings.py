@@ -12,6 +12,7 @@ from typing import Annotated, Any, Final
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
+from hfwizard.model_support import describe_fields
 from hfwizard.secrets import Ref
 
 HIGHFLAME_CHARTS: Final = "https://highflame-ai.github.io/charts"
@@ -21,10 +22,21 @@ ServiceName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]*[a-
 
 
 class _Section(BaseModel):
-    # The same conventions as profile.Section (camelCase keys, unknown keys refused); kept here so this
-    # module does not import profile.py, which imports it.
+    # The same conventions as profile.Section (camelCase keys, unknown keys refused, validators built on
+    # first use, attribute docstrings as descriptions); kept here so this module does not import
+    # profile.py, which imports it.
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid",
-                              use_attribute_docstrings=True, validate_assignment=True)
+                              validate_assignment=True, defer_build=True)
+
+
+def default_of[M: BaseModel](section: type[M]) -> M:
+    """A section's default instance, as a field's default, made without validating it.
+
+    `Section()` would build the section's own validator at import (about 5 ms each, 29 sections); the
+    profile is validated as a whole, so a section's own validator is built only when something uses the
+    section alone. Its defaults are valid by construction (tests/test_profile.py validates them).
+    """
+    return section.model_construct()
 
 
 class License(_Section):
@@ -112,3 +124,6 @@ class WorkloadIdentity(_Section):
     """Managed identity client id (Azure workload identity) for those services."""
     services: dict[ServiceName, str] = {}
     """Per service: a role ARN, service account email or client id instead of the one above."""
+
+
+describe_fields(__name__)

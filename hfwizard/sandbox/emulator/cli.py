@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from hfwizard.sandbox.emulator.cluster import EmulatedCluster
 from hfwizard.sandbox.emulator.controllers import ControllerPlayer, kubelet
+from hfwizard.sandbox.emulator.controllers.bare_pods import parse_egress
 from hfwizard.sandbox.emulator.seeding import CLOUDS
 from hfwizard.sandbox.emulator.thread import start_clickhouse_operator
 
@@ -47,6 +48,7 @@ async def _serve(args: argparse.Namespace) -> None:
                 step_delay=args.step_delay,
                 unreachable_registries=await _unreachable(args),
                 logs=cluster.logs,
+                egress=parse_egress(args.blocked_egress),
             )
             await player.start()
             clickhouse = await start_clickhouse_operator(cluster)
@@ -114,6 +116,14 @@ def _parser() -> argparse.ArgumentParser:
         "does not resolve or answer, pulls from it fail as a node's would (repeatable)",
     )
     parser.add_argument(
+        "--blocked-egress",
+        action="append",
+        default=[],
+        metavar="HOST[=dns|refused|timeout]",
+        help="pods nobody owns (probes) cannot reach this host (or host:port); curl in them fails as named "
+        "(default refused; repeatable)",
+    )
+    parser.add_argument(
         "--hold-clickhouse",
         action="append",
         default=[],
@@ -132,7 +142,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        parse_egress(args.blocked_egress)
+    except ValueError as exc:
+        parser.error(str(exc))  # exit 2 with the usage, before anything starts
     try:
         asyncio.run(_serve(args))
     except KeyboardInterrupt:

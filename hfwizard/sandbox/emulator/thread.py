@@ -32,10 +32,12 @@ class ClusterThread:
         ready_delay: float = 0.0,
         step_delay: float = 0.0,
         unreachable_registries: frozenset[str] = frozenset(),
+        blocked_egress: dict[str, str] | None = None,
         **cluster_kwargs: Any,
     ) -> None:
         self._kwargs = cluster_kwargs
         self._unreachable = unreachable_registries
+        self._egress = dict(blocked_egress or {})  # host -> dns | refused | timeout (see bare_pods)
         self._controllers_enabled = controllers
         self._ready_delay = ready_delay
         self._step_delay = step_delay
@@ -74,6 +76,7 @@ class ClusterThread:
                         step_delay=self._step_delay,
                         unreachable_registries=self._unreachable,
                         logs=cluster.logs,
+                        egress=self._egress,
                     )
                     await player.start()
                     self.controllers = player

@@ -14,6 +14,7 @@ import attrs
 from hfwizard.sandbox.emulator.api import JSON, WatchEvent
 from hfwizard.sandbox.emulator.controllers import kubelet
 from hfwizard.sandbox.emulator.controllers.autoscaler import HPA_VERSIONS, reconcile_autoscalers
+from hfwizard.sandbox.emulator.controllers.bare_pods import BarePods, parse_egress
 from hfwizard.sandbox.emulator.controllers.logs import ContainerLogs
 from hfwizard.sandbox.emulator.controllers.pods import (
     Failure,
@@ -67,6 +68,8 @@ class ControllerPlayer:
     unreachable_registries: Mapping[str, str] = attrs.field(factory=dict, converter=kubelet.unreachable_causes)
     # What the containers write; the HTTP layer serves it (pass the emulator's own: `EmulatedCluster.logs`).
     logs: ContainerLogs = attrs.field(factory=ContainerLogs)
+    egress: dict[str, str] = attrs.field(factory=dict)  # host -> how a bare pod's request to it fails
+    _bare: BarePods | None = attrs.field(default=None, init=False)
     _held: set[tuple[str | None, str]] = attrs.field(factory=set, init=False)
     _failing: dict[tuple[str | None, str], Failure] = attrs.field(factory=dict, init=False)
     _tasks: dict[tuple[str, str | None, str], tuple[int, asyncio.Task[None]]] = attrs.field(
@@ -107,6 +110,13 @@ class ControllerPlayer:
         self._failing.pop((namespace, name), None)
         self._request_kick()
 
+    def block_egress(self, host: str, how: str = "refused") -> None:
+        """Bare pods' requests to `host` (or host:port) fail: how is dns, refused or timeout."""
+        self.egress.update(parse_egress([f"{host}={how}"]))
+
+    def allow_egress(self, host: str) -> None:
+        self.egress.pop(host.lower(), None)
+
     def _request_kick(self) -> None:
         call_on_loop(self._loop, self._kick)
 
@@ -123,6 +133,8 @@ class ControllerPlayer:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        # Shares `egress` with the player: steering one steers both.
+        self._bare = BarePods(self.emulator, self.unreachable_registries, self.egress)
         self._main = asyncio.create_task(self._run(), name="controller-player")
         await self._started.wait()
 
@@ -137,6 +149,8 @@ class ControllerPlayer:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self._bare is not None:
+            await self._bare.stop()
 
     async def _run(self) -> None:
         async with self.emulator.subscribe() as queue:
@@ -164,7 +178,6 @@ class ControllerPlayer:
         key = (event.resource.group_version, event.resource.kind)
         if key == ("v1", "Pod") and event.type == "DELETED":
             self.logs.forget_pod(event.object["metadata"].get("namespace"), event.object["metadata"]["name"])
-            return
         if key in _RETRY_ON:
             # A node, Secret or ConfigMap changed: blocked pods may now run (the scheduler re-queues,
             # the kubelet retries), and DaemonSets follow the nodes. Running workloads are left alone.
@@ -172,6 +185,9 @@ class ControllerPlayer:
             return
         if key in _SCALED:
             self._autoscale(event.object["metadata"].get("namespace"))
+        if key == ("v1", "Pod") and self._bare is not None:
+            self._bare.on_event(event)  # pods nobody owns; a workload's own pods are written here
+            return
         if key not in _WORKLOADS:
             return
         if event.type == "DELETED":
