@@ -309,6 +309,8 @@ class EmbeddedHelm:
             await asyncio.wait_for(asyncio.shield(answer), GRACE_S)
         except BaseException:
             answer.cancel()  # nobody waits for it any more (and no "never retrieved" warning)
+        finally:
+            child.forget(call_id)
 
 
 def _result(reply: dict[str, Any]) -> Any:

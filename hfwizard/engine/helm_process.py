@@ -98,11 +98,16 @@ class HelmProcess:
         return call_id, call.answer
 
     def cancel(self, call_id: str) -> None:
-        """Cancel that call's Helm context (install and upgrade have one; others run to their end)."""
+        """Cancel that call's Helm context (install and upgrade have one; others run to their end).
+        Its log lines still reach its sink until its answer comes or the caller `forget`s it."""
         with self._lock:
             if call_id in self._calls:
                 self._send({"cancel": call_id})
-            self._calls.pop(call_id, None)  # its answer, when it comes, has nobody waiting
+
+    def forget(self, call_id: str) -> None:
+        """Nobody waits for that call any more: its answer and log lines, if they come, are dropped."""
+        with self._lock:
+            self._calls.pop(call_id, None)
 
     def finish(self) -> None:
         """No more calls: the child ends once those in flight have answered."""
@@ -218,8 +223,10 @@ class HelmProcess:
         call_id = message.get("id")
         if "log" in message:
             call = self._calls.get(str(call_id)) if call_id is not None else None
-            if call is None:
+            if call_id is None:
                 self._untied(str(message["log"]))
+            elif call is None:
+                pass  # a line of a call nobody waits for any more: it is no other call's
             elif call.sink is not None:
                 _hand(call.loop, call.sink, str(message["log"]))
             return
