@@ -97,7 +97,7 @@ class _Channel:
 
 
 _NAME = re.compile(r"(?:^|\s)name=(\S+)")
-_NAMESPACE = re.compile(r"(?:^|\s)namespace=(\S+)")
+_NAMESPACE = re.compile(r"(?:^|\s)namespace=(\S*)")  # empty for a cluster-wide object
 _RECORD_KEY = re.compile(r"key=sh\.helm\.release\.v1\.(\S+)\.v\d+|(?:^|\s)release=(\S+)")
 
 
@@ -140,7 +140,11 @@ class _Router:
                 return self._threads[thread]
             name, namespace = _NAME.search(message), _NAMESPACE.search(message)
             if name and namespace:
-                return self._objects.get((namespace.group(1), name.group(1)))
+                if namespace.group(1):
+                    return self._objects.get((namespace.group(1), name.group(1)))
+                # A cluster-wide object (a rendered manifest does not say which kinds are): by name.
+                owners = {v for (_, n), v in self._objects.items() if n == name.group(1)}
+                return owners.pop() if len(owners) == 1 else None
             key = _RECORD_KEY.search(message)
             release = (key.group(1) or key.group(2)) if key else (name.group(1) if name else None)
             owners = {v for (_, r), v in self._releases.items() if r == release}

@@ -58,7 +58,8 @@ class HelmProcess:
         self._python = python
         self._calls: dict[str, _Call] = {}
         self._ids = itertools.count(1)
-        self._lock = threading.Lock()  # guards _calls and stdin; never held while waiting on the child
+        self._lock = threading.Lock()  # guards _calls; never held while writing to the child
+        self._writing = threading.Lock()  # one writer at a time on the child's stdin
         self._gone: str | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._life: int | None = None
@@ -94,15 +95,14 @@ class HelmProcess:
                 call.answer.set_exception(HelmError(self._gone or "Helm's child process takes no more calls"))
                 return call_id, call.answer
             self._calls[call_id] = call
-            self._send({**request, "id": call_id})
+        self._send({**request, "id": call_id})
         return call_id, call.answer
 
     def cancel(self, call_id: str) -> None:
         """Cancel that call's Helm context (install and upgrade have one; others run to their end).
         Its log lines still reach its sink until its answer comes or the caller `forget`s it."""
-        with self._lock:
-            if call_id in self._calls:
-                self._send({"cancel": call_id})
+        if call_id in self._calls:
+            self._send({"cancel": call_id})
 
     def forget(self, call_id: str) -> None:
         """Nobody waits for that call any more: its answer and log lines, if they come, are dropped."""
@@ -111,19 +111,22 @@ class HelmProcess:
 
     def finish(self) -> None:
         """No more calls: the child ends once those in flight have answered."""
-        with self._lock:
-            self.accepting = False
+        self.accepting = False
+        with self._writing:
             if self._proc is not None and self._proc.stdin is not None:
                 with contextlib.suppress(OSError):
                     self._proc.stdin.close()
 
     def _send(self, message: Mapping[str, Any]) -> None:
         assert self._proc is not None and self._proc.stdin is not None
-        try:
-            self._proc.stdin.write((json.dumps(message) + "\n").encode())
-            self._proc.stdin.flush()
-        except (OSError, ValueError):
-            pass  # the child is gone: its answer pipe's EOF fails the calls, with its exit status
+        # Not under `_lock`: a write that blocks (the child slow to read) must not stop the reader
+        # thread handing out answers, or the child, blocked writing them, would never read on.
+        with self._writing:
+            try:
+                self._proc.stdin.write((json.dumps(message) + "\n").encode())
+                self._proc.stdin.flush()
+            except (OSError, ValueError):
+                pass  # the child is gone: its answer pipe's EOF fails the calls, with its exit status
 
     # ---- ending ------------------------------------------------------------------------------
 
@@ -208,9 +211,7 @@ class HelmProcess:
         with self._lock:
             self._gone = f"Helm's child process (pid {self.pid}) {how} before it answered: {tail}"
             calls, self._calls = list(self._calls.values()), {}
-            if self._proc is not None and self._proc.stdin is not None:
-                with contextlib.suppress(OSError):
-                    self._proc.stdin.close()
+        self.finish()
         for call in calls:
             _hand(call.loop, _fail, call.answer, HelmError(self._gone))
 
