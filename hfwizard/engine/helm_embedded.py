@@ -247,6 +247,11 @@ class EmbeddedHelm:
     def _child_env(self) -> dict[str, str]:
         env = dict(os.environ if self._env is None else self._env)
         env.setdefault("PYTHONUNBUFFERED", "1")
+        # Go's collector at its default (GOGC=100) took about a sixth of the child's CPU in a whole
+        # rehearsal; 400 saves that for about 60 MiB more heap, and the soft memory limit makes it
+        # collect harder rather than grow past 512 MiB. The operator's own settings win.
+        env.setdefault("GOGC", "400")
+        env.setdefault("GOMEMLIMIT", "512MiB")
         return env
 
     def _shared_child(self, env: dict[str, str]) -> HelmProcess:
