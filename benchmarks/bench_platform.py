@@ -118,7 +118,7 @@ async def _documented(charts: Path, ready_delay: float, tmp: Path) -> float:
         await _engine(profile, idir, setup, kubeconfig)
         source = ChartSource(str(charts))
         paths = {(r.chart, r.version): source.fetch(r.chart, r.version).path for r in full.releases}
-        helm = EmbeddedHelm(kubeconfig, rehearsal.CONTEXT)
+        helm = EmbeddedHelm(kubeconfig, rehearsal.CONTEXT, per_call=True)  # a `helm` process per command
         operator = [r for r in full.releases if r.release == OPERATOR_RELEASE]
         services = [r for r in full.releases if r.release != OPERATOR_RELEASE]
         # ClickHouse's objects, each step after the one before (as a person applies and waits by hand).

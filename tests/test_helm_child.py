@@ -118,3 +118,27 @@ def test_sigterm_at_any_moment_ends_the_child(cluster: ClusterThread, kubeconfig
     # None of them left a release pending (each was cancelled through Helm, or had not begun).
     for i in range(8):
         assert not {"pending-install", "pending-upgrade"} & set(_records(cluster, f"burst-{i}"))
+
+
+def test_log_records_are_tied_to_a_call_only_when_they_name_it() -> None:
+    """The child's router, as Helm's records read (their text as helm-python-sdk delivers it): tied by
+    the calling thread, by a release or one of a call's objects; untied when nothing or two calls fit."""
+    from hfwizard.engine.helm_child import _Router
+
+    router = _Router()
+    router.add("1", 101, "web", "apps")
+    router.add("2", 102, "api", "apps")
+    router.add("3", 103, "web", "other")  # the same release name in another namespace
+    router.add_objects("2", [("apps", "api-deploy"), ("apps", "api-role")])
+    assert router.route(102, "anything at all") == "2"
+    assert router.route(999, "getting release history name=api") == "2"
+    assert router.route(999, "creating release key=sh.helm.release.v1.api.v3") == "2"
+    assert router.route(999, "getting history for release release=api") == "2"
+    assert router.route(999, "Created resource via patch namespace=apps name=api-deploy gvk=apps/v1") == "2"
+    assert router.route(999, "waiting for resource namespace= name=api-role kind=ClusterRole") == "2"
+    assert router.route(999, "getting release history name=web") is None  # two namespaces have a `web`
+    assert router.route(999, "waiting for resource namespace=apps name=web-deploy kind=Deployment") is None
+    assert router.route(999, "waiting for resources count=8 timeout=1m0s") is None
+    router.remove("2")
+    assert router.route(102, "anything at all") is None
+    assert router.route(999, "Created resource via patch namespace=apps name=api-deploy") is None

@@ -262,75 +262,95 @@ def _gone(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc is Linux")
-def test_a_warm_child_serves_the_next_call_and_is_ended_on_close(
+def test_one_child_serves_every_call_and_is_ended_on_close(
     cluster: ClusterThread, kubeconfig: Path, demo_chart: Path
 ) -> None:
-    """Emulated API (kmock + our shim; no real API server here): a child started ahead (`prewarm`, as
-    the engine does) serves the next call, Helm's log still reaches the call's sink; with `warm=True`
-    each call starts the next one; closing the backend ends (and reaps) those nobody claimed."""
+    """Emulated API (kmock + our shim; no real API server here): the child started ahead (`prewarm`,
+    as the engine does) serves every call, Helm's log still reaches the call's sink; closing the
+    backend ends and reaps it; a next call starts a new one."""
     logs: list[str] = []
 
     async def scenario() -> list[int]:
         async with EmbeddedHelm(kubeconfig) as helm:
             await helm.prewarm()
-            (first,) = helm.warm_pids
-            assert _running(first) and first in _children(os.getpid())
-            await helm.prewarm()  # one is ready: no second child
-            assert helm.warm_pids == [first]
+            first = helm.child_pid
+            assert first is not None and _running(first) and first in _children(os.getpid())
+            await helm.prewarm()  # one is running: no second child
+            assert helm.child_pid == first
             info = await helm.install_or_upgrade("warm", demo_chart, "default", {}, timeout_s=30, on_log=logs.append)
             assert (info.revision, info.status) == (1, "deployed")
-            assert helm.last_pid == first and _gone(first)
-            assert helm.warm_pids == []  # not `warm`: nothing started ahead of the next call
-            helm.warm = True
             assert (await helm.status("warm", "default")).revision == 1
-            cold = helm.last_pid
-            assert cold is not None and cold != first and _gone(cold)
-            (second,) = helm.warm_pids  # started while that call ran
-            assert _running(second)
             assert (await helm.history("warm", "default"))[-1].revision == 1
-            assert helm.last_pid == second and _gone(second)
-            (third,) = helm.warm_pids
-            assert _running(third)
-        assert helm.warm_pids == []
-        return [first, cold, second, third]
+            assert helm.last_pid == first and _running(first)
+        assert _gone(first) and helm.child_pid is None
+        assert (await helm.status("warm", "default")).revision == 1  # a new child for the next call
+        second = helm.last_pid
+        assert second is not None and second != first
+        await helm.aclose()
+        return [first, second]
 
     pids = asyncio.run(scenario())
     assert all(_gone(pid) for pid in pids)
-    assert not set(pids) & set(_children(os.getpid()))
-    assert any("waiting for resources" in line for line in logs)  # log lines of a warm child arrive
+    assert any("waiting for resources" in line for line in logs)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc is Linux")
-def test_a_warm_child_is_not_used_with_another_environment(
+def test_per_call_children_and_their_warm_ones(demo_chart: Path) -> None:
+    """No cluster needed (`render` is offline): with `per_call`, each call has a child of its own,
+    ended and reaped with the call; one started ahead serves the next call."""
+
+    async def scenario() -> list[int]:
+        async with EmbeddedHelm(per_call=True) as helm:
+            await helm.prewarm(2)
+            warm = helm.warm_pids
+            assert len(warm) == 2 and helm.child_pid is None
+            assert "demo/templates/all.yaml" in await helm.render("demo", demo_chart, "apps", {})
+            assert helm.last_pid == warm[0] and _gone(warm[0]) and helm.warm_pids == warm[1:]
+            await helm.render("demo", demo_chart, "apps", {})
+            assert helm.last_pid == warm[1] and _gone(warm[1])
+            await helm.render("demo", demo_chart, "apps", {})
+            cold = helm.last_pid
+            assert cold is not None and cold not in warm and _gone(cold)
+            await helm.prewarm()
+            loading = helm.warm_pids
+        return [*warm, cold, *loading]
+
+    assert all(_gone(pid) for pid in asyncio.run(scenario()))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc is Linux")
+def test_a_child_is_not_used_with_another_environment(
     demo_chart: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No cluster needed (`render` is offline): a warm child started before the environment changed is
-    ended, and the call gets a child with the environment as it is now. Closing right after a
-    prewarm ends children that are still loading Helm."""
+    """No cluster needed (`render` is offline): a child started before the environment changed takes
+    no more calls and ends; the call gets a child with the environment as it is now. Closing right
+    after a prewarm ends a child that is still loading Helm."""
 
     async def scenario() -> list[int]:
         helm = EmbeddedHelm()
         try:
-            await helm.prewarm(2)
-            stale = helm.warm_pids
-            assert len(stale) == 2
+            await helm.prewarm()
+            stale = helm.child_pid
+            assert stale is not None
             monkeypatch.setenv("HFWIZARD_HELM_DEBUG", "0")
+            assert helm.child_pid is None  # it no longer fits
             rendered = await helm.render("demo", demo_chart, "apps", {})
             assert "demo/templates/all.yaml" in rendered
             served = helm.last_pid
-            assert served is not None and served not in stale
+            assert served is not None and served != stale
             deadline = time.monotonic() + 5
-            while not all(_gone(pid) for pid in stale):  # SIGTERMed when passed over, reaped by the loop
-                assert time.monotonic() < deadline, f"stale warm children {stale} still there"
+            while not _gone(stale):  # told to end (no more calls), reaped by its reader thread
+                assert time.monotonic() - deadline < 0, f"stale child {stale} still there"
                 await asyncio.sleep(0.05)
-            await helm.prewarm(2)
-            loading = helm.warm_pids
-            assert len(loading) == 2
+            monkeypatch.setenv("HFWIZARD_HELM_DEBUG", "1")
+            await helm.prewarm()
+            loading = helm.child_pid
+            assert loading is not None
         finally:
             started = time.monotonic()
             await helm.aclose()
             assert time.monotonic() - started < 2.0
-        return [*stale, served, *loading]
+        return [stale, served, loading]
 
     for pid in asyncio.run(scenario()):
         assert _gone(pid)
@@ -341,9 +361,9 @@ import asyncio, sys, time
 from hfwizard.engine.helm_embedded import EmbeddedHelm
 
 async def main():
-    helm = EmbeddedHelm(sys.argv[1], warm=True)
+    helm = EmbeddedHelm(sys.argv[1])
     await helm.prewarm()
-    print(*helm.warm_pids, flush=True)
+    print(helm.child_pid, flush=True)
     await asyncio.sleep(120)
 
 asyncio.run(main())
@@ -400,7 +420,7 @@ def test_the_engine_ends_its_warm_child_when_no_release_claims_it(
             if isinstance(event, StepStarted) and event.step_id == "namespace":
                 helm = engine._helm
                 assert isinstance(helm, EmbeddedHelm)
-                warm = helm.warm_pids
+                warm = [pid for pid in [helm.child_pid] if pid is not None]
                 engine.cancel()
         return engine.exit_code, warm
 

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -45,12 +46,33 @@ def _env(home: Path) -> dict[str, str]:
     return out
 
 
+class _Drained(subprocess.Popen[str]):
+    """A run whose output is read as it comes. A `--json` rehearsal of the whole platform writes more
+    than a pipe holds (64 KiB): one nobody reads blocks in write(), its event loop with it, and its Helm
+    children, exited, stay unreaped (the hang this test once found was that)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._output: tuple[str, str] = ("", "")
+        self._drain = threading.Thread(target=self._read, daemon=True)
+        self._drain.start()
+
+    def _read(self) -> None:
+        self._output = super().communicate()
+
+    def communicate(self, input: str | None = None, timeout: float | None = None) -> tuple[str, str]:
+        self._drain.join(timeout)
+        if self._drain.is_alive():
+            raise subprocess.TimeoutExpired(self.args, timeout or 0.0)
+        return self._output
+
+
 def _start(*args: str, state: Path, home: Path, kill_at: str | None = None) -> subprocess.Popen[str]:
     env = _env(home) | ({"HFWIZARD_TEST_KILL_AT": kill_at} if kill_at else {})
     if args[:1] == ("sandbox",):  # a rehearsal installs from a mirror folder, never the internet
         args = (*args, "--charts", str(CHARTS))
-    return subprocess.Popen([sys.executable, "-m", "hfwizard", *args, "--json", "--state-dir", str(state)],
-                            cwd=home, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return _Drained([sys.executable, "-m", "hfwizard", *args, "--json", "--state-dir", str(state)],
+                    cwd=home, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _run(*args: str, state: Path, home: Path) -> subprocess.CompletedProcess[str]:

@@ -165,17 +165,17 @@ class Engine:
             self._helm = make_backend(prof, self.options, kube_cache=self.install.cache_dir / "kube")
         prewarm = getattr(self._helm, "prewarm", None) if self._owns_helm else None
         if prewarm is not None and any(s.kind is StepKind.RELEASE for s in self.plan.steps):
-            # Helm's first child starts and loads the Go SDK (about 0.15 s) while this process imports
-            # the kubernetes client (about 0.6 s) and runs the lock, namespace and Secrets steps, when
-            # no other Helm child runs (so the memory peak is unchanged). Only the process starts
-            # early: its request, values included, goes over its stdin when the release step runs.
+            # Helm's child (one for the whole run: every release step's calls go to it, several at
+            # once) starts and loads the Go SDK (about 0.15 s) while this process imports the
+            # kubernetes client (about 0.6 s) and runs the lock, namespace and Secrets steps. Only the
+            # process starts early: each call, values included, goes over its stdin when its step runs.
             await prewarm()
         try:
             return await self._locked_run(previous if unfinished else JournalState(), phash, data)
         finally:
             aclose = getattr(self._helm, "aclose", None) if self._owns_helm else None
             if aclose is not None:
-                await aclose()  # a warm child no step claimed (a failure, a cancel) ends here
+                await aclose()  # Helm's child ends here (cancelling whatever a cancelled run left)
 
     async def _locked_run(self, previous: JournalState, phash: str, data: dict[str, Any]) -> Outcome:
         prof = self.profile
@@ -315,10 +315,9 @@ def make_backend(profile: InstallProfile, options: EngineOptions, *, kube_cache:
         return HelmCli(profile.install.helm_binary, kubeconfig=options.kubeconfig, context=options.context)
     from hfwizard.engine.helm_embedded import EmbeddedHelm
 
-    # Its child ends with us on its own (parent-death signal), so a SIGKILLed installer leaves no Helm
-    # call running to race the `resume`. Not `warm=True`: a child loading ahead of the next release
-    # while one runs would add about 75 MiB to the install's memory peak; the engine starts only
-    # the first one ahead (`Engine._drive_inner`), while no Helm child runs.
+    # One child serves every Helm call of the run, several at once (one Python and Go runtime, about
+    # 75 MiB, rather than one per release in flight). It ends with us on its own (parent-death
+    # signal, life pipe), so a SIGKILLed installer leaves no Helm call running to race the `resume`.
     env = None if kube_cache is None else {**os.environ, "KUBECACHEDIR": str(kube_cache)}
     return EmbeddedHelm(options.kubeconfig, options.context, env=env)
 

@@ -101,7 +101,7 @@ async def release_record(ctx: StepContext, name: str) -> tuple[int, str] | None:
     record = await asyncio.to_thread(ctx.kube.release_record, ctx.namespace, name)
     if record is not None or helm_records_in_secrets():
         # With the Secrets driver, Helm finds a release by this very label query, so "no record"
-        # is Helm's answer too; asking it would start a child (~0.2 s) just to hear "not found".
+        # is Helm's answer too; asking it would cost a round trip through Helm's child to hear "not found".
         return record
     try:
         info = await ctx.helm.status(name, ctx.namespace)
@@ -197,7 +197,7 @@ async def _watch(ctx: StepContext, release: str, call: asyncio.Task[ReleaseInfo]
                 raise ctx.out_of_time()
     finally:
         if not call.done():
-            call.cancel()  # ends Helm's child process: Helm records the release as failed
+            call.cancel()  # cancels this call's Helm context: Helm records the release as failed
             with contextlib.suppress(asyncio.CancelledError, HelmError):
                 await call
 
