@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.engine_support import CORE_ONLY, ROOT, events
+from tests.engine_support import core_sandbox_profile, events
 from tests.platform_support import CHARTS, CHARTS_MISSING
 
 pytestmark = pytest.mark.skipif(not CHARTS.is_dir(), reason=CHARTS_MISSING)
@@ -42,16 +42,6 @@ def _env(home: Path) -> dict[str, str]:
     out.update(HFWIZARD_SANDBOX_READY_DELAY="0.1", HFWIZARD_SANDBOX_STEP_DELAY="0", PYTHONUNBUFFERED="1",
                HOME=str(home))
     return out
-
-
-def _core_profile(folder: Path) -> Path:
-    """The bundled sandbox profile with the seed's modules off: its core services only (11 releases and
-    ClickHouse instead of 19), for tests about the lock and the state dir rather than the platform."""
-    path = folder / "sandbox-core.yaml"
-    if not path.exists():
-        text = (ROOT / "profiles" / "sandbox.yaml").read_text()
-        path.write_text(text.replace("sizing:\n", CORE_ONLY + "sizing:\n", 1))
-    return path
 
 
 def _start(*args: str, state: Path, home: Path, kill_at: str | None = None,
@@ -121,7 +111,7 @@ def test_two_sandboxes_on_one_state_dir(tmp_path: Path, home: Path) -> None:
     own. No run leaves anything in the home directory (Helm's discovery cache lives in the install's state
     dir)."""
     codes: list[tuple[int, int]] = []
-    core = _core_profile(tmp_path)  # the race is at the lock, before any release: the core platform will do
+    core = core_sandbox_profile(tmp_path)  # the race is at the lock, before any release: the core platform will do
     for pair in range(PAIRS):
         state = tmp_path / f"state-{pair}"
         procs = [_start("sandbox", state=state, home=home, profile=core) for _ in range(2)]
