@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from hfwizard.sandbox.emulator import ClusterThread
+from hfwizard.sandbox.emulator.controllers import ControllerPlayer
 from tests.engine_support import (
     CORE,
     assert_no_canary,
@@ -75,7 +76,7 @@ def cluster() -> Iterator[ClusterThread]:
         yield handle
 
 
-def _players(cluster: ClusterThread) -> Any:
+def _players(cluster: ClusterThread) -> ControllerPlayer:
     assert cluster.controllers is not None
     return cluster.controllers
 
