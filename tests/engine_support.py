@@ -50,6 +50,17 @@ CORE_ONLY = ("modules:\n  guardrails: {enabled: false}\n  redTeaming: {enabled: 
              "  observability: {enabled: false}\n  mcpGateway: {enabled: false}\n")
 
 
+def core_sandbox_profile(folder: Path) -> Path:
+    """The bundled sandbox profile (AWS values) with the seed's modules off, written into `folder`: a
+    rehearsal of the core services only (11 releases and ClickHouse instead of 19), for tests of the
+    sandbox's mechanics (its lock, its state dir, kill and resume) rather than of the whole platform."""
+    path = folder / "sandbox-core.yaml"
+    text = (ROOT / "profiles" / "sandbox.yaml").read_text()
+    assert "\nsizing:\n" in text, "profiles/sandbox.yaml changed shape: put the modules elsewhere"
+    path.write_text(text.replace("\nsizing:\n", "\n" + CORE_ONLY + "sizing:\n", 1))
+    return path
+
+
 def write_profile(folder: Path, kubeconfig: Path, *, name: str = "canary", extra: str = "",
                   stall: int = 60, tls: bool = True, modules: str = CORE_ONLY, pg: Any = None) -> Path:
     """A profile using every kind of secret reference the engine resolves, and TLS at the ingress; the real

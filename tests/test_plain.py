@@ -20,11 +20,25 @@ ENTER = "\r"
 DOWN = "\x1b[B"
 
 
+class Terminal(pexpect.spawn):
+    """A pseudo-terminal that answers a cursor-position request (ESC [6n) as a terminal emulator does:
+    prompt_toolkit sends one at every prompt and, unanswered, waits about a second before going on."""
+
+    def read_nonblocking(self, size: int = 1, timeout: float | None = -1) -> str:
+        data = super().read_nonblocking(size, timeout)
+        if CPR_REQUEST in data:
+            self.send("\x1b[1;1R")
+        return data  # type: ignore[no-any-return]
+
+
+CPR_REQUEST = "\x1b[6n"
+
+
 def spawn(state: Path, **extra: str) -> pexpect.spawn:
     env = {**os.environ, "HFWIZARD_STATE_DIR": str(state), "TERM": "xterm", "NO_COLOR": "1", **extra}
     env.pop("KUBECONFIG", None)
-    return pexpect.spawn(sys.executable, ["-m", "hfwizard", "--plain"], cwd=str(ROOT), env=env,
-                         encoding="utf-8", timeout=30, dimensions=(24, 80))
+    return Terminal(sys.executable, ["-m", "hfwizard", "--plain"], cwd=str(ROOT), env=env,
+                    encoding="utf-8", timeout=30, dimensions=(24, 80))
 
 
 def answer(child: pexpect.spawn, prompt: str, text: str | None = None) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from hfwizard.sandbox.emulator import ClusterThread
+from hfwizard.sandbox.emulator.controllers import ControllerPlayer
 from tests.engine_support import (
     CORE,
     assert_no_canary,
@@ -40,6 +41,11 @@ KILL_POINTS = [
     "verify:started",
     "run:finishing",
 ]
+# The workloads held back (never ready) while the first run goes, so a "mid" point fires inside Helm's wait
+# every time rather than by a race with a slow controller; released before the resume.
+HELD = {"helm/clickhouse-operator:mid": "clickhouse-operator*", "helm/highflame-admin:mid": "highflame-admin"}
+# Controllers turn every other workload ready quickly: the kill points do not depend on it.
+READY_DELAY = 0.05
 
 
 @pytest.fixture
@@ -51,7 +57,7 @@ def pg(pg17: PgServer) -> PgServer:
 def reference(tmp_path_factory: pytest.TempPathFactory, pg17: PgServer) -> dict[str, Any]:
     """The cluster state an uninterrupted install leaves (compared against every resumed one)."""
     tmp = tmp_path_factory.mktemp("reference")
-    with emulated_cluster(ready_delay=0.8) as cluster:
+    with emulated_cluster(ready_delay=READY_DELAY) as cluster:
         kc = cluster.write_kubeconfig(tmp / "kubeconfig")
         profile = write_profile(tmp, kc, pg=pg17)
         run = hfwizard("install", "--profile", str(profile), "--yes", "--json", "--skip-preflight",
@@ -66,9 +72,13 @@ def _normal(snap: dict[str, Any], kubeconfig: Path) -> dict[str, Any]:
 
 @pytest.fixture
 def cluster() -> Iterator[ClusterThread]:
-    # Controllers slow enough (0.8 s) that each Helm wait is still running when the "mid" point fires.
-    with emulated_cluster(ready_delay=0.8) as handle:
+    with emulated_cluster(ready_delay=READY_DELAY) as handle:
         yield handle
+
+
+def _players(cluster: ClusterThread) -> ControllerPlayer:
+    assert cluster.controllers is not None
+    return cluster.controllers
 
 
 @pytest.mark.parametrize("point", KILL_POINTS)
@@ -81,9 +91,13 @@ def test_killed_install_resumes_to_the_same_state(point: str, tmp_path: Path, cl
     state = tmp_path / "state"
     kc = cluster.write_kubeconfig(tmp_path / "kubeconfig")
     profile = write_profile(tmp_path, kc, pg=pg)
+    if point in HELD:
+        _players(cluster).hold(HELD[point])
     first = hfwizard("install", "--profile", str(profile), "--yes", "--json", "--skip-preflight",
                      state=state, cwd=tmp_path, extra_env={"HFWIZARD_TEST_KILL_AT": point})
     assert first.returncode == -9, f"not killed at {point}: rc={first.returncode} {first.stderr[-2000:]}"
+    if point in HELD:
+        _players(cluster).release(HELD[point])
     status = hfwizard("status", state=state, cwd=tmp_path)
     assert "interrupted" in status.stdout
 
@@ -165,6 +179,7 @@ def test_sigint_marks_the_step_interrupted_and_exits_3(tmp_path: Path, cluster: 
     state = tmp_path / "state"
     kc = cluster.write_kubeconfig(tmp_path / "kubeconfig")
     profile = write_profile(tmp_path, kc, pg=pg)
+    _players(cluster).hold("highflame-authn")  # its Helm wait lasts until the SIGINT
     proc = subprocess.Popen([sys.executable, "-m", "hfwizard", "install", "--profile", str(profile), "--yes",
                              "--json", "--skip-preflight", "--state-dir", str(state)],
                             cwd=tmp_path, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -182,5 +197,6 @@ def test_sigint_marks_the_step_interrupted_and_exits_3(tmp_path: Path, cluster: 
     recs = journal_records(state)
     assert recs[-1]["event"] == "install_finished" and recs[-1]["status"] == "interrupted"
     assert any(r["event"] == "step_failed" and r.get("interrupted") for r in recs)
+    _players(cluster).release("highflame-authn")
     again = hfwizard("resume", "--json", state=state, cwd=tmp_path)
     assert again.returncode == 0, again.stderr

@@ -18,7 +18,7 @@ import yaml
 
 from hfwizard.platform.catalog import load_catalog
 from hfwizard.sandbox.emulator import ClusterThread
-from tests.engine_support import events
+from tests.engine_support import core_sandbox_profile, events
 from tests.platform_support import CANARIES, CHARTS, CHARTS_MISSING, cloud_profile, serve
 
 pytestmark = pytest.mark.skipif(not (CHARTS / "index.yaml").is_file(), reason=CHARTS_MISSING)
@@ -108,14 +108,17 @@ def test_without_charts_it_fails_naming_what_to_pass(tmp_path: Path) -> None:
 
 
 def test_sandbox_killed_then_resumed(tmp_path: Path) -> None:
-    """The default rehearsal (AWS values) from a mirror folder, SIGKILLed during a release's Helm wait;
-    `hfwizard resume` restarts the emulator from its state file and finishes like a real install."""
+    """The bundled rehearsal (AWS values) with the seed's modules off, from a mirror folder, SIGKILLed during
+    a release's Helm wait; `hfwizard resume` restarts the emulator from its state file and finishes like a
+    real install. (The core platform is enough for the mechanics: the whole platform's rehearsal is the
+    first test here, and its kill and resume is test_platform_install's upgrade.)"""
     state = tmp_path / "state"
+    core = core_sandbox_profile(tmp_path)
     environ = _environ()
     environ["HFWIZARD_SANDBOX_READY_DELAY"] = "0.5"
     proc = subprocess.Popen([sys.executable, "-m", "hfwizard", "sandbox", "--json", "--charts", str(CHARTS),
-                             "--state-dir", str(state)], cwd=tmp_path, env=environ, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                             "--profile", str(core), "--state-dir", str(state)], cwd=tmp_path, env=environ,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     deadline = time.monotonic() + 120
     for line in proc.stdout:

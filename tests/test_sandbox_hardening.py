@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from hfwizard.sandbox.emulator.state import read_state
-from tests.engine_support import events
+from tests.engine_support import core_sandbox_profile, events
 from tests.platform_support import CHARTS, CHARTS_MISSING
 
 pytestmark = pytest.mark.skipif(not CHARTS.is_dir(), reason=CHARTS_MISSING)
@@ -67,10 +67,11 @@ class _Drained(subprocess.Popen[str]):
         return self._output
 
 
-def _start(*args: str, state: Path, home: Path, kill_at: str | None = None) -> subprocess.Popen[str]:
+def _start(*args: str, state: Path, home: Path, kill_at: str | None = None,
+           profile: Path | None = None) -> subprocess.Popen[str]:
     env = _env(home) | ({"HFWIZARD_TEST_KILL_AT": kill_at} if kill_at else {})
     if args[:1] == ("sandbox",):  # a rehearsal installs from a mirror folder, never the internet
-        args = (*args, "--charts", str(CHARTS))
+        args = (*args, "--charts", str(CHARTS), *(("--profile", str(profile)) if profile else ()))
     return _Drained([sys.executable, "-m", "hfwizard", *args, "--json", "--state-dir", str(state)],
                     cwd=home, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -128,13 +129,15 @@ def home(tmp_path: Path) -> Iterator[Path]:
 
 @pytest.mark.timeout(600)
 def test_two_sandboxes_on_one_state_dir(tmp_path: Path, home: Path) -> None:
-    """20 pairs started together, each pair on its own fresh state dir: in every pair exactly one
-    completes (0) and the other exits 4 naming the holder, before it started a cluster of its own. No run
-    leaves anything in the home directory (Helm's discovery cache lives in the install's state dir)."""
+    """20 pairs started together, each pair on its own fresh state dir rehearsing the core platform: in every
+    pair exactly one completes (0) and the other exits 4 naming the holder, before it started a cluster of its
+    own. No run leaves anything in the home directory (Helm's discovery cache lives in the install's state
+    dir)."""
     codes: list[tuple[int, int]] = []
+    core = core_sandbox_profile(tmp_path)  # the race is at the lock, before any release: the core platform will do
     for pair in range(PAIRS):
         state = tmp_path / f"state-{pair}"
-        procs = [_start("sandbox", state=state, home=home) for _ in range(2)]
+        procs = [_start("sandbox", state=state, home=home, profile=core) for _ in range(2)]
         with ThreadPoolExecutor(2) as pool:
             outs = list(pool.map(lambda p: p.communicate(timeout=180), procs))
         got = sorted(p.returncode for p in procs)
