@@ -28,8 +28,9 @@ from tests.platform_support import CHARTS, CHARTS_MISSING
 
 pytestmark = pytest.mark.skipif(not CHARTS.is_dir(), reason=CHARTS_MISSING)
 
-# Each rehearsal now installs the whole real platform (about 20 s here), so the suite runs a sample by
-# default and the issue's full counts on demand: HFWIZARD_TEST_SANDBOX_PAIRS=20 HFWIZARD_TEST_KILL_POINTS=50.
+# Each kill is a rehearsal of the core platform and its resume (50 points take about 5 min here), so the
+# suite runs a sample by default and the issue's full counts on demand:
+# HFWIZARD_TEST_SANDBOX_PAIRS=20 HFWIZARD_TEST_KILL_POINTS=50.
 PAIRS = int(os.environ.get("HFWIZARD_TEST_SANDBOX_PAIRS", "3"))
 KILL_POINTS = int(os.environ.get("HFWIZARD_TEST_KILL_POINTS", "6"))
 # The engine's own kill hooks (HFWIZARD_TEST_KILL_AT) inside and right after the verify step.
@@ -76,8 +77,8 @@ def _start(*args: str, state: Path, home: Path, kill_at: str | None = None,
                     cwd=home, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _run(*args: str, state: Path, home: Path) -> subprocess.CompletedProcess[str]:
-    proc = _start(*args, state=state, home=home)
+def _run(*args: str, state: Path, home: Path, profile: Path | None = None) -> subprocess.CompletedProcess[str]:
+    proc = _start(*args, state=state, home=home, profile=profile)
     out, err = proc.communicate(timeout=180)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
@@ -154,18 +155,15 @@ def test_two_sandboxes_on_one_state_dir(tmp_path: Path, home: Path) -> None:
     assert not (home / ".kube").exists(), list((home / ".kube").rglob("*"))[:5]
 
 
-@pytest.mark.skipif("HFWIZARD_TEST_KILL_POINTS" not in os.environ, reason=(
-    "opt-in (HFWIZARD_TEST_KILL_POINTS=50): on the whole real platform its two uninterrupted reference "
-    "rehearsals hung once with their Helm children exited and unreaped (being investigated); it passed "
-    "54/54 on the earlier two-release sandbox"))
 @pytest.mark.timeout(900)
 def test_sandbox_killed_at_50_points_then_carried_on(tmp_path: Path, home: Path) -> None:
     """SIGKILL at 50 points evenly spread over a sandbox install, each followed by `hfwizard resume` (or by
     a new `hfwizard sandbox` where the killed run saved nothing), must reach the state of an
     uninterrupted run.
 
-    How the points are chosen: an uninterrupted run of the bundled sandbox profile (the real platform's
-    release set, its charts from Highflame's chart folder) is timed first, two runs at once as the killed
+    How the points are chosen: an uninterrupted run of the core platform (the bundled sandbox profile with
+    the optional modules off: 11 real releases, ClickHouse and every kind of step, its charts from Highflame's
+    chart folder) is timed first, two runs at once as the killed
     runs go, from process start to exit (T, their mean), noting when the profile file appeared (S: the
     interpreter's start-up ends there). The points are F + (T-F)*(i+0.5)/50 for i in 0..49 after each killed
     run's start, with F = 0.8*S, so a few fall before anything is saved and the rest over the emulator's
@@ -176,9 +174,11 @@ def test_sandbox_killed_at_50_points_then_carried_on(tmp_path: Path, home: Path)
     running at a late point (it is killed there); a faster one may have finished (it is counted, not
     resumed, and its state compared like the others)."""
 
+    core = core_sandbox_profile(tmp_path)  # the core platform: every kind of step, fewer releases to wait for
+
     def timed(state: Path) -> tuple[subprocess.CompletedProcess[str], float, float]:
         started = time.monotonic()
-        proc = _start("sandbox", state=state, home=home)
+        proc = _start("sandbox", state=state, home=home, profile=core)
         saved = 0.0  # when the install's first file (its profile) appeared: interpreter start-up ends there
         while proc.poll() is None:
             if not saved and (state / "installs" / "sandbox" / "profile.yaml").exists():
@@ -201,7 +201,7 @@ def test_sandbox_killed_at_50_points_then_carried_on(tmp_path: Path, home: Path)
         state = tmp_path / f"kill-{i}"
         if i >= KILL_POINTS:  # the verify step is tens of milliseconds: its points are named, not timed
             at, named = 0.0, VERIFY_POINTS[i - KILL_POINTS]
-            proc = _start("sandbox", state=state, home=home, kill_at=named)
+            proc = _start("sandbox", state=state, home=home, kill_at=named, profile=core)
             proc.wait(timeout=180)
             how = "killed" if proc.returncode == -signal.SIGKILL else "finished"
         else:
@@ -210,7 +210,7 @@ def test_sandbox_killed_at_50_points_then_carried_on(tmp_path: Path, home: Path)
                 # A run faster than the reference may finish before a late point: that point is tried
                 # again a little earlier in a fresh state dir, so it still lands in the run.
                 state = tmp_path / f"kill-{i}-{attempt}"
-                proc = _start("sandbox", state=state, home=home)
+                proc = _start("sandbox", state=state, home=home, profile=core)
                 try:
                     proc.wait(timeout=at * 0.9**attempt)
                     how = "finished"
@@ -226,7 +226,7 @@ def test_sandbox_killed_at_50_points_then_carried_on(tmp_path: Path, home: Path)
             # Resume when the killed run saved its install (its profile), else start the sandbox anew.
             verb = "resume" if (idir / "profile.yaml").is_file() else "sandbox"
             how += f"+{verb}"
-            again = _run(verb, state=state, home=home)
+            again = _run(verb, state=state, home=home, profile=core if verb == "sandbox" else None)
             if again.returncode != 0:
                 return how, f"point {i} ({at:.2f}s): {verb} exit {again.returncode}: {again.stderr[-600:]}"
             if events(again.stdout)[-1]["event"] != "done":
