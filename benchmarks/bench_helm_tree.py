@@ -21,38 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from proctree import processes, tree  # beside this script
+
 _TICK = os.sysconf("SC_CLK_TCK")
-_PAGE = os.sysconf("SC_PAGE_SIZE")
 _ROOT = Path(__file__).resolve().parent.parent
-
-
-def _processes() -> dict[int, tuple[int, int, int, str, str]]:
-    """pid -> (parent, CPU ticks, RSS bytes, command line, state) of every process we can read."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
-                stat = f.read()
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue  # ended while we looked
-        fields = stat.rsplit(")", 1)[1].split()
-        found[int(entry)] = (int(fields[1]), int(fields[11]) + int(fields[12]), int(fields[21]) * _PAGE, cmd, fields[0])
-    return found
-
-
-def _tree(procs: dict[int, tuple[int, int, int, str, str]], root: int) -> set[int]:
-    members, grew = {root}, True
-    while grew:
-        grew = False
-        for pid, row in procs.items():
-            if row[0] in members and pid not in members:
-                members.add(pid)
-                grew = True
-    return members
 
 
 def _kind(cmd: str) -> str:
@@ -71,9 +43,9 @@ def measure(charts: Path, pythonpath: str) -> dict[str, float]:
     kinds: dict[int, str] = {}
     peak = peak_helm = most_helm = 0
     while proc.poll() is None:
-        procs = _processes()
+        procs = processes()
         rss = helm_rss = helm_now = 0
-        for pid in _tree(procs, proc.pid):
+        for pid in tree(procs, proc.pid):
             _parent, ticks, resident, cmd, status = procs[pid]
             if status == "Z":
                 continue
@@ -116,4 +88,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -34,6 +34,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from proctree import tree_rss  # beside this script
+
 from hfwizard.engine.engine import Engine, EngineOptions
 from hfwizard.engine.helm import ChartRef
 from hfwizard.engine.helm_embedded import EmbeddedHelm
@@ -54,28 +56,6 @@ def _default_charts() -> Path:
     return Path("shared/highflame/charts")
 
 
-def _tree_rss(root: int) -> int:
-    """Bytes of resident memory of `root` and every descendant (from /proc)."""
-    parents: dict[int, int] = {}
-    rss: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/status", encoding="ascii", errors="replace") as f:
-                text = f.read()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-        parents[int(entry)] = int(fields.get("PPid", "0").strip() or 0)
-        rss[int(entry)] = int(fields.get("VmRSS", "0 kB").split()[0]) * 1024
-    tree, frontier = {root}, {root}
-    while frontier:
-        frontier = {p for p, pp in parents.items() if pp in frontier} - tree
-        tree |= frontier
-    return sum(rss.get(p, 0) for p in tree)
-
-
 def run_hfwizard(charts: Path, ready_delay: float) -> tuple[float, int]:
     """(seconds, peak bytes of the process tree) of one `hfwizard sandbox` of the whole platform."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -90,7 +70,7 @@ def run_hfwizard(charts: Path, ready_delay: float) -> tuple[float, int]:
 
         def sample() -> None:
             while not done.is_set():
-                peak[0] = max(peak[0], _tree_rss(proc.pid))
+                peak[0] = max(peak[0], tree_rss(proc.pid))
                 done.wait(0.02)
 
         sampler = threading.Thread(target=sample, daemon=True)
