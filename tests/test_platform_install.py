@@ -213,7 +213,7 @@ def test_upgrade_killed_then_resumed_ends_on_the_newer_catalog(installed: Instal
     assert "2026.02" in text
     installed.profile.write_text(text)
     environ = _environ()
-    environ["HFWIZARD_TEST_KILL_AT"] = "helm/highflame-authn:started"
+    environ["HFWIZARD_TEST_KILL_AT"] = "helm/highflame-admin:started"  # flag and authn are upgraded by then
     proc = subprocess.Popen([sys.executable, "-m", "hfwizard", "install", "--profile", str(installed.profile),
                              "--json", "--yes", "--skip-preflight", "--state-dir", str(installed.state)],
                             cwd=installed.folder, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

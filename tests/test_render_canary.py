@@ -49,7 +49,7 @@ images: {{pullSecret: "k8s:ghcr-pull/token"}}
 platform:
   modelApiKeys: {{openai: "env:HFW_CANARY_REDIS"}}
 clickhouse:
-  backup: {{bucket: hf-backups, credentials: "file:{tmp_path / 'pg-password'}"}}
+  backup: {{bucket: hf-backups, accessKeyId: "env:HFW_CANARY_REDIS", credentials: "file:{tmp_path / 'pg-password'}"}}
 ingress:
   domain: hf.example.com
   tls: {{certificate: "file:{tmp_path / 'pg-password'}", privateKey: "keyring:hfwizard/clerk"}}

@@ -122,7 +122,7 @@ def test_sandbox_killed_then_resumed(tmp_path: Path) -> None:
     assert proc.stdout is not None
     deadline = time.monotonic() + 120
     for line in proc.stdout:
-        if '"progress"' in line and '"helm/highflame-admin"' in line:
+        if '"progress"' in line and '"helm/highflame-collector"' in line:  # after ClickHouse, flag and authn
             proc.send_signal(signal.SIGKILL)
             break
         assert time.monotonic() < deadline

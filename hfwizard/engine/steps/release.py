@@ -81,7 +81,8 @@ class ReleaseStep(StepRunner):
             remedy = ("change what the causes below name, then `hfwizard resume`" if causes else exc.remedy)
             raise StepError(message, remedy, events) from None
         return StepResult(f"release {name} {info.status} at revision {info.revision} ({info.chart})",
-                          {"release": name, "revision": info.revision, "values_hash": vhash})
+                          {"release": name, "revision": info.revision, "values_hash": vhash,
+                           "chart": f"{spec.chart} {spec.version}"})
 
     async def still_done(self, ctx: StepContext, record: StepState) -> tuple[bool, str]:
         assert ctx.step.release is not None
@@ -92,6 +93,14 @@ class ReleaseStep(StepRunner):
         rev, status = found
         if status != "deployed" or (revision is not None and rev != revision):
             return False, f"release {name} is {status} at revision {rev} (journal: deployed at {revision})"
+        # Done with what this plan installs? A replanned run (a new platform version, changed answers) has other
+        # charts or values for the same step: what an earlier run deployed is then not done for this one.
+        spec = ctx.step.release
+        chart = f"{spec.chart} {spec.version}"
+        if record.record.get("chart") not in (None, chart):
+            return False, f"release {name} has {record.record['chart']}; this plan installs {chart}"
+        if record.record.get("values_hash") not in (None, values_hash(await release_values(ctx, spec))):
+            return False, f"release {name} was deployed with other values than this plan's"
         return True, f"release {name} deployed at revision {rev}"
 
 
