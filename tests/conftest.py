@@ -54,6 +54,14 @@ def _is_local(host: Any) -> bool:
     return ip.is_loopback or ip.is_unspecified
 
 
+def _reserved_invalid(host: Any) -> bool:
+    """A name under `.invalid`, which RFC 6761 reserves to never resolve: the recovery tests' mistyped
+    registry mirror. Its lookup is refused here like any other, but it is no attempt to leave."""
+    if isinstance(host, bytes):
+        host = host.decode(errors="replace")
+    return str(host or "").rstrip(".").lower().endswith(".invalid")
+
+
 def _guard(event: str, args: tuple[Any, ...]) -> None:
     if event == "socket.connect":
         sock, address = args
@@ -61,7 +69,8 @@ def _guard(event: str, args: tuple[Any, ...]) -> None:
             _violations.append(f"connect to {address!r}")
             raise ConnectionRefusedError(f"tests stay on this machine: refused a connection to {address[0]}")
     elif event == "socket.getaddrinfo" and not _is_local(args[0]):
-        _violations.append(f"name lookup of {args[0]!r}")
+        if not _reserved_invalid(args[0]):  # never resolves (RFC 6761): answered here, nothing leaves
+            _violations.append(f"name lookup of {args[0]!r}")
         raise socket.gaierror(socket.EAI_NONAME, f"tests stay on this machine: refused to resolve {args[0]}")
 
 
