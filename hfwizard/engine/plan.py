@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from hfwizard.platform.catalog import Catalog, load_catalog
@@ -87,11 +88,15 @@ class Plan:
         (then plan order): a free slot goes to the critical path, never to a leaf."""
         ready = [s for s in self.steps if s.id not in started and s.id not in done
                  and all(d in done for d in s.depends_on)]
-        chains = self.chains()
-        return sorted(ready, key=lambda s: -chains[s.id])
+        return sorted(ready, key=lambda s: -self._chains[s.id])
 
     def chains(self) -> dict[str, int]:
         """Per step, the number of steps in the longest chain that starts with it (itself included)."""
+        return dict(self._chains)
+
+    @cached_property
+    def _chains(self) -> dict[str, int]:
+        # Computed once per plan: the run loop asks for the ready steps after every step that ends.
         waiting: dict[str, list[str]] = {s.id: [] for s in self.steps}
         for s in self.steps:
             for d in s.depends_on:
