@@ -20,8 +20,8 @@ from tests.engine_support import emulated_cluster, events, hfwizard, journal_rec
 from tests.fixtures.servers import PgServer
 
 NS = "highflame"
-CH_STEPS = ["clickhouse/secrets", "helm/clickhouse-operator", "clickhouse/identity", "clickhouse/keeper",
-            "clickhouse/server", "clickhouse/setup", "clickhouse/backup"]
+CH_STEPS = ["clickhouse/crds", "clickhouse/secrets", "helm/clickhouse-operator", "clickhouse/identity",
+            "clickhouse/keeper", "clickhouse/server", "clickhouse/setup", "clickhouse/backup"]
 
 
 @pytest.fixture
@@ -87,8 +87,8 @@ def test_plan_puts_the_clickhouse_chain_before_the_platform(tmp_path: Path) -> N
     assert ids.index("clickhouse/backup") < ids.index("helm/highflame-collector")
     assert "clickhouse/setup" in plan.step("helm/highflame-collector").depends_on
     assert "clickhouse/setup" not in plan.step("helm/highflame-admin").depends_on
-    assert plan.step("clickhouse/server").depends_on[-3:] == ("clickhouse/identity", "clickhouse/keeper",
-                                                              "clickhouse/secrets")
+    assert plan.step("clickhouse/server").depends_on[-2:] == ("clickhouse/identity", "clickhouse/secrets")
+    assert plan.step("clickhouse/setup").depends_on[-2:] == ("clickhouse/server", "clickhouse/keeper")
     assert GENERATED_STEP in plan.step("clickhouse/secrets").depends_on
     operator = plan.step("helm/clickhouse-operator").release
     assert operator is not None and (operator.chart, operator.version) == ("altinity-clickhouse-operator", "0.25.6")
@@ -112,6 +112,17 @@ def test_install_runs_the_whole_clickhouse_chain(tmp_path: Path, cluster: Cluste
               for c in _list(cluster, "apiextensions.k8s.io/v1", "CustomResourceDefinition", None)}
     assert set(operator_crds()) <= served
     assert release_revisions(cluster)["clickhouse-operator"] == [(1, "deployed")]
+    # The CRDs are the chart's own crds/, applied by hfwizard's crds step (on upgrades too), the chart's
+    # CRD hook Job (bitnami/kubectl:latest) off: no hook ran.
+    crds = [c for c in _list(cluster, "apiextensions.k8s.io/v1", "CustomResourceDefinition", None)
+            if c["spec"]["group"].endswith("altinity.com")]
+    assert len(crds) == 4 and all("hfwizard" in {m["manager"] for m in c["metadata"]["managedFields"]} for c in crds)
+    helm_logs = " ".join(e["line"] for e in evs if e["event"] == "log" and e["step_id"] == "helm/clickhouse-operator")
+    assert "crd-install" not in helm_logs and "Created resource" in helm_logs
+    crd_record = next(r for r in journal_records(state) if r["event"] == "step_finished"
+                      and r["step"] == "clickhouse/crds")
+    assert crd_record["chart"] == "altinity-clickhouse-operator 0.25.6"
+    assert sorted(r["name"] for r in crd_record["crds"]) == sorted(c["metadata"]["name"] for c in crds)
     # Keeper and server Completed, by the operator's own status.
     for obj in (_chk(cluster), _chi(cluster)):
         assert obj["status"]["status"] == "Completed", obj["status"]
@@ -205,13 +216,17 @@ def test_a_held_installation_stalls_the_install_naming_it(tmp_path: Path, cluste
     run = hfwizard("install", "--profile", str(_profile(tmp_path, cluster, pg, stall=5)), "--yes", "--json",
                    "--skip-preflight", state=state, cwd=tmp_path, timeout=240)
     assert run.returncode == 1, run.stderr[-3000:] + run.stdout[-3000:]
-    [failed] = _failed(events(run.stdout))
-    assert failed["step_id"] == "clickhouse/keeper"  # the glob holds both; Keeper comes first
-    assert failed["error"].startswith("chk/ch is stuck: stalled, no progress for 5s: "
-                                      "ClickHouseKeeperInstallation highflame/ch: "), failed
-    assert "hosts completed" in failed["error"]
+    # The glob holds both; Keeper and the servers come up side by side, so each stalls, named on its own.
+    failed = {f["step_id"]: f for f in _failed(events(run.stdout))}
+    assert set(failed) == {"clickhouse/keeper", "clickhouse/server"}, failed
+    assert failed["clickhouse/keeper"]["error"].startswith("chk/ch is stuck: stalled, no progress for 5s: "
+                                                           "ClickHouseKeeperInstallation highflame/ch: ")
+    assert failed["clickhouse/server"]["error"].startswith("chi/ch is stuck: stalled, no progress for 5s: "
+                                                           "ClickHouseInstallation highflame/ch: ")
+    assert all("hosts completed" in f["error"] for f in failed.values())
     recs = [r for r in journal_records(state) if r["event"] == "step_failed"]
-    assert json.dumps(recs[-1]).count("chk/ch is stuck") == 1
+    assert sum(json.dumps(r).count("chk/ch is stuck") for r in recs) == 1
+    assert sum(json.dumps(r).count("chi/ch is stuck") for r in recs) == 1
 
 
 def test_a_held_server_installation_is_named_with_its_status(tmp_path: Path, cluster: ClusterThread,

@@ -27,8 +27,8 @@ from tests.fixtures.servers import PgServer
 
 CORE = ["collector", "flag", "authz", "authn", "admin", "shield", "cerberus", "firehog", "discovery", "forge",
         "studio"]
-CLICKHOUSE = ["clickhouse/secrets", "helm/clickhouse-operator", "clickhouse/identity", "clickhouse/keeper",
-              "clickhouse/server", "clickhouse/setup", "clickhouse/backup"]
+CLICKHOUSE = ["clickhouse/crds", "clickhouse/secrets", "helm/clickhouse-operator", "clickhouse/identity",
+              "clickhouse/keeper", "clickhouse/server", "clickhouse/setup", "clickhouse/backup"]
 
 
 def _secret(emu: object, name: str) -> dict[str, str]:

@@ -54,7 +54,7 @@ def test_one_release_step_per_service_along_the_catalogs_wait_for() -> None:
         assert {f"helm/{catalog.release_name(d)}" for d in svc.wait_for} <= set(step.depends_on)
     # The first services wait for nothing but the Secrets and databases: they start side by side.
     first = plan.ready(done={CHARTS_STEP, "namespace", GENERATED_STEP, PREREQUISITES_STEP, ENV_STEP,
-                             DATABASES_STEP}, started=set())
+                             DATABASES_STEP, "clickhouse/crds"}, started=set())
     assert {"helm/highflame-flag", "helm/clickhouse-operator"} <= {s.id for s in first}
     assert "helm/highflame-admin" not in {s.id for s in first}
     assert "helm/highflame-collector" not in {s.id for s in first}, "the collector waits for ClickHouse"
@@ -95,15 +95,23 @@ def test_a_module_off_drops_its_releases(module: str, gone: str) -> None:
     assert gone not in plan.ids and gone in build_plan(cloud_profile("aws")).ids
 
 
-CLICKHOUSE = ["clickhouse/secrets", "helm/clickhouse-operator", "clickhouse/identity", "clickhouse/keeper",
-              "clickhouse/server", "clickhouse/setup", "clickhouse/backup"]
+CLICKHOUSE = ["clickhouse/crds", "clickhouse/secrets", "helm/clickhouse-operator", "clickhouse/identity",
+              "clickhouse/keeper", "clickhouse/server", "clickhouse/setup", "clickhouse/backup"]
 
 
 def test_clickhouse_through_the_operator_before_the_services_that_read_it() -> None:
     catalog = load_catalog()
     plan = build_plan(cloud_profile("aws"), catalog)
     assert [i for i in plan.ids if i.startswith(("clickhouse/", "helm/clickhouse"))] == CLICKHOUSE
-    assert [s.kind for s in plan.steps if s.id in CLICKHOUSE[2:]] == [StepKind.OBJECTS] * 5
+    assert [s.kind for s in plan.steps if s.id in CLICKHOUSE[3:]] == [StepKind.OBJECTS] * 5
+    # The operator's CRDs come from its chart's crds/ folder before the release, which has its CRD hook off.
+    crds, operator = plan.step("clickhouse/crds"), plan.step(f"helm/{OPERATOR_RELEASE}")
+    assert crds.kind is StepKind.CRDS and crds.depends_on == (CHARTS_STEP,) and crds.release == operator.release
+    assert "clickhouse/crds" in operator.depends_on
+    assert operator.release is not None and operator.release.values["crdHook"] == {"enabled": False}
+    # Keeper and the servers come up side by side; the setup Job (ON CLUSTER DDL) waits for both.
+    assert "clickhouse/keeper" not in plan.step("clickhouse/server").depends_on
+    assert {"clickhouse/server", "clickhouse/keeper"} <= set(plan.step("clickhouse/setup").depends_on)
     # The operator's chart is fetched and digest-checked by the charts step, from its own repository.
     op = catalog.clickhouse_operator
     assert (op.name, op.version, op.repository) in plan.step(CHARTS_STEP).charts
@@ -155,7 +163,7 @@ def test_a_free_slot_goes_to_the_longest_chain_first() -> None:
     assert chains["charts"] == max(chains.values())
     before_releases = {s.id for s in plan.steps if s.kind is not StepKind.RELEASE and not s.id.startswith("clickhouse/")
                        and s.id != "verify"}
-    done = before_releases | {"helm/highflame-flag", "helm/highflame-authn"}
+    done = before_releases | {"clickhouse/crds", "helm/highflame-flag", "helm/highflame-authn"}
     ready = [s.id for s in plan.ready(done, set(done))]
     assert ready[0] == operator and "helm/highflame-studio" in ready
     assert [chains[r] for r in ready] == sorted((chains[r] for r in ready), reverse=True)

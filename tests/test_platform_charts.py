@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from hfwizard.platform.catalog import load_catalog
-from hfwizard.platform.charts import ChartError, ChartSource, operator_source, platform_source, pull_to
+from hfwizard.platform.charts import ChartError, ChartSource, chart_crds, operator_source, platform_source, pull_to
 from tests.platform_support import CHARTS, CHARTS_MISSING, serve
 
 pytestmark = pytest.mark.skipif(not (CHARTS / "index.yaml").is_file(), reason=CHARTS_MISSING)
@@ -117,3 +117,23 @@ def test_oci_failure_names_reference_and_version(tmp_path: Path, closed_port: in
     with pytest.raises(ChartError) as err:
         ChartSource(ref, tmp_path, timeout_s=10).fetch("highflame-generic", "1.0.3")
     assert f"{ref}/highflame-generic version 1.0.3" in str(err.value)
+
+
+def test_the_crds_of_a_chart_come_from_its_crds_folder_packed_or_not(tmp_path: Path) -> None:
+    import tarfile
+
+    tgz = next(CHARTS.glob("altinity-clickhouse-operator-*.tgz"))
+    packed = chart_crds(tgz)
+    kinds = {c["spec"]["names"]["kind"] for c in packed}
+    assert kinds == {"ClickHouseInstallation", "ClickHouseInstallationTemplate", "ClickHouseKeeperInstallation",
+                     "ClickHouseOperatorConfiguration"}
+    with tarfile.open(tgz) as tar:
+        tar.extractall(tmp_path, filter="data")
+    folder = tmp_path / "altinity-clickhouse-operator"
+    assert chart_crds(folder) == packed
+    # A chart without crds/ has none; a broken archive is named.
+    assert chart_crds(next(CHARTS.glob("highflame-generic-*.tgz"))) == []
+    broken = tmp_path / "broken.tgz"
+    broken.write_bytes(b"not a tarball")
+    with pytest.raises(ChartError, match=r"broken\.tgz is not a chart archive"):
+        chart_crds(broken)

@@ -108,7 +108,7 @@ class Kube:
 
     # ---- any object, by its apiVersion and kind (server-side apply) ------------------------------
 
-    def read_object(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+    def read_object(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         """The object as the API has it, or None when it does not exist (nor its kind)."""
         try:
             return self._call("GET", object_path(api_version, kind, namespace, name))
@@ -122,7 +122,7 @@ class Kube:
         manager set (the API answers 409 with the fields otherwise)."""
         meta = obj["metadata"]
         query = [("fieldManager", FIELD_MANAGER)] + ([("force", "true")] if force else [])
-        return self._call("PATCH", object_path(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"]),
+        return self._call("PATCH", object_path(obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"]),
                           body=obj, query=query, content_type="application/apply-patch+yaml")
 
     def delete_object(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
@@ -242,11 +242,11 @@ _PLURALS = {"Ingress": "ingresses", "Endpoints": "endpoints", "NetworkPolicy": "
             "PriorityClass": "priorityclasses", "StorageClass": "storageclasses", "IngressClass": "ingressclasses"}
 
 
-def object_path(api_version: str, kind: str, namespace: str, name: str) -> str:
-    """The REST path of a namespaced object."""
+def object_path(api_version: str, kind: str, namespace: str | None, name: str) -> str:
+    """The REST path of an object: namespaced, or cluster-scoped when `namespace` is None."""
     root = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
     plural = _PLURALS.get(kind, kind.lower() + "s")
-    return f"{root}/namespaces/{namespace}/{plural}/{name}"
+    return f"{root}/{plural}/{name}" if namespace is None else f"{root}/namespaces/{namespace}/{plural}/{name}"
 
 
 def pod_ready(pod: dict[str, Any]) -> bool:

@@ -37,6 +37,7 @@ class StepKind(StrEnum):
     DATABASES = "databases"
     RELEASE = "release"
     OBJECTS = "objects"
+    CRDS = "crds"  # the CustomResourceDefinitions of a chart's crds/ folder, before its release (steps/crds.py)
     VERIFY = "verify"
     UNINSTALL = "uninstall"  # day two: remove one Helm release (steps/uninstall.py)
     DELETE_OBJECTS = "delete-objects"  # day two: objects hfwizard applied itself (steps/uninstall.py)
@@ -53,7 +54,7 @@ class Step:
     kind: StepKind
     depends_on: tuple[str, ...] = ()
     secrets: tuple[SecretSpec, ...] = ()  # SECRETS: the Secrets this step writes
-    release: ServiceRelease | None = None  # RELEASE: the Helm release this step installs or upgrades
+    release: ServiceRelease | None = None  # RELEASE: the Helm release this step installs or upgrades; CRDS: its chart
     databases: tuple[str, ...] = ()  # DATABASES: the databases this step makes sure exist
     # CHARTS: (chart, version, repository) to fetch and check; repository None: the platform's (charts.*)
     charts: tuple[tuple[str, str, str | None], ...] = ()
@@ -81,7 +82,7 @@ class Plan:
 
     @property
     def releases(self) -> list[ServiceRelease]:
-        return [s.release for s in self.steps if s.release is not None]
+        return [s.release for s in self.steps if s.release is not None and s.kind is StepKind.RELEASE]
 
     def ready(self, done: set[str], started: set[str]) -> list[Step]:
         """Steps not yet started whose dependencies are all done, the longest chain behind them first

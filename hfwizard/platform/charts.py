@@ -278,6 +278,41 @@ def _chart_meta(data: bytes, where: str) -> dict[str, Any]:
     raise ChartError(f"{where} has no Chart.yaml at its top")
 
 
+def chart_crds(path: Path) -> list[dict[str, Any]]:
+    """The CustomResourceDefinitions in a chart's own `crds/` folder (a .tgz or a chart folder), in file
+    order: what Helm installs once on a first install and never upgrades."""
+    import yaml
+
+    texts: list[tuple[str, bytes]] = []
+    if path.is_dir():
+        texts = [(str(f), f.read_bytes()) for f in sorted((path / "crds").glob("*")) if f.suffix in _CRD_SUFFIXES]
+    else:
+        try:
+            with tarfile.open(path, mode="r:gz") as tar:
+                for member in sorted(tar.getmembers(), key=lambda m: m.name):
+                    parts = member.name.split("/")
+                    if (len(parts) == 3 and parts[1] == "crds" and member.isfile()
+                            and Path(parts[2]).suffix in _CRD_SUFFIXES):
+                        f = tar.extractfile(member)
+                        texts.append((member.name, f.read() if f else b""))
+        except (tarfile.TarError, OSError, EOFError):
+            raise ChartError(f"{path} is not a chart archive (.tgz)") from None
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    crds: list[dict[str, Any]] = []
+    for where, text in texts:
+        try:
+            docs = list(yaml.load_all(text, Loader=loader))
+        except yaml.YAMLError as exc:
+            raise ChartError(f"{where} in the chart is not YAML: {exc}") from None
+        for doc in docs:
+            if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
+                crds.append(doc)
+    return crds
+
+
+_CRD_SUFFIXES = (".yaml", ".yml", ".json")
+
+
 def _from_local(path: Path, name: str, version: str) -> FetchedChart:
     from ruamel.yaml import YAML
 

@@ -258,14 +258,16 @@ def service_account(profile: InstallProfile) -> JSON:
 
 
 def operator_values(profile: InstallProfile) -> JSON:
-    """Helm values of the operator release: only images move, through the registry mirror."""
+    """Helm values of the operator release: its CRD hook off (the plan's `clickhouse/crds` step applies the
+    chart's own CRDs, on upgrades too, with no `bitnami/kubectl:latest` Job to pull and wait for), and the
+    images through the registry mirror when there is one."""
+    values: JSON = {"crdHook": {"enabled": False}}
     mirror = profile.clickhouse.image_registry
     if not mirror:
-        return {}
-    return {
+        return values
+    return values | {
         "operator": {"image": {"repository": f"{mirror}/altinity/clickhouse-operator"}},
         "metrics": {"image": {"repository": f"{mirror}/altinity/metrics-exporter"}},
-        "crdHook": {"image": {"repository": f"{mirror}/bitnami/kubectl"}},
         "imagePullSecrets": _pull_secrets(profile),
     }
 

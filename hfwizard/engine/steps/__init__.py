@@ -2,6 +2,7 @@
 
 from hfwizard.engine.steps import (
     charts,
+    crds,
     databases,
     namespace,
     objects,
@@ -13,5 +14,5 @@ from hfwizard.engine.steps import (
 )
 from hfwizard.engine.steps.base import StepRunner, register, runner_for
 
-__all__ = ["StepRunner", "charts", "databases", "namespace", "objects", "register", "release", "runner_for",
+__all__ = ["StepRunner", "charts", "crds", "databases", "namespace", "objects", "register", "release", "runner_for",
            "secrets", "uninstall", "upgrade", "verify"]
