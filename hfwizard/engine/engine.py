@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hfwizard.engine import helm_guard
 from hfwizard.engine.context import RunContext, StepContext
 from hfwizard.engine.helm import HelmBackend
 from hfwizard.engine.kube import Kube
@@ -45,6 +46,7 @@ __all__ = ["Engine", "EngineOptions", "install_signal_handlers", "make_backend",
            "values_hash"]
 
 HELM_KINDS = frozenset({StepKind.RELEASE, StepKind.UNINSTALL})  # steps bounded by install.maxParallel
+HELM_GUARD_WAIT = 15.0  # a killed run's Helm child ends within its grace (5 s) of its parent's death
 LEASE_ENV = "HFWIZARD_LEASE_SECONDS"  # the install Lease's duration (tests shorten it)
 
 
@@ -84,6 +86,7 @@ class Engine:
         self.journal = Journal(self.install.journal_path)
         self._helm = helm
         self._owns_helm = helm is None  # a backend the engine makes, it also warms up and closes
+        self._helm_guard_busy = False  # a Helm child of a killed run holds the guard (see _drive_inner)
         self._kube = kube
         self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -162,8 +165,12 @@ class Engine:
                     "  -> put the answers back, or run `hfwizard resume --replan` to carry on with the new ones")
         self.resumed = unfinished
         if self._helm is None:
-            self._helm = make_backend(prof, self.options, kube_cache=self.install.cache_dir / "kube")
-        prewarm = getattr(self._helm, "prewarm", None) if self._owns_helm else None
+            self._helm = make_backend(prof, self.options, kube_cache=self.install.cache_dir / "kube",
+                                      guard=self.install.helm_guard_path)
+        # A Helm child of a killed run may still be recording its cancelled calls: ours starts after it
+        # has gone (waited for once the install lock is ours, see _locked_run and engine/helm_guard.py).
+        self._helm_guard_busy = self._owns_helm and helm_guard.busy(self.install.helm_guard_path)
+        prewarm = getattr(self._helm, "prewarm", None) if self._owns_helm and not self._helm_guard_busy else None
         if prewarm is not None and any(s.kind is StepKind.RELEASE for s in self.plan.steps):
             # Helm's child (one for the whole run: every release step's calls go to it, several at
             # once) starts and loads the Go SDK (about 0.15 s) while this process imports the
@@ -193,6 +200,11 @@ class Engine:
         except LockHeld as exc:
             return ExitCode.LOCKED, InstallStatus.LOCKED, str(exc)
         try:
+            if self._helm_guard_busy and not await self._helm_guard_freed():
+                return (ExitCode.LOCKED, InstallStatus.LOCKED,
+                        f"a Helm process of an earlier run of this install still works after {HELM_GUARD_WAIT:g}s "
+                        f"(it holds {self.install.helm_guard_path})\n"
+                        "  -> find it with `fuser -v` on that file and end it, then run again")
             if lock.lease.took_over_from is not None:
                 self._emit(LogLine("lock", f"took over the install lock left by "
                                            f"{lock.lease.took_over_from.describe()}, which no longer runs",
@@ -207,6 +219,11 @@ class Engine:
                 return await self._run_plan(previous, phash, data)
         finally:
             await lock.__aexit__(None, None, None)
+
+    async def _helm_guard_freed(self) -> bool:
+        self._emit(LogLine("lock", "waiting for the Helm process of the interrupted run to record its cancelled "
+                                   "calls and end", level="warning"))
+        return await asyncio.to_thread(helm_guard.wait_free, self.install.helm_guard_path, HELM_GUARD_WAIT)
 
     async def _run_plan(self, previous: JournalState, phash: str, data: dict[str, Any]) -> Outcome:
         ctx = self._ctx
@@ -301,7 +318,8 @@ class Engine:
         return done
 
 
-def make_backend(profile: InstallProfile, options: EngineOptions, *, kube_cache: Path | None = None) -> HelmBackend:
+def make_backend(profile: InstallProfile, options: EngineOptions, *, kube_cache: Path | None = None,
+                 guard: Path | None = None) -> HelmBackend:
     """The Helm backend the profile chose: embedded (Go SDK in a child process) or the operator's helm.
 
     With `kube_cache`, client-go's discovery cache (KUBECACHEDIR, else ~/.kube/cache/discovery/<host_port>)
@@ -318,7 +336,11 @@ def make_backend(profile: InstallProfile, options: EngineOptions, *, kube_cache:
     # One child serves every Helm call of the run, several at once (one Python and Go runtime, about
     # 75 MiB, rather than one per release in flight). It ends with us on its own (parent-death
     # signal, life pipe), so a SIGKILLed installer leaves no Helm call running to race the `resume`.
-    env = None if kube_cache is None else {**os.environ, "KUBECACHEDIR": str(kube_cache)}
+    env = dict(os.environ)
+    if kube_cache is not None:
+        env["KUBECACHEDIR"] = str(kube_cache)
+    if guard is not None:  # each child holds it for its life (engine/helm_guard.py)
+        env[helm_guard.GUARD_ENV] = str(guard)
     return EmbeddedHelm(options.kubeconfig, options.context, env=env)
 
 

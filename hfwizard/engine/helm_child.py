@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from hfwizard.engine.helm import PENDING_STATUSES
+from hfwizard.engine.helm_guard import GUARD_ENV, hold_shared
 
 GRACE_S = 5.0  # after a cancel, how long Helm gets to record it before the child ends regardless
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -319,6 +320,9 @@ def main() -> int:
     argv = sys.argv[1:]
     ending = _Ending(_int_arg(argv, "--parent"))
     _die_with_parent(ending.parent)
+    guard = os.environ.get(GUARD_ENV)
+    if guard:
+        hold_shared(guard)  # until this process ends, however: see engine/helm_guard.py
     ending.watch_parent(_int_arg(argv, "--life-fd"))
     # Keep the answer channel private: anything Go prints to fd 1 goes to stderr (the log).
     answer_fd = os.dup(1)

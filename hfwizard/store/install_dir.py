@@ -99,6 +99,11 @@ class InstallDir:
         return self.path / "lock-holder.json"
 
     @property
+    def helm_guard_path(self) -> Path:
+        """Held (flock, shared) by every Helm child of a run for its whole life; see engine/helm_guard.py."""
+        return self.path / "helm.guard"
+
+    @property
     def logs_dir(self) -> Path:
         return self.path / "logs"
 
