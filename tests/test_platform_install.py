@@ -230,7 +230,8 @@ def test_upgrade_killed_then_resumed_ends_on_the_newer_catalog(installed: Instal
     catalog = load_catalog("2026.02")
     after = _deployed(installed.cluster)
     assert set(after) == {catalog.release_name(s) for s in catalog.services} | {"clickhouse-operator"}
-    op_events = [(e["event"], e.get("detail") or e.get("error") or e.get("line", "")[:200]) for e in events(resumed.stdout) if e.get("step_id") == "helm/clickhouse-operator"]
+    op_events = [(e["event"], e.get("detail") or e.get("error") or e.get("line", "")[:200])
+                 for e in events(resumed.stdout) if e.get("step_id") == "helm/clickhouse-operator"]
     assert after.pop("clickhouse-operator")[1:] == ("deployed", catalog.clickhouse_operator.version), op_events
     for name, (_, status, version) in after.items():
         service = next(s for s in catalog.services if catalog.release_name(s) == name)
