@@ -167,3 +167,18 @@ def test_a_free_slot_goes_to_the_longest_chain_first() -> None:
     ready = [s.id for s in plan.ready(done, set(done))]
     assert ready[0] == operator and "helm/highflame-studio" in ready
     assert [chains[r] for r in ready] == sorted((chains[r] for r in ready), reverse=True)
+
+
+def test_a_release_whose_chart_runs_a_hook_job_counts_two_waits() -> None:
+    """highflame-redteam's seeder Job is a pre-install hook (the chart's own annotations): Helm waits for it,
+    then for the Deployments. Among the releases ready after flag and authn it gets a slot first."""
+    plan = build_plan(cloud_profile("aws"))
+    chains = plan.chains()
+    redteam = plan.step("helm/highflame-redteam")
+    assert redteam.release is not None and redteam.release.waits == 2
+    assert chains["helm/highflame-redteam"] == chains["helm/highflame-studio"] + 1 == 3
+    done = {s.id for s in plan.steps if s.kind is not StepKind.RELEASE and not s.id.startswith("clickhouse/")
+            and s.id != "verify"} | {"clickhouse/crds", f"helm/{OPERATOR_RELEASE}", "helm/highflame-flag",
+                                     "helm/highflame-authn"}
+    ready = [s.id for s in plan.ready(done, set(done)) if s.kind is StepKind.RELEASE]
+    assert ready[0] == "helm/highflame-redteam", ready

@@ -92,7 +92,8 @@ class Plan:
         return sorted(ready, key=lambda s: -self._chains[s.id])
 
     def chains(self) -> dict[str, int]:
-        """Per step, the number of steps in the longest chain that starts with it (itself included)."""
+        """Per step, the readiness waits in the longest chain that starts with it (itself included): one per
+        step, a release's own hook Jobs added (ServiceRelease.waits)."""
         return dict(self._chains)
 
     @cached_property
@@ -104,7 +105,8 @@ class Plan:
                 waiting.setdefault(d, []).append(s.id)
         length: dict[str, int] = {}
         for s in reversed(self.topological()):
-            length[s.id] = 1 + max((length[w] for w in waiting[s.id] if w in length), default=0)
+            weight = s.release.waits if s.kind is StepKind.RELEASE and s.release is not None else 1
+            length[s.id] = weight + max((length[w] for w in waiting[s.id] if w in length), default=0)
         return length
 
     def topological(self) -> list[Step]:

@@ -125,6 +125,9 @@ class Service(_Data):
     service_account: ServiceAccount = ServiceAccount()
     databases: list[str] = []
     wait_for: list[str] = []
+    hook_waits: int = Field(default=0, ge=0)
+    """Readiness waits the chart's pre-install hooks add before its workloads (a seeder Job): the engine
+    gives a free slot to the longest chain of waits first."""
     env: dict[str, str] = {}
     extra_values: dict[str, Any] = {}
     """Chart values specific to this service (the red-teaming workers)."""

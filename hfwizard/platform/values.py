@@ -50,6 +50,8 @@ class ServiceRelease:
     """The Secret (`<release>-env`) the engine makes before the release; None when it reads no secret."""
     secrets_used: tuple[str, ...] = ()
     """Prerequisite / generated Secrets it mounts or reads (make them before the release)."""
+    waits: int = 1
+    """Readiness waits in a row while Helm installs it: 1, plus its chart's hook Jobs (catalog hookWaits)."""
 
 
 def enabled_services(profile: InstallProfile, catalog: Catalog) -> list[str]:
@@ -141,7 +143,7 @@ def _release(profile: InstallProfile, catalog: Catalog, name: str, enabled: list
     if REDIS_CA_SECRET in made and "REDIS_CACERT" in svc.env:
         used.add(REDIS_CA_SECRET)
     return ServiceRelease(name, release, pin.name, pin.version, values, deps, svc.module, env_spec,
-                          tuple(sorted(used)))
+                          tuple(sorted(used)), waits=1 + svc.hook_waits)
 
 
 def _env(profile: InstallProfile, catalog: Catalog, name: str) -> tuple[dict[str, str], dict[str, SecretEntry]]:
