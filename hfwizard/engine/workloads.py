@@ -13,6 +13,8 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,7 +96,28 @@ def release_objects(kube: Kube, namespace: str, release: str) -> list[ManifestOb
     return objects
 
 
-def _listed(kube: Kube, kind: str, namespace: str) -> dict[str, dict[str, Any]]:
+# Lists shared by the releases that follow their workloads at the same time (eight at once list the same
+# namespace's Deployments every poll): (kube, kind, namespace) -> (monotonic time, objects by name).
+_recent: dict[tuple[int, str, str], tuple[float, dict[str, dict[str, Any]]]] = {}
+_recent_lock = threading.Lock()
+
+
+def _listed(kube: Kube, kind: str, namespace: str, max_age: float = 0.0) -> dict[str, dict[str, Any]]:
+    """The objects of `kind` in `namespace` by name; a list made less than `max_age` seconds ago will do."""
+    key = (id(kube), kind, namespace)
+    if max_age > 0:
+        with _recent_lock:
+            hit = _recent.get(key)
+        if hit is not None and time.monotonic() - hit[0] < max_age:
+            return hit[1]
+    taken = time.monotonic()
+    found = _list(kube, kind, namespace)
+    with _recent_lock:
+        _recent[key] = (taken, found)
+    return found
+
+
+def _list(kube: Kube, kind: str, namespace: str) -> dict[str, dict[str, Any]]:
     from kubernetes import client
 
     batch = client.BatchV1Api(kube.api_client)
@@ -125,12 +148,13 @@ def _state(kind: str, name: str, item: dict[str, Any] | None) -> Workload:
     return Workload(kind, name, desired, min(ready, desired))
 
 
-def workload_states(kube: Kube, objects: list[ManifestObject]) -> list[Workload]:
-    """The readiness of each workload among `objects` (one list call per kind and namespace)."""
+def workload_states(kube: Kube, objects: list[ManifestObject], max_age: float = 0.0) -> list[Workload]:
+    """The readiness of each workload among `objects` (one list call per kind and namespace; with `max_age`,
+    a list another release made that recently is shared: for progress, never for verification)."""
     out: list[Workload] = []
     wanted = sorted({(o.kind, o.namespace) for o in objects if o.kind in WORKLOAD_KINDS})
     for kind, ns in wanted:
-        found = _listed(kube, kind, ns)
+        found = _listed(kube, kind, ns, max_age)
         out += [_state(kind, o.name, found.get(o.name)) for o in objects if o.kind == kind and o.namespace == ns]
     return sorted(out, key=lambda w: (w.kind, w.name))
 

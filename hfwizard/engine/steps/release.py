@@ -37,6 +37,7 @@ from hfwizard.store.journal import StepState
 ENV_CHECKSUM = "hfwizard.io/env-checksum"
 DIAGNOSE_AFTER = 3.0  # seconds a release may wait before its pods are explained
 DIAGNOSE_EVERY = 2.0  # how often a waiting release's pods are looked at again
+PROGRESS_MAX_AGE = 0.25  # releases in flight share a workload list this fresh (progress only)
 
 
 @register(StepKind.RELEASE)
@@ -183,7 +184,7 @@ async def _watch(ctx: StepContext, release: str, call: asyncio.Task[ReleaseInfo]
             loads: list[Workload] | None
             try:
                 objects = await manifest_objects(ctx, release)
-                loads = await asyncio.to_thread(workload_states, ctx.kube, objects or [])
+                loads = await asyncio.to_thread(workload_states, ctx.kube, objects or [], PROGRESS_MAX_AGE)
             except Exception:
                 loads = None  # a blip of the API; Helm is still working
             if loads is not None:
