@@ -122,7 +122,7 @@ class BarePods:
         if pod is None:
             return
         spec = pod.get("spec") or {}
-        placement = place(spec, self.store.list_objects("v1", "Node"), _usage(self.store, None))
+        placement = place(spec, self.store.peek_objects("v1", "Node"), _usage(self.store, None))
         if placement.node is None:
             pod["status"] = {"phase": "Pending", "conditions": [
                 {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": placement.message}]}

@@ -163,15 +163,17 @@ class ControllerPlayer:
                 self._on_event(event)
 
     def _retry_blocked(self, *, daemonsets: bool) -> None:
+        # Read in place (_schedule reads the metadata only): every Helm record written is a Secret event,
+        # and copying every workload on each one cost a sixth of the emulator's CPU.
         for api_version, kind in _WORKLOADS:
-            for obj in self.emulator.list_objects(api_version, kind):
+            for obj in self.emulator.peek_objects(api_version, kind):
                 meta = obj["metadata"]
                 if (kind, meta.get("namespace"), meta["name"]) in self._blocked or (daemonsets and kind == "DaemonSet"):
                     self._schedule(api_version, kind, obj, force=True)
 
     def _kick(self) -> None:
         for api_version, kind in _WORKLOADS:
-            for obj in self.emulator.list_objects(api_version, kind):
+            for obj in self.emulator.peek_objects(api_version, kind):
                 self._schedule(api_version, kind, obj, force=True)
 
     def _on_event(self, event: WatchEvent) -> None:
@@ -315,7 +317,7 @@ class ControllerPlayer:
     def _daemon_nodes(self, obj: JSON) -> list[str]:
         # A DaemonSet runs on every node its pods may go to (selector, affinity, taints), ready or not.
         spec = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
-        return sorted(n["metadata"]["name"] for n in self.emulator.list_objects("v1", "Node") if eligible(spec, n))
+        return sorted(n["metadata"]["name"] for n in self.emulator.peek_objects("v1", "Node") if eligible(spec, n))
 
     async def _desired(self, kind: str, obj: JSON) -> int:
         spec = obj.get("spec") or {}

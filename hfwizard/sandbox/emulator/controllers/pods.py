@@ -68,7 +68,7 @@ class PodPlan:
 
 def _usage(store: Store, skip_owner: str | None) -> dict[str, dict[str, float]]:
     usage: dict[str, dict[str, float]] = collections.defaultdict(lambda: collections.defaultdict(float))
-    for pod in store.list_objects("v1", "Pod"):
+    for pod in store.peek_objects("v1", "Pod"):  # read only: copying every Pod per placement was quadratic
         node = (pod.get("spec") or {}).get("nodeName")
         refs = pod["metadata"].get("ownerReferences") or []
         if not node or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
@@ -92,7 +92,7 @@ def plan_pods(
     the kubelet whether each can start."""
     meta = owner["metadata"]
     spec = ((owner.get("spec") or {}).get("template") or {}).get("spec") or {}
-    nodes = store.list_objects("v1", "Node")
+    nodes = store.peek_objects("v1", "Node")  # read only (place() reads them)
     usage = _usage(store, meta.get("uid"))
     plans = []
     for index in range(desired):
