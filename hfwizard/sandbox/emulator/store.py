@@ -313,6 +313,10 @@ class Store:
         obj = self.get(self.resource_type(api_version, kind), namespace, name)
         return copy.deepcopy(obj) if obj is not None else None
 
+    def peek_object(self, api_version: str, kind: str, namespace: str | None, name: str) -> JSON | None:
+        """The stored object itself, not a copy: for a controller that only reads it (see peek_objects)."""
+        return self.get(self.resource_type(api_version, kind), namespace, name)
+
     def list_objects(self, api_version: str, kind: str, namespace: str | None = None) -> list[JSON]:
         return copy.deepcopy(self.items(self.resource_type(api_version, kind), namespace))
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime
 
 from hfwizard.sandbox.emulator.api import JSON
@@ -21,9 +22,9 @@ async def _reconcile(store: Store, api_version: str, hpa: JSON) -> None:
     meta, spec = hpa["metadata"], hpa.get("spec") or {}
     ref = spec.get("scaleTargetRef") or {}
     low, high = int(spec.get("minReplicas") or 1), int(spec.get("maxReplicas") or 1)
-    try:
-        target = store.get_object(ref.get("apiVersion", "apps/v1"), ref.get("kind", ""), meta.get("namespace"),
-                                  ref.get("name", ""))
+    try:  # read in place: this pass runs on every workload event, and mostly changes nothing
+        target = store.peek_object(ref.get("apiVersion", "apps/v1"), ref.get("kind", ""), meta.get("namespace"),
+                                   ref.get("name", ""))
     except KeyError:
         target = None
     if target is None:
@@ -36,12 +37,17 @@ async def _reconcile(store: Store, api_version: str, hpa: JSON) -> None:
     current = int((target.get("spec") or {}).get("replicas") or 1)
     desired = min(max(current, low), high)
     if desired != current:
-        target["spec"]["replicas"] = desired
-        await store.upsert(target, keep_status=True)
+        scaled = copy.deepcopy(target)
+        scaled["spec"]["replicas"] = desired
+        await store.upsert(scaled, keep_status=True)
     reason = "TooFewReplicas" if current < low else "TooManyReplicas" if current > high else "DesiredWithinRange"
-    condition = {"type": "ScalingLimited", "status": "True" if desired != current else "False", "reason": reason,
-                 "lastTransitionTime": _now()}
-    old = {c.get("type"): c for c in (hpa.get("status") or {}).get("conditions") or []}.get("ScalingLimited")
+    limited = "True" if desired != current else "False"
+    status = hpa.get("status") or {}
+    old = {c.get("type"): c for c in status.get("conditions") or []}.get("ScalingLimited")
+    if (old and (old.get("reason"), old.get("status")) == (reason, limited)
+            and (status.get("currentReplicas"), status.get("desiredReplicas")) == (current, desired)):
+        return  # as written last time: nothing to say
+    condition = {"type": "ScalingLimited", "status": limited, "reason": reason, "lastTransitionTime": _now()}
     if old and old.get("reason") == reason:
         condition["lastTransitionTime"] = old.get("lastTransitionTime")
     await store.patch_status(api_version, "HorizontalPodAutoscaler", meta.get("namespace"), meta["name"],
