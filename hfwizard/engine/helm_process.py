@@ -32,6 +32,7 @@ from hfwizard.engine.helm import HelmError, LogSink
 
 __all__ = ["HelmProcess"]
 
+_DEBUG_RECORD = "helm DEBUG "  # how the child's relay starts a record Helm logged at debug level
 GRACE_S = 5.0  # after SIGTERM, how long the child gets to cancel its calls before SIGKILL
 _TAIL_LINES = 20
 
@@ -245,11 +246,16 @@ class HelmProcess:
 
     def _untied(self, line: str) -> None:
         """A line no call can be named for (Go's own output, a record naming nothing known): the one
-        call in flight gets it as is; with several, each gets it marked as not tied to it."""
+        call in flight gets it as is; with several, each gets it marked as not tied to it, except Helm's
+        debug records (`waiting for resources count=8`), which are dropped then: with eight calls in
+        flight, copies of them were 2/3 of a rehearsal's log lines, each said to eight steps it might not
+        belong to. (The tail kept for a dead child's message holds its stderr, not these.)"""
         calls = list(self._calls.values())
         if len(calls) == 1:
             if calls[0].sink is not None:
                 _hand(calls[0].loop, calls[0].sink, line)
+            return
+        if line.startswith(_DEBUG_RECORD):
             return
         for call in calls:
             if call.sink is not None:
