@@ -9,9 +9,11 @@ slowest check's own reported duration; also shown: spawn to the first event, the
 and the CPU time of the process (user + system, which the machine's load does not change).
 
     .venv/bin/python benchmarks/bench_preflight_process.py [--slowest 2.0] [--repeat 5] [--baseline-src DIR]
+        [--instructions CHECK]
 
 --baseline-src runs a second source tree (say `git archive` of an older commit) through the same
-measurement, alternating with this one run by run, so both see the same machine load.
+measurement, alternating with this one run by run, so both see the same machine load. --instructions
+counts, with valgrind, what the command executes before CHECK starts: a figure no load changes.
 """
 
 from __future__ import annotations
@@ -100,10 +102,15 @@ def one_run(profile: Path, env: dict[str, str]) -> dict[str, float]:
 # The preflight command in-process up to the moment its first check starts, then out: the CPU time spent
 # before any check could start (interpreter, imports, argument parsing, profile, plan), which the machine's
 # load does not change the way it changes wall time.
+# With a check id as first argument: up to the moment that check starts instead.
 _FIRST_CHECK_CPU = """
 import os, sys, time
 import hfwizard.preflight as pf
+until = sys.argv.pop(1) if sys.argv[1] != "preflight" else None
+run = pf.run_check
 async def run_check(check):
+    if until is not None and check.id != until:
+        return await run(check)
     sys.stderr.write(f"CPU {time.process_time():.4f}\\n")
     sys.stderr.flush()
     os._exit(0)
@@ -120,6 +127,15 @@ def cpu_to_first_check(profile: Path, env: dict[str, str]) -> float:
     return float(done.stderr.split("CPU ")[1].split()[0])
 
 
+def instructions_to(check_id: str, profile: Path, env: dict[str, str]) -> int:
+    """Instructions the command executes from exec to `check_id`'s start, counted by valgrind: the same on
+    an idle machine and under any load (one run is enough; two runs differ by well under 1%)."""
+    done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+                           "-c", _FIRST_CHECK_CPU, check_id, "preflight", "--profile", str(profile), "--json"],
+                          env=env, capture_output=True, text=True, timeout=600)
+    return int(done.stderr.split("I   refs:")[1].split()[0].replace(",", ""))
+
+
 def baseline(env: dict[str, str]) -> float:
     """Spawn to exit of `hfwizard --version`: the interpreter and the CLI's own imports, nothing else."""
     started = time.monotonic()
@@ -134,6 +150,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--baseline-src", type=Path, default=None, metavar="DIR",
                         help="also run hfwizard from this source tree (PYTHONPATH), interleaved run by run")
+    parser.add_argument("--instructions", metavar="CHECK", default=None,
+                        help="also count (valgrind) the instructions from exec to CHECK's start (outbound/registry)")
     args = parser.parse_args()
     import logging
 
@@ -179,7 +197,11 @@ def main() -> None:
                 runs.append(one_run(profile, build_env))
                 bases.append(baseline(build_env))
                 cpus.append(cpu_to_first_check(profile, build_env))
+        counts = {name: instructions_to(args.instructions, profile, build_env)
+                  for name, build_env in builds.items()} if args.instructions else {}
     print(f"load average after: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
+    for name, count in counts.items():
+        print(f"{name}: {count / 1e6:,.0f} M instructions from exec to the start of {args.instructions}")
     for name, (runs, bases, cpus) in measured.items():
         report(name, runs, bases, cpus, slowest=args.slowest)
 
