@@ -105,8 +105,11 @@ def root(
         typer.echo(f"hfwizard {__version__}")
         raise typer.Exit(0)
     ctx.obj = Options(kubeconfig=kubeconfig, context=context, state_dir=state_dir, plain=plain)
-    if ctx.invoked_subcommand != "preflight":
-        gc.enable()  # the start-up is over (see main); the preflight's ends with its first event
+    if ctx.invoked_subcommand != "preflight" and not gc.isenabled():
+        # The start-up is over (see main); the preflight's ends with its first event. What it made stays
+        # out of later collections (frozen), which would otherwise all scan it once.
+        gc.freeze()
+        gc.enable()
     if ctx.invoked_subcommand is None:
         opts: Options = ctx.obj
         if opts.plain:

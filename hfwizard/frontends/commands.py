@@ -40,8 +40,9 @@ async def _show_all(events: AsyncIterator[Event], view: View) -> list[Event]:
     try:
         async for event in events:
             view.show(event)
-            if not seen:
-                gc.enable()  # cli.main paused collection for the start-up, which ends here
+            if not seen and not gc.isenabled():
+                gc.freeze()  # cli.main paused collection for the start-up, which ends here (see cli.root)
+                gc.enable()
             seen.append(event)
     finally:
         view.close()
