@@ -122,8 +122,10 @@ main()
 
 
 def cpu_to_first_check(profile: Path, env: dict[str, str]) -> float:
-    done = subprocess.run([sys.executable, "-c", _FIRST_CHECK_CPU, "preflight", "--profile", str(profile), "--json"],
-                          env=env, capture_output=True, text=True, timeout=60)
+    # -P: not the current folder first on sys.path, which would import this checkout's hfwizard for a
+    # --baseline-src build too.
+    done = subprocess.run([sys.executable, "-P", "-c", _FIRST_CHECK_CPU, "preflight", "--profile", str(profile),
+                           "--json"], env=env, capture_output=True, text=True, timeout=60)
     return float(done.stderr.split("CPU ")[1].split()[0])
 
 
@@ -131,7 +133,7 @@ def instructions_to(check_id: str, profile: Path, env: dict[str, str]) -> int:
     """Instructions the command executes from exec to `check_id`'s start, counted by valgrind: the same on
     an idle machine and under any load (one run is enough; two runs differ by well under 1%)."""
     done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
-                           "-c", _FIRST_CHECK_CPU, check_id, "preflight", "--profile", str(profile), "--json"],
+                           "-P", "-c", _FIRST_CHECK_CPU, check_id, "preflight", "--profile", str(profile), "--json"],
                           env=env, capture_output=True, text=True, timeout=600)
     return int(done.stderr.split("I   refs:")[1].split()[0].replace(",", ""))
 
