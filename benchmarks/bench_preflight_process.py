@@ -8,7 +8,12 @@ their env: passwords resolved). The process's wall time, from spawn to exit, is 
 slowest check's own reported duration; also shown: spawn to the first event, the last event to exit,
 and the CPU time of the process (user + system, which the machine's load does not change).
 
-    .venv/bin/python benchmarks/bench_preflight_process.py [--slowest 2.0] [--repeat 5]
+    .venv/bin/python benchmarks/bench_preflight_process.py [--slowest 2.0] [--repeat 5] [--baseline-src DIR]
+        [--instructions CHECK]
+
+--baseline-src runs a second source tree (say `git archive` of an older commit) through the same
+measurement, alternating with this one run by run, so both see the same machine load. --instructions
+counts, with valgrind, what the command executes before CHECK starts: a figure no load changes.
 """
 
 from __future__ import annotations
@@ -94,27 +99,43 @@ def one_run(profile: Path, env: dict[str, str]) -> dict[str, float]:
             "stderr": proc.stderr.read() if proc.stderr else ""}  # type: ignore[dict-item]
 
 
-# The preflight command in-process up to its first JSON line, then out: the CPU time spent before any check
-# could start (interpreter, imports, argument parsing, profile, plan), which the machine's load does not
-# change the way it changes wall time.
-_FIRST_EVENT_CPU = """
+# The preflight command in-process up to the moment its first check starts, then out: the CPU time spent
+# before any check could start (interpreter, imports, argument parsing, profile, plan), which the machine's
+# load does not change the way it changes wall time.
+# With a check id as first argument: up to the moment that check starts instead.
+_FIRST_CHECK_CPU = """
 import os, sys, time
-import hfwizard.frontends.jsonview as jv
-def write(obj):
+import hfwizard.preflight as pf
+until = sys.argv.pop(1) if sys.argv[1] != "preflight" else None
+run = pf.run_check
+async def run_check(check):
+    if until is not None and check.id != until:
+        return await run(check)
     sys.stderr.write(f"CPU {time.process_time():.4f}\\n")
     sys.stderr.flush()
     os._exit(0)
-jv.write = write
+pf.run_check = run_check
 from hfwizard.frontends.cli import main
 sys.argv = ["hfwizard", *sys.argv[1:]]
 main()
 """
 
 
-def cpu_to_first_event(profile: Path, env: dict[str, str]) -> float:
-    done = subprocess.run([sys.executable, "-c", _FIRST_EVENT_CPU, "preflight", "--profile", str(profile), "--json"],
-                          env=env, capture_output=True, text=True, timeout=60)
+def cpu_to_first_check(profile: Path, env: dict[str, str]) -> float:
+    # -P: not the current folder first on sys.path, which would import this checkout's hfwizard for a
+    # --baseline-src build too.
+    done = subprocess.run([sys.executable, "-P", "-c", _FIRST_CHECK_CPU, "preflight", "--profile", str(profile),
+                           "--json"], env=env, capture_output=True, text=True, timeout=60)
     return float(done.stderr.split("CPU ")[1].split()[0])
+
+
+def instructions_to(check_id: str, profile: Path, env: dict[str, str]) -> int:
+    """Instructions the command executes from exec to `check_id`'s start, counted by valgrind: the same on
+    an idle machine and under any load (one run is enough; two runs differ by well under 1%)."""
+    done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+                           "-P", "-c", _FIRST_CHECK_CPU, check_id, "preflight", "--profile", str(profile), "--json"],
+                          env=env, capture_output=True, text=True, timeout=600)
+    return int(done.stderr.split("I   refs:")[1].split()[0].replace(",", ""))
 
 
 def baseline(env: dict[str, str]) -> float:
@@ -129,6 +150,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--slowest", type=float, default=2.0, help="T: the HTTPS stand-in's delay (s)")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--baseline-src", type=Path, default=None, metavar="DIR",
+                        help="also run hfwizard from this source tree (PYTHONPATH), interleaved run by run")
+    parser.add_argument("--instructions", metavar="CHECK", default=None,
+                        help="also count (valgrind) the instructions from exec to CHECK's start (outbound/registry)")
     args = parser.parse_args()
     import logging
 
@@ -139,7 +164,9 @@ def main() -> None:
 
     from hfwizard.sandbox.emulator import ClusterThread
 
-    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+    print(f"load average before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
+    # A helm child a run started may still be writing bytecode when the folder goes: ignore that.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp, ExitStack() as stack:
         folder = Path(tmp)
         (folder / "home").mkdir()
         tls = make_tls(folder, "127.0.0.1")
@@ -159,26 +186,44 @@ def main() -> None:
         write_profile(profile, kubeconfig=kubeconfig, moto_url=moto_url, clerk_url=clerk.url,
                       clerk_host=clerk.host, bucket="hf-bench")
         env = env_for(folder / "home", tls.ca_file)
-        one_run(profile, env)  # warm-up: the page cache, moto's first answers
-        runs, bases, cpus = [], [], []
-        for _ in range(args.repeat):  # interleaved, so both see the same machine load
-            runs.append(one_run(profile, env))
-            bases.append(baseline(env))
-            cpus.append(cpu_to_first_event(profile, env))
+        builds = {"now": env}
+        if args.baseline_src is not None:
+            builds[f"before ({args.baseline_src})"] = {**env, "PYTHONPATH": str(args.baseline_src.resolve())}
+        for build_env in builds.values():
+            one_run(profile, build_env)  # warm-up: the page cache, bytecode, moto's first answers
+        measured: dict[str, tuple[list[dict[str, float]], list[float], list[float]]] = {
+            name: ([], [], []) for name in builds}
+        for _ in range(args.repeat):  # interleaved, so every build sees the same machine load
+            for name, build_env in builds.items():
+                runs, bases, cpus = measured[name]
+                runs.append(one_run(profile, build_env))
+                bases.append(baseline(build_env))
+                cpus.append(cpu_to_first_check(profile, build_env))
+        counts = {name: instructions_to(args.instructions, profile, build_env)
+                  for name, build_env in builds.items()} if args.instructions else {}
+    print(f"load average after: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
+    for name, count in counts.items():
+        print(f"{name}: {count / 1e6:,.0f} M instructions from exec to the start of {args.instructions}")
+    for name, (runs, bases, cpus) in measured.items():
+        report(name, runs, bases, cpus, slowest=args.slowest)
+
+
+def report(name: str, runs: list[dict[str, float]], bases: list[float], cpus: list[float], *, slowest: float) -> None:
     med = {k: statistics.median(float(r[k]) for r in runs) for k in ("wall", "slowest", "first", "exit", "cpu")}
     base = statistics.median(bases)
     over = med["wall"] - med["slowest"]
-    print(f"hfwizard preflight, whole process: {runs[0]['checks']} checks run, T={args.slowest:.2f} s, "
-          f"exit code {runs[0]['rc']}, slowest {runs[0]['slowest_id']}; median of {args.repeat}")
+    print(f"{name}: hfwizard preflight, whole process: {runs[0]['checks']} checks run, T={slowest:.2f} s, "
+          f"exit code {runs[0]['rc']}, slowest {runs[0]['slowest_id']}; median of {len(runs)}")
     print(f"  wall {med['wall']:.3f} s  slowest check {med['slowest']:.3f} s  over {over:+.3f} s "
           f"({'ok' if over <= 0.3 else 'OVER'} against +0.3 s)  ratio {med['wall'] / med['slowest']:.3f}")
     print(f"  spawn to first event {med['first']:.3f} s   last event to exit {med['exit']:.3f} s   "
           f"CPU of the process {med['cpu']:.3f} s (user + system: what the load does not change)")
-    print(f"  CPU time before the first event {statistics.median(cpus):.3f} s (in-process, load-independent)")
+    print(f"  CPU time before the first check starts {statistics.median(cpus):.3f} s (in-process, load-independent)")
     print(f"  baseline `hfwizard --version` {base:.3f} s; first event / baseline {med['first'] / base:.2f}; "
           f"over slowest beyond the baseline {over - base:+.3f} s")
-    print("  per run (wall / slowest): " + ", ".join(f"{float(r['wall']):.2f}/{float(r['slowest']):.2f}"
-                                                     for r in runs))
+    print("  per run (wall - slowest = over): " + ", ".join(
+        f"{float(r['wall']):.2f}-{float(r['slowest']):.2f}={float(r['wall']) - float(r['slowest']):+.2f}"
+        for r in runs))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hfwizard.cloud import CLOUDS, provider_for
-from hfwizard.draft import get_path
 from hfwizard.errors import CheckFailed, ExitCode, HfwizardError
 from hfwizard.live import answer_at_fault, answers_https, port_answers, resolves
 
@@ -157,6 +156,8 @@ def credential_answers(credential: FoundCredential) -> dict[str, Any]:
 
 def credential_for(cloud: str, data: dict[str, Any]) -> FoundCredential | None:
     """The discovered credential the draft's answers point at (else the first one found)."""
+    from hfwizard.draft import get_path  # the draft module (and the store under it): discovery only
+
     found = discover_credentials(cloud)
     for cred in found:
         answers = credential_answers(cred)
@@ -166,6 +167,8 @@ def credential_for(cloud: str, data: dict[str, Any]) -> FoundCredential | None:
 
 
 def list_clusters(cloud: str, data: dict[str, Any]) -> list[ClusterInfo]:
+    from hfwizard.draft import get_path
+
     cred = credential_for(cloud, data)
     if cred is None:
         return []
@@ -182,6 +185,8 @@ class DataServices:
 
 def discover_data_services(cloud: str, data: dict[str, Any]) -> DataServices:
     """PostgreSQL instances, Redis caches and buckets the credential can see; each failure becomes a note."""
+    from hfwizard.draft import get_path
+
     pg: list[Any] = []
     rd: list[Any] = []
     bk: list[Any] = []

@@ -437,6 +437,9 @@ async def run_checks(checks: Sequence[Check],
     running = [c for c in checks if c.id not in skipped]
     tasks = [asyncio.ensure_future(run_check(c)) for c in running]
     try:
+        # One loop turn first: every check takes its first step (opens its socket, sends its request)
+        # before the front end spends time showing the started events.
+        await asyncio.sleep(0)
         for c in running:
             yield CheckStarted(c.id, c.title)
         for next_done in asyncio.as_completed(tasks):

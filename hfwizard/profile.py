@@ -4,13 +4,11 @@ Secret fields hold references (see secrets.py), never values. Sizing presets liv
 `profiles/presets/` and fill whatever a profile leaves unsaid.
 """
 
-from __future__ import annotations
-
 import base64
 import copy
 import re
 from enum import StrEnum
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -145,7 +143,7 @@ class Target(Section):
     """Sandbox only: the cloud whose values the rehearsal installs (aws, gcp, azure; default aws)."""
 
     @model_validator(mode="after")
-    def _cloud_needs_cluster(self) -> Target:
+    def _cloud_needs_cluster(self) -> Self:
         if self.cloud in (Cloud.AWS, Cloud.GCP, Cloud.AZURE):
             missing = [f for f in ("region", "cluster") if getattr(self, f) is None]
             if missing:
@@ -211,7 +209,7 @@ class Credentials(Section):
         return None
 
     @model_validator(mode="after")
-    def _cloud_needs(self, info: ValidationInfo) -> Credentials:
+    def _cloud_needs(self, info: ValidationInfo) -> Self:
         # With the install's rules on, this section says it itself, so the Credentials step shows it
         # even while other sections still have problems (the profile-wide check would not run then).
         missing = self.missing_for(str((info.context or {}).get("cloud"))) if _complete(info) else None
@@ -261,7 +259,7 @@ class Hpa(Section):
     target_cpu_percent: int = Field(default=70, ge=10, le=100, alias="targetCPUPercent")
 
     @model_validator(mode="after")
-    def _min_le_max(self) -> Hpa:
+    def _min_le_max(self) -> Self:
         if self.min_replicas > self.max_replicas:
             raise ValueError(f"minReplicas ({self.min_replicas}) must not exceed maxReplicas ({self.max_replicas})")
         return self
@@ -281,7 +279,7 @@ class Module(Section):
     pdb: Pdb = default_of(Pdb)
 
     @model_validator(mode="after")
-    def _pdb_below_replicas(self) -> Module:
+    def _pdb_below_replicas(self) -> Self:
         floor = self.hpa.min_replicas if self.hpa.enabled else self.replicas
         if self.pdb.enabled and self.pdb.min_available >= floor:
             raise ValueError(f"pdb.minAvailable ({self.pdb.min_available}) must be below the lowest replica "
@@ -421,7 +419,7 @@ class Backup(Section):
         return v
 
     @model_validator(mode="after")
-    def _one_way_in(self) -> Backup:
+    def _one_way_in(self) -> Self:
         # `credentials` predates the key pair: with accessKeyId it stands for the secret access key.
         if self.access_key_id is not None and self.secret_access_key is None and self.credentials is None:
             raise ValueError("accessKeyId needs secretAccessKey (the pair signs S3 requests)")
@@ -523,7 +521,7 @@ class Tls(Section):
     """cert-manager ClusterIssuer that issues the certificate."""
 
     @model_validator(mode="after")
-    def _has_a_source(self) -> Tls:
+    def _has_a_source(self) -> Self:
         if not self.enabled:
             return self
         if (self.certificate is None) != (self.private_key is None):
@@ -564,7 +562,7 @@ class Ingress(Section):
         return v
 
     @model_validator(mode="after")
-    def _complete_ingress(self, info: ValidationInfo) -> Ingress:
+    def _complete_ingress(self, info: ValidationInfo) -> Self:
         if not self.enabled:
             return self
         tls = self.tls
@@ -701,7 +699,7 @@ class InstallProfile(Section):
     """Workload identity for the services that call the cloud (IRSA role, GCP service account, Azure id)."""
 
     @model_validator(mode="after")
-    def _cross_section(self) -> InstallProfile:
+    def _cross_section(self) -> Self:
         cloud = self.target.cloud
         missing = self.credentials.missing_for(cloud.value)
         if missing:
@@ -721,7 +719,7 @@ class InstallProfile(Section):
         return self.target.cloud is Cloud.SANDBOX
 
     @classmethod
-    def validate_complete(cls, data: dict[str, Any]) -> InstallProfile:
+    def validate_complete(cls, data: dict[str, Any]) -> Self:
         """Validate `data` with the rules an install needs on (see COMPLETE): what the wizard, plain mode
         and preflight hold a profile to. Raises pydantic's ValidationError."""
         filled = copy.deepcopy(data)

@@ -153,3 +153,17 @@ def test_proxy_parsing_keeps_credentials_out_of_sight(monkeypatch: pytest.Monkey
     monkeypatch.setenv("NO_PROXY", ".internal,localhost")
     assert proxy_from_environment("https://ghcr.io/v2/") is not None
     assert proxy_from_environment("https://registry.internal/v2/") is None
+
+
+def test_no_proxy_variable_means_direct(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The shortcut taken before urllib.request is imported: only NO_PROXY, or an empty proxy variable,
+    # names no proxy; a lowercase or ALL_PROXY one still does.
+    monkeypatch.setenv("NO_PROXY", "*")
+    monkeypatch.setenv("HTTPS_PROXY", "")
+    assert proxy_from_environment("https://ghcr.io/v2/") is None
+    monkeypatch.setenv("all_proxy", "proxy.corp:3128")
+    got = proxy_from_environment("https://ghcr.io/v2/")
+    assert got is None  # NO_PROXY=* still exempts every host
+    monkeypatch.delenv("NO_PROXY")
+    got = proxy_from_environment("https://ghcr.io/v2/")
+    assert got is not None and got.port == 3128

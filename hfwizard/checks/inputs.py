@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hfwizard.checks.base import Check, CheckResult, Status, result
 from hfwizard.checks.threads import in_thread
@@ -72,17 +72,27 @@ def platform_inputs_check(profile: InstallProfile, timeout_s: float = 10.0) -> C
     data services, sign-in, domain), each named with what it is for. Nothing is resolved or read."""
     cid, title = "platform/inputs", "Profile gives what the platform needs"
 
-    async def run() -> CheckResult:
-        from hfwizard.errors import HfwizardError
+    def catalog_of(version: str) -> Any:
         from hfwizard.platform.catalog import load_catalog
+
+        return load_catalog(version)
+
+    def missing_in(catalog: Any) -> list[str]:
         from hfwizard.platform.secretsets import missing_inputs
 
+        return missing_inputs(profile, catalog)
+
+    async def run() -> CheckResult:
+        from hfwizard.errors import HfwizardError
+
         started = time.monotonic()
-        try:  # in a thread: parsing the catalog would hold the event loop, and every other check
-            catalog = await in_thread(load_catalog, profile.platform.version)
+        # In threads, imports included: importing and parsing the catalog would hold the event loop, and
+        # every check started after this one would wait for it.
+        try:
+            catalog = await in_thread(catalog_of, profile.platform.version)
         except HfwizardError as exc:
             return result(cid, title, Status.FAIL, exc.message, exc.remedy or "set platform.version", started)
-        missing = await in_thread(missing_inputs, profile, catalog)
+        missing = await in_thread(missing_in, catalog)
         if missing:
             return result(cid, title, Status.FAIL, f"{len(missing)} missing: " + "; ".join(missing),
                           "set these fields in the profile (secrets as references: env:, file:, keyring:, k8s:)",

@@ -45,10 +45,15 @@ def _missing_remedy(profile: InstallProfile, label: str) -> str:
             "node group), or set sizing.nodeGroups.label and sizing.nodeGroups.general to the label they carry")
 
 
+def _requests(profile: InstallProfile) -> Any:
+    from hfwizard.platform.sizing import node_group_requests
+
+    return node_group_requests(profile)
+
+
 async def check_node_groups(s: KubeSession, profile: InstallProfile, cid: str, title: str,
                             started: float) -> CheckResult:
     from hfwizard.errors import HfwizardError
-    from hfwizard.platform.sizing import node_group_requests
 
     if not profile.ingress.domain:
         # The hosts are made from the domain, the node groups and requests never: plan with a stand-in so
@@ -56,9 +61,9 @@ async def check_node_groups(s: KubeSession, profile: InstallProfile, cid: str, t
         profile = profile.model_copy(update={"ingress": profile.ingress.model_copy(
             update={"domain": "node-groups.invalid"})})
     try:
-        # In a thread: planning every service's values (and parsing the catalog) would hold the event
-        # loop for 0.1-0.3 s, and every check after this one would start that much later.
-        groups = await in_thread(node_group_requests, profile)
+        # In a thread: planning every service's values (and importing and parsing the catalog) would hold
+        # the event loop for 0.1-0.3 s, and every check after this one would start that much later.
+        groups = await in_thread(_requests, profile)
     except HfwizardError as exc:
         return result(cid, title, Status.SKIPPED, f"not checked: the services cannot be planned yet ({exc.message})",
                       None, started)

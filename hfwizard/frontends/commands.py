@@ -6,6 +6,7 @@ cli.py stays a thin shell of options; each function here returns the exit code.
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
@@ -39,6 +40,9 @@ async def _show_all(events: AsyncIterator[Event], view: View) -> list[Event]:
     try:
         async for event in events:
             view.show(event)
+            if not seen and not gc.isenabled():
+                gc.freeze()  # cli.main paused collection for the start-up, which ends here (see cli.root)
+                gc.enable()
             seen.append(event)
     finally:
         view.close()

@@ -4,8 +4,6 @@ They live here, beside the catalog that gives them meaning, so profile.py stays 
 references only (`env:`, `file:`, `keyring:`, `k8s:`).
 """
 
-from __future__ import annotations
-
 from enum import StrEnum
 from typing import Annotated, Any, Final
 
