@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
+from ruamel.yaml.parser import RoundTripParser
 
 from hfwizard.errors import ProfileError
 from hfwizard.files import PROFILE_LIMIT, read_bounded
@@ -94,8 +95,7 @@ def parse_yaml(raw: bytes | str, source: str) -> Any:
     if "\x00" in text:
         raise ProfileError(f"{source}: contains NUL bytes; a profile is a YAML text file")
     try:
-        _prescan(text, source)
-        return _yaml().load(text)
+        return _bounded_load(text, source)
     except ProfileError:
         raise
     except YAMLError as exc:
@@ -125,31 +125,48 @@ def _flow_depth(text: str) -> int:
     return depth
 
 
-def _prescan(text: str, source: str) -> None:
-    """Walk the YAML events (no objects built) and refuse, before ruamel's recursive composer runs,
-    nesting deeper than MAX_DEPTH, more than MAX_ALIASES aliases, and numbers too long to convert."""
-    if _flow_depth(text) > MAX_DEPTH:
-        raise ProfileError(f"{source}: brackets nested over {MAX_DEPTH} levels deep",
-                           remedy="a profile is a few levels deep; check the file is a profile")
-    depth = aliases = 0
-    for event in _yaml().parse(text):
+class _BoundedParser(RoundTripParser):
+    """ruamel's round-trip parser refusing, event by event as the composer takes them, nesting deeper than
+    MAX_DEPTH, more than MAX_ALIASES aliases and numbers too long to convert. The composer recurses once per
+    level and the constructor converts numbers only once the whole document is composed, so a document is
+    refused before either goes wrong, in one pass over the text (a separate scan first doubled the parse)."""
+
+    def __init__(self, loader: Any, source: str) -> None:
+        super().__init__(loader=loader)
+        self.source = source
+        self.depth = self.aliases = 0
+
+    def get_event(self) -> Any:
+        event = super().get_event()
         kind = type(event).__name__
         if kind in ("MappingStartEvent", "SequenceStartEvent"):
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise ProfileError(f"{source}: nested over {MAX_DEPTH} levels deep{_at(event)}",
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise ProfileError(f"{self.source}: nested over {MAX_DEPTH} levels deep{_at(event)}",
                                    remedy="a profile is a few levels deep; check the file is a profile")
         elif kind in ("MappingEndEvent", "SequenceEndEvent"):
-            depth -= 1
+            self.depth -= 1
         elif kind == "AliasEvent":
-            aliases += 1
-            if aliases > MAX_ALIASES:
-                raise ProfileError(f"{source}: over {MAX_ALIASES} YAML aliases (*name){_at(event)}",
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                raise ProfileError(f"{self.source}: over {MAX_ALIASES} YAML aliases (*name){_at(event)}",
                                    remedy="write the values out instead of repeating anchors")
         elif kind == "ScalarEvent" and event.style is None and len(event.value) > MAX_NUMBER_DIGITS \
                 and _NUMBER.match(event.value):
-            raise ProfileError(f"{source}: a number of {len(event.value)} digits{_at(event)} is too long",
+            raise ProfileError(f"{self.source}: a number of {len(event.value)} digits{_at(event)} is too long",
                                remedy="no field takes a number that large; check the value")
+        return event
+
+
+def _bounded_load(text: str, source: str) -> Any:
+    """The document, read by _yaml()'s settings through _BoundedParser; flow brackets too deep for ruamel's
+    scanner to look through cheaply are refused before it starts."""
+    if _flow_depth(text) > MAX_DEPTH:
+        raise ProfileError(f"{source}: brackets nested over {MAX_DEPTH} levels deep",
+                           remedy="a profile is a few levels deep; check the file is a profile")
+    y = _yaml()
+    y.Parser = functools.partial(_BoundedParser, source=source)
+    return y.load(text)
 
 
 def _at(event: Any) -> str:

@@ -77,7 +77,16 @@ def _guard(event: str, args: tuple[Any, ...]) -> None:
 sys.addaudithook(_guard)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked slow go first, in their order: with workers (`./dev test` runs `-n`), the longest one
+    starts at once and the others fill the other workers around it, instead of it running alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # a pytest-xdist worker: the controller reports them (pytest_testnodedown)
+        workeroutput["violations"] = sorted(set(_violations))
     if _violations:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         lines = sorted(set(_violations))
@@ -86,6 +95,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             for line in lines:
                 reporter.write_line(line)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist's controller: a worker's attempts to leave the machine fail the whole run too."""
+    _violations.extend(getattr(node, "workeroutput", {}).get("violations", []))
 
 
 @pytest.fixture(autouse=True)

@@ -28,11 +28,11 @@ from tests.platform_support import CHARTS, CHARTS_MISSING
 
 pytestmark = pytest.mark.skipif(not CHARTS.is_dir(), reason=CHARTS_MISSING)
 
-# Each kill is a rehearsal of the core platform and its resume (50 points take about 5 min here), so the
-# suite runs a sample by default and the issue's full counts on demand:
-# HFWIZARD_TEST_SANDBOX_PAIRS=20 HFWIZARD_TEST_KILL_POINTS=50.
+# Each kill is a rehearsal of the core platform and its resume: the issue's 50 points run by default (about
+# 6 min here; `./dev test` runs it first, beside the other tests); the pairs are a sample of the issue's 20:
+# HFWIZARD_TEST_SANDBOX_PAIRS=20 (HFWIZARD_TEST_KILL_POINTS=6 for a quick look).
 PAIRS = int(os.environ.get("HFWIZARD_TEST_SANDBOX_PAIRS", "3"))
-KILL_POINTS = int(os.environ.get("HFWIZARD_TEST_KILL_POINTS", "6"))
+KILL_POINTS = int(os.environ.get("HFWIZARD_TEST_KILL_POINTS", "50"))
 # The engine's own kill hooks (HFWIZARD_TEST_KILL_AT) inside and right after the verify step.
 VERIFY_POINTS = ("verify:started", "verify:applied", "verify:finished", "run:finishing")
 # Objects whose names or number differ between two equal installs, or that record the run, not the result.
@@ -155,7 +155,8 @@ def test_two_sandboxes_on_one_state_dir(tmp_path: Path, home: Path) -> None:
     assert not (home / ".kube").exists(), list((home / ".kube").rglob("*"))[:5]
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.slow  # first: the longest test of the suite
+@pytest.mark.timeout(1500)
 def test_sandbox_killed_at_50_points_then_carried_on(tmp_path: Path, home: Path) -> None:
     """SIGKILL at 50 points evenly spread over a sandbox install, each followed by `hfwizard resume` (or by
     a new `hfwizard sandbox` where the killed run saved nothing), must reach the state of an

@@ -4,6 +4,7 @@ Heavy libraries (Textual, cloud SDKs, the Kubernetes client, Helm) are imported 
 that need them, so `hfwizard --help` starts fast.
 """
 
+import functools
 import gc
 import json
 import os
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import typer.main
 
 from hfwizard.errors import BadInput, ExitCode, HfwizardError
 
@@ -533,10 +535,17 @@ def main(argv: list[str] | None = None) -> None:
     leave(code)
 
 
+@functools.cache
+def _command() -> Any:
+    # Typer builds the click command from the functions above on every call of `app`: built once, it serves
+    # a caller running many commands in one process (the profile fuzzing) without that cost each time.
+    return typer.main.get_command(app)
+
+
 def run(argv: list[str] | None = None) -> int:
     try:
         # Without standalone mode, a `typer.Exit(n)` inside a command comes back as the return value.
-        rv = app(args=argv, standalone_mode=False, prog_name="hfwizard")
+        rv = _command().main(args=argv, standalone_mode=False, prog_name="hfwizard")
         return rv if isinstance(rv, int) else ExitCode.OK
     except typer.Exit as exc:
         return int(exc.exit_code)
