@@ -656,9 +656,7 @@ class InstallOptions(Section):
     rollback_on_failure: bool = False
     max_parallel: int = Field(default=12, ge=1, le=32)
     """At most this many independent steps (releases) run at the same time."""
-    # 12: after flag and authn, fifteen releases wait for nothing else, and collector and observatory come
-    # when ClickHouse answers; with 8 slots they queued behind leaves. The Helm calls share one child process
-    # (benchmarks/README.md: the whole rehearsal's memory about 400 MiB at 12, 350 MiB at 8).
+    # 12: fifteen releases wait only for flag and authn; why and what it costs: benchmarks/README.md (platform).
 
 
 class PreflightOptions(Section):
