@@ -211,6 +211,15 @@ def release_revisions(cluster: ClusterThread, namespace: str = "highflame") -> d
     return {k: sorted(v) for k, v in out.items()}
 
 
+def helm_statuses(cluster: ClusterThread, name: str, namespace: str = "default") -> list[str]:
+    """The status label of each of Helm's records of release `name` (one per revision), as stored."""
+    assert cluster.cluster is not None
+    return [s["metadata"]["labels"].get("status", "")
+            for s in cluster.cluster.emulator.list_objects("v1", "Secret", namespace)
+            if (s["metadata"].get("labels") or {}).get("owner") == "helm"
+            and s["metadata"]["labels"].get("name") == name]
+
+
 def journal_records(state: Path, install: str = "canary") -> list[dict[str, Any]]:
     path = state / "installs" / install / "journal.jsonl"
     out = []

@@ -19,16 +19,11 @@ import pytest
 
 from hfwizard.engine.helm_child import GRACE_S
 from hfwizard.sandbox.emulator import ClusterThread
+from tests.engine_support import helm_statuses
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and prctl are Linux")
 
 
-def _records(cluster: ClusterThread, name: str) -> list[str]:
-    assert cluster.cluster is not None
-    return [s["metadata"]["labels"].get("status", "")
-            for s in cluster.cluster.emulator.list_objects("v1", "Secret", "default")
-            if (s["metadata"].get("labels") or {}).get("owner") == "helm"
-            and s["metadata"]["labels"].get("name") == name]
 
 
 def _child(kubeconfig: Path, chart: Path, release: str, life: int | None = None,
@@ -48,7 +43,7 @@ def _child(kubeconfig: Path, chart: Path, release: str, life: int | None = None,
 
 def _wait_pending(cluster: ClusterThread, name: str, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 30
-    while "pending-install" not in _records(cluster, name):
+    while "pending-install" not in helm_statuses(cluster, name):
         assert time.monotonic() < deadline and proc.poll() is None, "Helm never started waiting"
         time.sleep(0.05)
 
@@ -73,7 +68,7 @@ def test_a_working_child_ends_when_the_life_pipe_closes(cluster: ClusterThread, 
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
-    assert _records(cluster, "life") == ["failed"]
+    assert helm_statuses(cluster, "life") == ["failed"]
 
 
 def test_a_waiting_child_ends_when_the_life_pipe_closes(kubeconfig: Path, demo_chart: Path) -> None:
@@ -117,7 +112,7 @@ def test_sigterm_at_any_moment_ends_the_child(cluster: ClusterThread, kubeconfig
                 pytest.fail(f"child {i} outlived its SIGTERM")
     # None of them left a release pending (each was cancelled through Helm, or had not begun).
     for i in range(8):
-        assert not {"pending-install", "pending-upgrade"} & set(_records(cluster, f"burst-{i}"))
+        assert not {"pending-install", "pending-upgrade"} & set(helm_statuses(cluster, f"burst-{i}"))
 
 
 def test_log_records_are_tied_to_a_call_only_when_they_name_it() -> None:

@@ -20,16 +20,11 @@ import pytest
 from hfwizard.engine.helm import HelmCancelled, HelmError
 from hfwizard.engine.helm_embedded import EmbeddedHelm
 from hfwizard.sandbox.emulator import ClusterThread
+from tests.engine_support import helm_statuses
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc is Linux")
 
 
-def _statuses(cluster: ClusterThread, name: str) -> list[str]:
-    assert cluster.cluster is not None
-    return [s["metadata"]["labels"].get("status", "")
-            for s in cluster.cluster.emulator.list_objects("v1", "Secret", "default")
-            if (s["metadata"].get("labels") or {}).get("owner") == "helm"
-            and s["metadata"]["labels"].get("name") == name]
 
 
 async def _until(check: object, what: str, seconds: float = 30.0) -> None:
@@ -58,7 +53,7 @@ def test_concurrent_installs_share_one_child_and_keep_their_own_logs(
         async with EmbeddedHelm(kubeconfig) as helm:
             calls = [asyncio.create_task(helm.install_or_upgrade(name, demo_chart, "default", {}, timeout_s=60,
                                                                  on_log=logs[name].append)) for name in names]
-            await _until(lambda: all("pending-install" in _statuses(cluster, n) for n in names),
+            await _until(lambda: all("pending-install" in helm_statuses(cluster, n) for n in names),
                          "the four installs never waited in Helm at the same time")
             pids = {helm.child_pid}
             cluster.controllers.release("mux*")
@@ -91,13 +86,13 @@ def test_cancelling_one_call_cancels_only_its_release(
         async with EmbeddedHelm(kubeconfig) as helm:
             calls = {name: asyncio.create_task(helm.install_or_upgrade(name, demo_chart, "default", {}, timeout_s=60))
                      for name in ("cut0", "cut1", "cut2")}
-            await _until(lambda: all("pending-install" in _statuses(cluster, n) for n in calls),
+            await _until(lambda: all("pending-install" in helm_statuses(cluster, n) for n in calls),
                          "the installs never reached Helm's wait")
             pid = helm.child_pid
             calls["cut1"].cancel()
             with pytest.raises(asyncio.CancelledError):
                 await calls["cut1"]
-            assert _statuses(cluster, "cut1") == ["failed"]  # recorded before the cancel returned
+            assert helm_statuses(cluster, "cut1") == ["failed"]  # recorded before the cancel returned
             assert helm.child_pid == pid and not calls["cut0"].done() and not calls["cut2"].done()
             cluster.controllers.release("cut*")
             assert (await calls["cut0"]).status == "deployed"
@@ -118,7 +113,7 @@ def test_a_child_killed_mid_call_fails_every_call_and_is_reaped(
         async with EmbeddedHelm(kubeconfig) as helm:
             calls = [asyncio.create_task(helm.install_or_upgrade(name, demo_chart, "default", {}, timeout_s=60))
                      for name in ("dead0", "dead1")]
-            await _until(lambda: all("pending-install" in _statuses(cluster, n) for n in ("dead0", "dead1")),
+            await _until(lambda: all("pending-install" in helm_statuses(cluster, n) for n in ("dead0", "dead1")),
                          "the installs never reached Helm's wait")
             pid = helm.child_pid
             assert pid is not None

@@ -18,6 +18,7 @@ import pytest
 
 from hfwizard.engine import helm_guard
 from hfwizard.sandbox.emulator import ClusterThread
+from tests.engine_support import helm_statuses
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="flock and parent-death signals")
 
@@ -36,12 +37,6 @@ _INSTALLER = textwrap.dedent("""
 """)
 
 
-def _statuses(cluster: ClusterThread, name: str) -> list[str]:
-    assert cluster.cluster is not None
-    return [s["metadata"]["labels"].get("status", "")
-            for s in cluster.cluster.emulator.list_objects("v1", "Secret", "default")
-            if (s["metadata"].get("labels") or {}).get("owner") == "helm"
-            and s["metadata"]["labels"].get("name") == name]
 
 
 def test_a_killed_installers_helm_child_holds_the_guard_until_its_cancel_is_recorded(
@@ -55,7 +50,7 @@ def test_a_killed_installers_helm_child_holds_the_guard_until_its_cancel_is_reco
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
-        while _statuses(cluster, "guarded") != ["pending-install"]:
+        while helm_statuses(cluster, "guarded") != ["pending-install"]:
             assert installer.poll() is None, installer.stderr.read().decode()[-2000:] if installer.stderr else ""
             assert time.monotonic() < deadline, "the install never reached Helm's wait"
             time.sleep(0.05)
@@ -65,7 +60,7 @@ def test_a_killed_installers_helm_child_holds_the_guard_until_its_cancel_is_reco
         # The orphaned child cancels its call and Helm records it; only then does the guard come free, so an
         # engine that waits for the guard never reads the release before that record lands.
         assert helm_guard.wait_free(guard, 15.0), "the orphaned Helm child kept the guard"
-        assert _statuses(cluster, "guarded") == ["failed"]
+        assert helm_statuses(cluster, "guarded") == ["failed"]
     finally:
         if installer.poll() is None:
             installer.kill()
