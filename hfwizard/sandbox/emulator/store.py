@@ -291,10 +291,11 @@ class Store:
             existing = self.get(info, namespace, name)
             if existing is None:
                 return None
+            merged = merge_patch(existing.get("status") or {}, status)  # leaves `existing` as it is
+            if merged == existing.get("status"):
+                return existing  # nothing changes: no copy, no write (controllers re-say the same status often)
             new = copy.deepcopy(existing)
-            new["status"] = merge_patch(existing.get("status") or {}, status)
-            if new["status"] == existing.get("status"):
-                return existing
+            new["status"] = merged
             result = self.replace(info, existing, new, status_only=True, check_rv=False)
             self.saved()
             return copy.deepcopy(result)

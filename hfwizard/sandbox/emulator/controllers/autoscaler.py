@@ -41,13 +41,9 @@ async def _reconcile(store: Store, api_version: str, hpa: JSON) -> None:
         scaled["spec"]["replicas"] = desired
         await store.upsert(scaled, keep_status=True)
     reason = "TooFewReplicas" if current < low else "TooManyReplicas" if current > high else "DesiredWithinRange"
-    limited = "True" if desired != current else "False"
-    status = hpa.get("status") or {}
-    old = {c.get("type"): c for c in status.get("conditions") or []}.get("ScalingLimited")
-    if (old and (old.get("reason"), old.get("status")) == (reason, limited)
-            and (status.get("currentReplicas"), status.get("desiredReplicas")) == (current, desired)):
-        return  # as written last time: nothing to say
-    condition = {"type": "ScalingLimited", "status": limited, "reason": reason, "lastTransitionTime": _now()}
+    condition = {"type": "ScalingLimited", "status": "True" if desired != current else "False", "reason": reason,
+                 "lastTransitionTime": _now()}
+    old = {c.get("type"): c for c in (hpa.get("status") or {}).get("conditions") or []}.get("ScalingLimited")
     if old and old.get("reason") == reason:
         condition["lastTransitionTime"] = old.get("lastTransitionTime")
     await store.patch_status(api_version, "HorizontalPodAutoscaler", meta.get("namespace"), meta["name"],
