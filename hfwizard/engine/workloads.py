@@ -15,6 +15,7 @@ import gzip
 import json
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,23 +98,23 @@ def release_objects(kube: Kube, namespace: str, release: str) -> list[ManifestOb
 
 
 # Lists shared by the releases that follow their workloads at the same time (eight at once list the same
-# namespace's Deployments every poll): (kube, kind, namespace) -> (monotonic time, objects by name).
-_recent: dict[tuple[int, str, str], tuple[float, dict[str, dict[str, Any]]]] = {}
+# namespace's Deployments every poll): per client, (kind, namespace) -> (monotonic time, objects by name).
+_recent: weakref.WeakKeyDictionary[Kube, dict[tuple[str, str], tuple[float, dict[str, dict[str, Any]]]]] = (
+    weakref.WeakKeyDictionary())
 _recent_lock = threading.Lock()
 
 
 def _listed(kube: Kube, kind: str, namespace: str, max_age: float = 0.0) -> dict[str, dict[str, Any]]:
     """The objects of `kind` in `namespace` by name; a list made less than `max_age` seconds ago will do."""
-    key = (id(kube), kind, namespace)
     if max_age > 0:
         with _recent_lock:
-            hit = _recent.get(key)
+            hit = _recent.get(kube, {}).get((kind, namespace))
         if hit is not None and time.monotonic() - hit[0] < max_age:
             return hit[1]
     taken = time.monotonic()
     found = _list(kube, kind, namespace)
     with _recent_lock:
-        _recent[key] = (taken, found)
+        _recent.setdefault(kube, {})[(kind, namespace)] = (taken, found)
     return found
 
 
